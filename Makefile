@@ -1,0 +1,44 @@
+# fineweb: `make run` starts everything on this machine; `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PORT ?= 8000
+PG_URL ?= postgres://fineweb:fineweb@127.0.0.1:5432/fineweb
+REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: run test test-fast bench lint install install-test services
+
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check -r requirements.txt
+	$(PIP) install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(PIP) install -q --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+run: install
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py bootstrap_demo
+	PORT=$(PORT) $(PY) manage.py runall
+
+services:
+	bash scripts/services.sh
+
+# The suite runs on the real parts: PostgreSQL, Redis and real Celery worker processes.
+# tests/embedded also runs the embedded default (SQLite + filesystem broker) end to end.
+TEST_ENV := FINEWEB_DATA_DIR=$(CURDIR)/.data/test FINEWEB_MODEL_CACHE_DIR=$(CURDIR)/.data/models
+
+test: install-test services
+	$(TEST_ENV) DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+lint: install-test
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -1,0 +1,3 @@
+app_name = "compare"
+
+urlpatterns: list = []

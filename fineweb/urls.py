@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from fineweb.accounts import views as account_views
+
+urlpatterns = [
+    path("", account_views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("datasets/", include("datasets_app.urls")),
+    path("jobs/", include("jobs.urls")),
+    path("connections/", include("providers.urls")),
+    path("compare/", include("compare.urls")),
+    path("local/v1/", include("localtuner.urls")),
+]
