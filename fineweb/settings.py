@@ -165,7 +165,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat-default": {"task": "fineweb.heartbeat", "schedule": 30.0, "args": ("default",)},
     "heartbeat-training": {
-        "task": "fineweb.heartbeat", "schedule": 30.0, "args": ("training",), "options": {"queue": "training"},
+        "task": "fineweb.heartbeat",
+        "schedule": 30.0,
+        "args": ("training",),
+        "options": {"queue": "training"},
     },
 }
 
@@ -177,7 +180,9 @@ FINEWEB_LOCAL_BASE_URL = env_str("FINEWEB_LOCAL_BASE_URL", "")  # default: this 
 FINEWEB_MODEL_CACHE_DIR = Path(env_str("FINEWEB_MODEL_CACHE_DIR", str(DATA_DIR / "models")))
 # Provider API keys are encrypted at rest with MultiFernet: the first key encrypts, all decrypt.
 FINEWEB_FERNET_KEYS = env_list("FINEWEB_FERNET_KEYS", []) or [
-    secret_from_env_or_file("FINEWEB_FERNET_KEY", DATA_DIR / "fernet_key", lambda: Fernet.generate_key().decode())
+    secret_from_env_or_file(
+        "FINEWEB_FERNET_KEY", DATA_DIR / "fernet_key", lambda: Fernet.generate_key().decode()
+    )
 ]
 for _key in FINEWEB_FERNET_KEYS:
     try:

@@ -15,7 +15,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.test import Client
 
 from fineweb.accounts.models import Membership
@@ -90,12 +89,29 @@ class WorkerProcess:
         env = dict(os.environ, DATABASE_URL=database_url_for_children(), PYTHONUNBUFFERED="1")
         env.update(extra_env or {})
         self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
-        cmd = [sys.executable, "-m", "celery", "-A", "fineweb", "worker", "-Q", queues, "-c", str(concurrency),
-               "-n", self.name, "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "fineweb",
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            str(concurrency),
+            "-n",
+            self.name,
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ]
         self._log = open(log_path, "wb")
         # A new session, so SIGKILL in a test reaches the whole worker (parent and pool children).
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -134,7 +150,9 @@ def start_worker(transactional_db, tmp_path):
     app.control.purge()  # tasks left over from earlier tests refer to rows that are gone
     workers: list[WorkerProcess] = []
 
-    def start(queues: str = "default,training", concurrency: int = 1, extra_env: dict | None = None) -> WorkerProcess:
+    def start(
+        queues: str = "default,training", concurrency: int = 1, extra_env: dict | None = None
+    ) -> WorkerProcess:
         worker = WorkerProcess(queues, concurrency, tmp_path / f"worker-{len(workers)}.log", extra_env)
         workers.append(worker)
         worker.wait_ready()

@@ -12,4 +12,6 @@ def heartbeat(queue: str = "default") -> None:
     from celery import current_task
 
     hostname = getattr(current_task.request, "hostname", "") or ""
-    WorkerHeartbeat.objects.update_or_create(queue=queue, defaults={"hostname": hostname, "seen": timezone.now()})
+    WorkerHeartbeat.objects.update_or_create(
+        queue=queue, defaults={"hostname": hostname, "seen": timezone.now()}
+    )

@@ -14,7 +14,11 @@ def worker_status() -> list[dict]:
     fresh_after = timezone.now() - timedelta(seconds=90)
     rows = {hb.queue: hb for hb in WorkerHeartbeat.objects.all()}
     return [
-        {"queue": queue, "online": queue in rows and rows[queue].seen >= fresh_after, "seen": rows.get(queue) and rows[queue].seen}
+        {
+            "queue": queue,
+            "online": queue in rows and rows[queue].seen >= fresh_after,
+            "seen": rows.get(queue) and rows[queue].seen,
+        }
         for queue in ("default", "training")
     ]
 

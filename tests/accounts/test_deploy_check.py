@@ -22,8 +22,14 @@ PRODUCTION_ENV = {
 
 def run_check(tmp_path, extra: dict) -> subprocess.CompletedProcess:
     env = dict(os.environ, FINEWEB_DATA_DIR=str(tmp_path), **extra)
-    return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_check_deploy_is_clean_with_the_production_variables(tmp_path):

@@ -30,8 +30,15 @@ def embedded_env(tmp_path):
 
 
 def manage(env, *args) -> str:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=300, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -47,9 +54,15 @@ def test_make_run_starts_web_and_workers_on_sqlite_and_stops_cleanly_on_ctrl_c(e
 
     port = free_port()
     log = open(tmp_path / "runall.log", "wb")
-    proc = subprocess.Popen([sys.executable, "manage.py", "runall", "--port", str(port)], cwd=ROOT,
-                            env=embedded_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "runall", "--port", str(port)],
+        cwd=ROOT,
+        env=embedded_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
 
@@ -64,9 +77,15 @@ def test_make_run_starts_web_and_workers_on_sqlite_and_stops_cleanly_on_ctrl_c(e
 
         with httpx.Client(base_url=base, follow_redirects=True, timeout=10) as web:
             web.get("/login/")
-            web.post("/login/", data={"username": "owner", "password": password,
-                                      "csrfmiddlewaretoken": web.cookies["csrftoken"]},
-                     headers={"Referer": f"{base}/login/"})
+            web.post(
+                "/login/",
+                data={
+                    "username": "owner",
+                    "password": password,
+                    "csrfmiddlewaretoken": web.cookies["csrftoken"],
+                },
+                headers={"Referer": f"{base}/login/"},
+            )
 
             # Both workers answer through the filesystem broker and write to SQLite.
             def both_online():
@@ -86,6 +105,9 @@ def test_make_run_starts_web_and_workers_on_sqlite_and_stops_cleanly_on_ctrl_c(e
     assert "fineweb stopped." in (tmp_path / "runall.log").read_text()
 
     def session_empty():
-        return subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.strip() == ""
+        return (
+            subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.strip()
+            == ""
+        )
 
     wait_for(session_empty, timeout=15, message="every child of make run to exit")
