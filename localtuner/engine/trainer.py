@@ -462,7 +462,7 @@ def _train(spec, on_metrics, on_checkpoint, should_cancel, event) -> TrainResult
         scheduler.step()
         step += 1
         tokens_seen += batch.n_tokens
-        train_loss = float(loss_sum) / count if count else 0.0
+        train_loss = float(loss_sum.detach()) / count if count else 0.0
         train_acc = int(correct) / count if count else 0.0
         valid_loss = valid_acc = None
         if valid_items and (step == 1 or step % max(1, spec.eval_every) == 0 or step == total_steps):
