@@ -13,6 +13,7 @@ import os
 import random
 import shutil
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -350,7 +351,9 @@ def _train(spec, on_metrics, on_checkpoint, should_cancel, event) -> TrainResult
         r=spec.lora_rank, lora_alpha=spec.lora_alpha, lora_dropout=spec.lora_dropout,
         target_modules=LORA_TARGETS, bias="none", task_type="CAUSAL_LM",
     )
-    model = get_peft_model(model, lora)
+    with warnings.catch_warnings():  # peft calls a transformers API deprecated in 5.x
+        warnings.simplefilter("ignore", FutureWarning)
+        model = get_peft_model(model, lora)
     model.to(device)
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW([p for _, p in trainable], lr=BASE_LEARNING_RATE * lr_mult, weight_decay=0.0)
