@@ -18,6 +18,7 @@ from . import _env  # noqa: F401
 import os
 import secrets
 import threading
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,7 +120,9 @@ class ModelCache:
 
             if not (Path(adapter_path) / "adapter_config.json").is_file():
                 raise FileNotFoundError(f"no peft adapter in {adapter_path}")
-            model = PeftModel.from_pretrained(model, str(adapter_path), is_trainable=False)
+            with warnings.catch_warnings():  # peft calls a transformers API deprecated in 5.x
+                warnings.simplefilter("ignore", FutureWarning)
+                model = PeftModel.from_pretrained(model, str(adapter_path), is_trainable=False)
             model = model.merge_and_unload()
         model.to(device)
         model.eval()
