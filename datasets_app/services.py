@@ -41,11 +41,15 @@ def inline_validation_limit() -> int:
     return int(getattr(settings, "DATASET_INLINE_VALIDATE_BYTES", 2 * 1024 * 1024))
 
 
+def human_size(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+
+
 def upload_problem(*, uploaded_file) -> str | None:
     """Why this upload cannot be stored at all (too big, empty, zip, UTF-16, JSON array), or None."""
     limit = settings.DATASET_MAX_UPLOAD_BYTES
     if uploaded_file.size > limit:
-        return f"The file is {uploaded_file.size / 1e6:,.1f} MB; the limit is {limit / 1e6:,.0f} MB."
+        return f"The file is {human_size(uploaded_file.size)}; the limit is {human_size(limit)}."
     uploaded_file.seek(0)
     head = uploaded_file.read(sniff.HEAD_BYTES)
     uploaded_file.seek(0)

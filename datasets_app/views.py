@@ -16,6 +16,7 @@ from datasets_app.services import (
     dataset_delete,
     dataset_upload,
     dataset_version_split,
+    human_size,
     version_freeze,
 )
 from datasets_app.uploads import SizeLimitUploadHandler
@@ -74,7 +75,7 @@ def _upload(request, dataset_id, handler):
 
 def _handle_upload(request, dataset, form_class, handler):
     limit = settings.DATASET_MAX_UPLOAD_BYTES
-    too_big = f"The file is larger than the limit of {limit / 1e6:,.0f} MB. Split it or remove examples, then try again."
+    too_big = f"The file is larger than the limit of {human_size(limit)}. Split it or remove examples, then try again."
     if int(request.META.get("CONTENT_LENGTH") or 0) > limit + UPLOAD_SLACK:
         return form_class(), too_big, 413, None  # refused before reading a byte of the body
     form = form_class(request.POST, request.FILES)
