@@ -254,7 +254,7 @@ def _json_problem(raw: bytes) -> tuple[str, str]:
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
-        message = f"not valid JSON ({exc.msg[0].lower() + exc.msg[1:]} at column {exc.colno})"
+        message = f"not valid JSON: {exc.msg[0].lower() + exc.msg[1:]} (column {exc.colno})"
         if text.count("{") > text.count("}"):
             message += "; an example must fit on one line (pretty-printed JSON spreads it over several)"
         return "invalid_json", message

@@ -244,7 +244,7 @@ def test_identical_dpo_outputs_are_a_warning(write):
 
 def test_invalid_json_on_a_line_says_where(write):
     report = validate_file(write(good_lines(12)[:5] + ['{"messages": [}'] + good_lines(12)[5:]))
-    assert problems(report) == ["line 6: not valid JSON (expecting value at column 15)"]
+    assert problems(report) == ["line 6: not valid JSON: expecting value (column 15)"]
     assert report.stats["n_examples"] == 13
 
 
