@@ -32,23 +32,30 @@ SYSTEMS = [
 ]
 PRODUCTS = ["router", "invoice", "VPN", "backup plan", "storage bucket", "API key", "team seat", "domain"]
 VERBS = ["cancel", "upgrade", "reset", "move", "renew", "share", "delete", "restore"]
-WORDS = ("Vielen Dank für Ihre Nachricht Wir helfen Ihnen gern weiter Bitte öffnen Sie die Einstellungen "
-         "und wählen Sie den Bereich Konto aus Dort finden Sie alle Optionen für Ihr Abonnement Ihre "
-         "Änderung wird sofort wirksam und Sie erhalten eine Bestätigung per Nachricht").split()
+_TEXT = (
+    "Vielen Dank für Ihre Nachricht Wir helfen Ihnen gern weiter Bitte öffnen Sie die Einstellungen "
+    "und wählen Sie den Bereich Konto aus Dort finden Sie alle Optionen für Ihr Abonnement Ihre "
+    "Änderung wird sofort wirksam und Sie erhalten eine Bestätigung per Nachricht"
+)
+WORDS = _TEXT.split()
 
 
 def generate(path: Path, n_lines: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     with path.open("w", encoding="utf-8") as f:
         for i in range(n_lines):
-            user = (f"Hi, how do I {rng.choice(VERBS)} my {rng.choice(PRODUCTS)} number {rng.randint(1000, 99999)}? "
-                    f"It is for order {i} and I need it by {rng.choice(['Monday', 'Friday', 'tomorrow'])}.")
+            user = (
+                f"Hi, how do I {rng.choice(VERBS)} my {rng.choice(PRODUCTS)} number {rng.randint(1000, 99999)}? "
+                f"It is for order {i} and I need it by {rng.choice(['Monday', 'Friday', 'tomorrow'])}."
+            )
             answer = " ".join(rng.choice(WORDS) for _ in range(rng.randint(25, 70))) + "."
-            example = {"messages": [
-                {"role": "system", "content": rng.choice(SYSTEMS)},
-                {"role": "user", "content": user},
-                {"role": "assistant", "content": answer},
-            ]}
+            example = {
+                "messages": [
+                    {"role": "system", "content": rng.choice(SYSTEMS)},
+                    {"role": "user", "content": user},
+                    {"role": "assistant", "content": answer},
+                ]
+            }
             f.write(json.dumps(example, ensure_ascii=False) + "\n")
 
 
@@ -118,8 +125,12 @@ def cookbook_baseline(path: str) -> dict:
         np.quantile(values, 0.1), np.quantile(values, 0.9)
     max_tokens = 65536
     n_billing = sum(min(max_tokens, length) for length in convo_lens)
-    return {"n_examples": len(dataset), "total_tokens": sum(convo_lens), "billing": n_billing,
-            "errors": sum(format_errors.values())}
+    return {
+        "n_examples": len(dataset),
+        "total_tokens": sum(convo_lens),
+        "billing": n_billing,
+        "errors": sum(format_errors.values()),
+    }
 
 
 def streaming(path: str) -> dict:
@@ -129,8 +140,12 @@ def streaming(path: str) -> dict:
     from datasets_app.validation import validate_file
 
     report = validate_file(path, model="gpt-4o-mini-2024-07-18")
-    return {"n_examples": report.stats["n_examples"], "total_tokens": report.stats["total_tokens"],
-            "billing": report.stats["tokens_capped_total"], "errors": report.error_count}
+    return {
+        "n_examples": report.stats["n_examples"],
+        "total_tokens": report.stats["total_tokens"],
+        "billing": report.stats["tokens_capped_total"],
+        "errors": report.error_count,
+    }
 
 
 def _child(which: str, path: str) -> None:
@@ -154,7 +169,9 @@ def _child(which: str, path: str) -> None:
 
 
 def peak_memory(which: str, path: Path) -> int:
-    out = subprocess.run([sys.executable, __file__, "--child", which, str(path)], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", which, str(path)], capture_output=True, text=True
+    )
     try:
         return json.loads(out.stdout.strip().splitlines()[-1])["peak"]
     except (IndexError, ValueError, KeyError):
@@ -187,11 +204,15 @@ def main() -> None:
         t0 = time.perf_counter()
         base = cookbook_baseline(str(big))
         t_base = time.perf_counter() - t0
-        print(f"streaming validator : {t_ours:7.2f} s  ({args.lines / t_ours:,.0f} lines/s, {mb / t_ours:.1f} MB/s)")
+        print(
+            f"streaming validator : {t_ours:7.2f} s  ({args.lines / t_ours:,.0f} lines/s, {mb / t_ours:.1f} MB/s)"
+        )
         print(f"cookbook baseline   : {t_base:7.2f} s  ({args.lines / t_base:,.0f} lines/s)")
         print(f"speed-up            : {t_base / t_ours:7.2f}x  (target >= 5x)")
         same = ours["total_tokens"] == base["total_tokens"] and ours["n_examples"] == base["n_examples"]
-        print(f"same token total    : {same} (ours {ours['total_tokens']:,}, baseline {base['total_tokens']:,})")
+        print(
+            f"same token total    : {same} (ours {ours['total_tokens']:,}, baseline {base['total_tokens']:,})"
+        )
 
         rows = []
         for label, path in (("1/4 size", small), ("full size", big)):

@@ -15,6 +15,10 @@ def demo_dataset_create(*, team, user):
 
     upload = SimpleUploadedFile(SAMPLE.name, SAMPLE.read_bytes(), content_type="application/jsonl")
     return dataset_upload(
-        team=team, user=user, name="Support answers in German (sample)", method="supervised",
-        target_model="gpt-4o-mini-2024-07-18", uploaded_file=upload,
+        team=team,
+        user=user,
+        name="Support answers in German (sample)",
+        method="supervised",
+        target_model="gpt-4o-mini-2024-07-18",
+        uploaded_file=upload,
     )

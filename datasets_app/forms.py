@@ -15,11 +15,13 @@ class UploadForm(forms.Form):
     )
     name = forms.CharField(max_length=200, required=False, help_text="Leave empty to use the file's name.")
     method = forms.ChoiceField(
-        choices=Dataset.Method.choices, initial=Dataset.Method.SUPERVISED,
+        choices=Dataset.Method.choices,
+        initial=Dataset.Method.SUPERVISED,
         help_text="Supervised: conversations to imitate. DPO: a prompt with a better and a worse answer.",
     )
     target_model = forms.ChoiceField(
-        choices=MODEL_CHOICES, initial=DEFAULT_MODEL,
+        choices=MODEL_CHOICES,
+        initial=DEFAULT_MODEL,
         help_text="Decides how tokens are counted, the longest example allowed and the price.",
     )
 
@@ -37,7 +39,10 @@ class VersionUploadForm(forms.Form):
 
 class SplitForm(forms.Form):
     fraction = forms.FloatField(
-        min_value=0.01, max_value=0.5, initial=0.1, label="Validation share",
+        min_value=0.01,
+        max_value=0.5,
+        initial=0.1,
+        label="Validation share",
         help_text="The share of examples held out to measure the model (0.1 = 10%).",
     )
     seed = forms.IntegerField(

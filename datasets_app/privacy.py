@@ -11,8 +11,16 @@ import re
 _PATTERNS = [
     ("openai_key", (b"sk-",), re.compile(rb"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
     ("aws_key", (b"AKIA", b"ASIA"), re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("github_token", (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"), re.compile(rb"\bgh[pousr]_[A-Za-z0-9]{30,}")),
-    ("private_key", (b"PRIVATE KEY",), re.compile(rb"-----BEGIN (?:RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----")),
+    (
+        "github_token",
+        (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"),
+        re.compile(rb"\bgh[pousr]_[A-Za-z0-9]{30,}"),
+    ),
+    (
+        "private_key",
+        (b"PRIVATE KEY",),
+        re.compile(rb"-----BEGIN (?:RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----"),
+    ),
     ("bearer", (b"earer",), re.compile(rb"\b[Bb]earer\s+[A-Za-z0-9._~+/=-]{20,}")),
     ("email", (b"@",), re.compile(rb"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}\b")),
 ]
@@ -52,11 +60,15 @@ def _is_phone(raw: bytes, match: re.Match) -> bool:
     digits = sum(ch in b"0123456789" for ch in text)
     before = raw[match.start() - 1 : match.start()]
     after = raw[match.end() : match.end() + 1]
-    if (before and (before.isalnum() or before in b".-_/")) or (after and (after.isalnum() or after in b"-_/")):
+    if (before and (before.isalnum() or before in b".-_/")) or (
+        after and (after.isalnum() or after in b"-_/")
+    ):
         return False  # part of a longer token: an id, a URL, a version
     if re.fullmatch(rb"\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}", text):
         return False  # a date
-    return 8 <= digits <= 15 and (text.count(b" ") + text.count(b"-") + text.count(b"/") + text.count(b".") <= 4)
+    return 8 <= digits <= 15 and (
+        text.count(b" ") + text.count(b"-") + text.count(b"/") + text.count(b".") <= 4
+    )
 
 
 def scan(raw: bytes) -> list[tuple[str, str]]:
@@ -79,4 +91,3 @@ def scan(raw: bytes) -> list[tuple[str, str]]:
         advice = _ADVICE.get(kind, "remove it and revoke it: secrets must never be sent to a provider")
         result.append((f"privacy_{kind}", f"looks like {LABELS[kind]} ({_mask(kind, text)}); {advice}"))
     return result
-

@@ -50,8 +50,15 @@ def check_content(where: str, role: str, message: dict, errors: Problems, warnin
     if isinstance(content, str):
         if not content.strip() and role in ("user", "system"):
             warnings.append(("empty_content", f"{where} has empty content"))
-        elif not content and role == "assistant" and not message.get("tool_calls") and not message.get("function_call"):
-            errors.append(("empty_content", f"{where} has empty content: give the answer the model should learn"))
+        elif (
+            not content
+            and role == "assistant"
+            and not message.get("tool_calls")
+            and not message.get("function_call")
+        ):
+            errors.append(
+                ("empty_content", f"{where} has empty content: give the answer the model should learn")
+            )
         return
     if content is None:
         if role == "assistant":
@@ -68,12 +75,14 @@ def check_content(where: str, role: str, message: dict, errors: Problems, warnin
         for part in content:
             kind = part.get("type") if isinstance(part, dict) else None
             if kind in ("input_audio", "file"):
-                errors.append(("unsupported_part", f"{where}: {kind} parts are not supported for fine-tuning"))
+                errors.append(
+                    ("unsupported_part", f"{where}: {kind} parts are not supported for fine-tuning")
+                )
             elif kind not in _PART_TYPES[role]:
                 allowed = " or ".join(sorted(_PART_TYPES[role]))
                 errors.append(("bad_part", f"{where} has a content part of type {kind!r}; use {allowed}"))
             elif kind == "text" and not isinstance(part.get("text"), str):
-                errors.append(("bad_part", f"{where} has a text part without a \"text\" string"))
+                errors.append(("bad_part", f'{where} has a text part without a "text" string'))
             elif kind == "image_url" and not isinstance((part.get("image_url") or {}).get("url"), str):
                 errors.append(("bad_part", f"{where} has an image_url part without a url"))
         return
@@ -89,20 +98,32 @@ def check_tool_calls(where: str, tool_calls, errors: Problems, warnings: Problem
             errors.append(("bad_tool_calls", f"{where}: tool call {i} must be an object"))
             continue
         function = call.get("function")
-        if not isinstance(call.get("id"), str) or call.get("type") != "function" or not isinstance(function, dict):
+        if (
+            not isinstance(call.get("id"), str)
+            or call.get("type") != "function"
+            or not isinstance(function, dict)
+        ):
             errors.append(
-                ("bad_tool_calls", f"{where}: tool call {i} needs an \"id\", \"type\": \"function\" and a \"function\"")
+                (
+                    "bad_tool_calls",
+                    f'{where}: tool call {i} needs an "id", "type": "function" and a "function"',
+                )
             )
             continue
         if not isinstance(function.get("name"), str) or not isinstance(function.get("arguments"), str):
             errors.append(
-                ("bad_tool_calls", f"{where}: tool call {i} needs function.name and function.arguments as strings")
+                (
+                    "bad_tool_calls",
+                    f"{where}: tool call {i} needs function.name and function.arguments as strings",
+                )
             )
             continue
         try:
             _loads(function["arguments"])
         except ValueError:
-            warnings.append(("tool_arguments", f"{where}: tool call {i} has arguments that are not valid JSON"))
+            warnings.append(
+                ("tool_arguments", f"{where}: tool call {i} has arguments that are not valid JSON")
+            )
 
 
 def check_message(i: int, message, errors: Problems, warnings: Problems) -> str | None:
@@ -148,8 +169,12 @@ def check_tools(example: dict, errors: Problems) -> None:
         else:
             for i, tool in enumerate(tools, 1):
                 function = tool.get("function") if isinstance(tool, dict) else None
-                if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(function, dict):
-                    errors.append(("bad_tools", f"tool {i} needs \"type\": \"function\" and a \"function\" object"))
+                if (
+                    not isinstance(tool, dict)
+                    or tool.get("type") != "function"
+                    or not isinstance(function, dict)
+                ):
+                    errors.append(("bad_tools", f'tool {i} needs "type": "function" and a "function" object'))
                 elif not _FUNCTION_NAME.match(str(function.get("name", ""))):
                     errors.append(("bad_tools", f"tool {i} needs a name of 1-64 letters, digits, _ or -"))
                 elif "parameters" in function and not isinstance(function["parameters"], dict):
@@ -161,7 +186,9 @@ def check_tools(example: dict, errors: Problems) -> None:
         else:
             for i, function in enumerate(functions, 1):
                 if not isinstance(function, dict) or not _FUNCTION_NAME.match(str(function.get("name", ""))):
-                    errors.append(("bad_functions", f"function {i} needs a name of 1-64 letters, digits, _ or -"))
+                    errors.append(
+                        ("bad_functions", f"function {i} needs a name of 1-64 letters, digits, _ or -")
+                    )
     ptc = example.get("parallel_tool_calls")
     if ptc is not None and not isinstance(ptc, bool):
         errors.append(("bad_parallel", "parallel_tool_calls must be true or false"))
@@ -172,20 +199,27 @@ def check_supervised(example: dict, errors: Problems, warnings: Problems) -> lis
     messages = example.get("messages")
     if messages is None:
         if "preferred_output" in example or "input" in example:
-            errors.append(("wrong_method", "this is a DPO preference example; choose the DPO method for this file"))
+            errors.append(
+                ("wrong_method", "this is a DPO preference example; choose the DPO method for this file")
+            )
         elif "prompt" in example or "completion" in example:
             errors.append(
-                ("legacy_format", "this is the old prompt/completion format; chat models need {\"messages\": [...]}")
+                (
+                    "legacy_format",
+                    'this is the old prompt/completion format; chat models need {"messages": [...]}',
+                )
             )
         else:
-            errors.append(("missing_messages", "the example needs a \"messages\" list"))
+            errors.append(("missing_messages", 'the example needs a "messages" list'))
         return None
     if not isinstance(messages, list) or not messages:
-        errors.append(("missing_messages", "\"messages\" must be a non-empty list"))
+        errors.append(("missing_messages", '"messages" must be a non-empty list'))
         return None
     for key in example:
         if key not in _SUPERVISED_KEYS:
-            warnings.append(("unknown_top_key", f"the key {str(key)[:40]!r} is not part of the format and is ignored"))
+            warnings.append(
+                ("unknown_top_key", f"the key {str(key)[:40]!r} is not part of the format and is ignored")
+            )
     n_errors = len(errors)
     roles = [check_message(i, message, errors, warnings) for i, message in enumerate(messages, 1)]
     check_tools(example, errors)
@@ -194,7 +228,9 @@ def check_supervised(example: dict, errors: Problems, warnings: Problems) -> lis
     elif "assistant" in roles and all(
         m.get("weight") == 0 for m, r in zip(messages, roles, strict=True) if r == "assistant"
     ):
-        errors.append(("all_weight_zero", "every assistant message has weight 0, so there is nothing to learn from"))
+        errors.append(
+            ("all_weight_zero", "every assistant message has weight 0, so there is nothing to learn from")
+        )
     return messages if len(errors) == n_errors else None
 
 
@@ -202,28 +238,36 @@ def check_dpo(example: dict, errors: Problems, warnings: Problems) -> list | Non
     """Check one preference example; return input messages + both outputs when they can be counted."""
     if "messages" in example and "input" not in example:
         errors.append(
-            ("wrong_method", "this is a supervised chat example; DPO needs input, preferred_output and non_preferred_output")
+            (
+                "wrong_method",
+                "this is a supervised chat example; DPO needs input, preferred_output and non_preferred_output",
+            )
         )
         return None
     n_errors = len(errors)
     for key in ("input", "preferred_output", "non_preferred_output"):
         if key not in example:
-            errors.append(("dpo_missing", f"the example needs \"{key}\""))
+            errors.append(("dpo_missing", f'the example needs "{key}"'))
     for key in example:
         if key not in _DPO_KEYS:
-            warnings.append(("unknown_top_key", f"the key {str(key)[:40]!r} is not part of the format and is ignored"))
+            warnings.append(
+                ("unknown_top_key", f"the key {str(key)[:40]!r} is not part of the format and is ignored")
+            )
     if len(errors) > n_errors:
         return None
     inp = example["input"]
     messages = inp.get("messages") if isinstance(inp, dict) else None
     if not isinstance(messages, list) or not messages:
-        errors.append(("dpo_input", "input needs a non-empty \"messages\" list"))
+        errors.append(("dpo_input", 'input needs a non-empty "messages" list'))
         return None
     roles = [check_message(i, message, errors, warnings) for i, message in enumerate(messages, 1)]
     check_tools(inp, errors)
     if roles[-1] == "assistant":
         errors.append(
-            ("dpo_last_input", "the last input message must come from the user: the replies go in the two outputs")
+            (
+                "dpo_last_input",
+                "the last input message must come from the user: the replies go in the two outputs",
+            )
         )
     outputs = []
     for key in ("preferred_output", "non_preferred_output"):
@@ -237,7 +281,9 @@ def check_dpo(example: dict, errors: Problems, warnings: Problems) -> list | Non
             errors.append(("dpo_output", f"{key} must hold an assistant message, not {role}"))
         outputs.append(value[0])
     if len(outputs) == 2 and outputs[0] == outputs[1]:
-        warnings.append(("dpo_same", "preferred_output and non_preferred_output are the same: nothing to prefer"))
+        warnings.append(
+            ("dpo_same", "preferred_output and non_preferred_output are the same: nothing to prefer")
+        )
     if len(errors) > n_errors:
         return None
     return messages + outputs

@@ -27,24 +27,36 @@ def version_histogram_figure(version: DatasetVersion) -> dict | None:
     widths = [max(b - a, 1) for a, b in zip(edges[:-1], edges[1:], strict=True)]
     labels = [f"{round(a):,}\u2013{round(b):,} tokens" for a, b in zip(edges[:-1], edges[1:], strict=True)]
     fig = go.Figure(
-        go.Bar(x=centers, y=histogram["counts"], width=widths, customdata=labels, marker_color="#2f6fde",
-               hovertemplate="%{customdata}<br>%{y} examples<extra></extra>")
+        go.Bar(
+            x=centers,
+            y=histogram["counts"],
+            width=widths,
+            customdata=labels,
+            marker_color="#2f6fde",
+            hovertemplate="%{customdata}<br>%{y} examples<extra></extra>",
+        )
     )
     limit = stats.get("limit")
     if limit and stats.get("tokens_max", 0) >= limit * 0.8:
         fig.add_vline(x=limit, line_dash="dash", line_color="#c0392b", annotation_text=f"limit {limit:,}")
     fig.update_layout(
-        margin={"l": 50, "r": 20, "t": 10, "b": 45}, height=280, bargap=0.05,
-        xaxis_title="tokens per example", yaxis_title="examples",
-        plot_bgcolor="#fff", paper_bgcolor="#fff",
+        margin={"l": 50, "r": 20, "t": 10, "b": 45},
+        height=280,
+        bargap=0.05,
+        xaxis_title="tokens per example",
+        yaxis_title="examples",
+        plot_bgcolor="#fff",
+        paper_bgcolor="#fff",
     )
     return json.loads(fig.to_json())
 
 
 def version_cost(version: DatasetVersion, n_epochs: int | None = None) -> Estimate:
     return estimate(
-        n_examples=version.n_examples, tokens_per_example_capped_total=version.tokens_capped_total,
-        model=version.dataset.target_model, n_epochs=n_epochs,
+        n_examples=version.n_examples,
+        tokens_per_example_capped_total=version.tokens_capped_total,
+        model=version.dataset.target_model,
+        n_epochs=n_epochs,
     )
 
 
@@ -95,11 +107,15 @@ def _bubble(message) -> dict:
     if content is None and message.get("tool_calls"):
         content = "calls " + ", ".join(
             f"{(c.get('function') or {}).get('name')}({(c.get('function') or {}).get('arguments')})"
-            for c in message["tool_calls"] if isinstance(c, dict)
+            for c in message["tool_calls"]
+            if isinstance(c, dict)
         )
     role = str(message.get("role", "?"))
-    return {"role": role, "text": str(content if content is not None else "")[:4000],
-            "weight0": message.get("weight") == 0}
+    return {
+        "role": role,
+        "text": str(content if content is not None else "")[:4000],
+        "weight0": message.get("weight") == 0,
+    }
 
 
 def version_examples(version: DatasetVersion, page: int = 1, per_page: int = EXAMPLES_PER_PAGE) -> dict:

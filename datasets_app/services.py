@@ -57,8 +57,14 @@ def upload_problem(*, uploaded_file) -> str | None:
 
 
 def dataset_upload(
-    *, team, user, name: str = "", method: str = Dataset.Method.SUPERVISED,
-    target_model: str = "", uploaded_file, dataset: Dataset | None = None,
+    *,
+    team,
+    user,
+    name: str = "",
+    method: str = Dataset.Method.SUPERVISED,
+    target_model: str = "",
+    uploaded_file,
+    dataset: Dataset | None = None,
 ) -> DatasetVersion:
     """Store an uploaded file as the next version of `dataset` (or of a new dataset) and validate it.
 
@@ -73,7 +79,9 @@ def dataset_upload(
         with transaction.atomic():
             if dataset is None:
                 dataset = Dataset.objects.create(
-                    team=team, name=name.strip() or Path(uploaded_file.name).stem, method=method,
+                    team=team,
+                    name=name.strip() or Path(uploaded_file.name).stem,
+                    method=method,
                     target_model=target_model or Dataset._meta.get_field("target_model").default,
                     created_by=user,
                 )
@@ -105,14 +113,27 @@ def dataset_validate(*, version: DatasetVersion) -> DatasetVersion:
     dataset = version.dataset
     try:
         report = validate_file(
-            version.blob.path, method=dataset.method, model=dataset.target_model,
+            version.blob.path,
+            method=dataset.method,
+            model=dataset.target_model,
             on_progress=lambda percent: rows.update(progress=percent),
         ).to_dict()
     except Exception:
         logger.exception("validating dataset version %s failed", version.id)
         report = {
-            "ok": False, "errors": [{"line": 0, "message": "Checking the file failed unexpectedly; upload it again or tell an administrator."}],
-            "warnings": [], "error_count": 1, "warning_count": 0, "error_summary": [], "warning_summary": [], "stats": {},
+            "ok": False,
+            "errors": [
+                {
+                    "line": 0,
+                    "message": "Checking the file failed unexpectedly; upload it again or tell an administrator.",
+                }
+            ],
+            "warnings": [],
+            "error_count": 1,
+            "warning_count": 0,
+            "error_summary": [],
+            "warning_summary": [],
+            "stats": {},
         }
     status = DatasetVersion.Status.VALID if report["ok"] else DatasetVersion.Status.INVALID
     rows.update(status=status, report=report, progress=100)
@@ -124,8 +145,16 @@ def dataset_version_fail(*, version_id: int, message: str) -> None:
     """Mark a version that could not be validated (a worker gave up) as invalid, with a reason."""
     DatasetVersion.objects.filter(id=version_id, status=DatasetVersion.Status.VALIDATING).update(
         status=DatasetVersion.Status.INVALID,
-        report={"ok": False, "errors": [{"line": 0, "message": message}], "warnings": [], "error_count": 1,
-                "warning_count": 0, "error_summary": [], "warning_summary": [], "stats": {}},
+        report={
+            "ok": False,
+            "errors": [{"line": 0, "message": message}],
+            "warnings": [],
+            "error_count": 1,
+            "warning_count": 0,
+            "error_summary": [],
+            "warning_summary": [],
+            "stats": {},
+        },
     )
 
 
@@ -159,9 +188,10 @@ def dataset_version_split(*, version: DatasetVersion, fraction: float, seed: int
     for index in random.Random(seed).sample(range(n), n_val):
         chosen[index] = 1
     tmp = _tmp_dir()
-    with tempfile.NamedTemporaryFile(dir=tmp, delete=False) as train, tempfile.NamedTemporaryFile(
-        dir=tmp, delete=False
-    ) as val:
+    with (
+        tempfile.NamedTemporaryFile(dir=tmp, delete=False) as train,
+        tempfile.NamedTemporaryFile(dir=tmp, delete=False) as val,
+    ):
         try:
             for index, raw in enumerate(_example_lines(version.blob.path)):
                 (val if chosen[index] else train).write(raw + b"\n")
@@ -192,7 +222,9 @@ def version_freeze(*, version: DatasetVersion, user) -> DatasetVersion:
     if membership is None or not membership.can_review:
         raise DatasetError("Only an owner or a reviewer of the team can freeze a version.")
     if version.status != DatasetVersion.Status.VALID:
-        raise DatasetError("Only a valid version can be frozen; this one has errors or is still being checked.")
+        raise DatasetError(
+            "Only a valid version can be frozen; this one has errors or is still being checked."
+        )
     updated = DatasetVersion.objects.filter(
         id=version.id, frozen_at__isnull=True, status=DatasetVersion.Status.VALID
     ).update(frozen_at=timezone.now(), frozen_by=user)
@@ -221,4 +253,6 @@ def dataset_delete(*, dataset: Dataset, user) -> None:
         with transaction.atomic():
             dataset.delete()
     except ProtectedError as exc:
-        raise DatasetError("A fine-tuning job used this dataset, so it is kept for that job's record.") from exc
+        raise DatasetError(
+            "A fine-tuning job used this dataset, so it is kept for that job's record."
+        ) from exc

@@ -11,7 +11,7 @@ HEAD_BYTES = 64 * 1024
 
 _FIX_UTF8 = (
     "Re-save it as UTF-8: in a text editor choose \u201cSave as\u201d with the encoding UTF-8; "
-    "in Excel export \u201cCSV UTF-8\u201d; in Python write with encoding=\"utf-8\"."
+    'in Excel export \u201cCSV UTF-8\u201d; in Python write with encoding="utf-8".'
 )
 
 
@@ -44,7 +44,9 @@ def file_problem(head: bytes, size: int) -> str | None:
             "Unzip it and upload the .jsonl file inside."
         )
     if head.startswith(b"\x1f\x8b"):
-        return "This is a gzip-compressed file, not a text file. Decompress it (gunzip) and upload the .jsonl."
+        return (
+            "This is a gzip-compressed file, not a text file. Decompress it (gunzip) and upload the .jsonl."
+        )
     wide = looks_like_utf16(head)
     if wide:
         return f"The file is encoded as {wide}, not UTF-8. {_FIX_UTF8}"

@@ -30,9 +30,13 @@ TOKENS_PER_NAME = 1
 TOKENS_REPLY_PRIMING = 3
 # An image part is counted at OpenAI's flat "low detail" price; the real count depends on its size.
 TOKENS_PER_IMAGE = 85
-_CACHE_CHARS = 4_000_000
+_CACHE_CHARS = 1_000_000  # the per-content cache holds at most this many characters at once
 # Per-message overhead plus the tokens of the role name (1 in both encodings), checked in tests.
-_SIMPLE_ROLES = {"system": TOKENS_PER_MESSAGE + 1, "user": TOKENS_PER_MESSAGE + 1, "assistant": TOKENS_PER_MESSAGE + 1}  # the per-content cache holds at most this many characters at once
+_SIMPLE_ROLES = {
+    "system": TOKENS_PER_MESSAGE + 1,
+    "user": TOKENS_PER_MESSAGE + 1,
+    "assistant": TOKENS_PER_MESSAGE + 1,
+}  # the per-content cache holds at most this many characters at once
 
 
 @functools.lru_cache(maxsize=4)
@@ -56,7 +60,7 @@ def raw_counter(name: str) -> Callable[[str], int]:
 
 # A space that follows a whitespace character: there the tokenizer's pre-split may not cut.
 _UNSAFE_SPACE = re.compile(r"\s ")
-_WORD_CACHE_MAX = 200_000
+_WORD_CACHE_MAX = 50_000
 _MIN_WORDS = 6  # below this, one tokenizer call is cheaper than the word lookups
 
 

@@ -74,7 +74,9 @@ class Report:
 
     def to_dict(self) -> dict:
         def summary(counter: Counter) -> list[dict]:
-            return [{"code": c, "count": n, "example": self.summary_text[c]} for c, n in counter.most_common()]
+            return [
+                {"code": c, "count": n, "example": self.summary_text[c]} for c, n in counter.most_common()
+            ]
 
         return {
             "ok": self.ok,
@@ -135,7 +137,13 @@ def validate_file(
         problem = sniff.file_problem(head, size)
         if problem:
             report.error(0, "file", problem)
-            report.stats = {"n_examples": 0, "n_lines": 0, "bytes": size, "model": spec.name, "method": method}
+            report.stats = {
+                "n_examples": 0,
+                "n_lines": 0,
+                "bytes": size,
+                "model": spec.name,
+                "method": method,
+            }
             return report
         f.seek(0)
         _check_lines(f, report, method=method, spec=spec, size=size, on_progress=on_progress)
@@ -159,13 +167,19 @@ def _check_lines(f, report: Report, *, method: str, spec, size: int, on_progress
         n_lines = number
         if raw is None:
             n_examples += 1
-            report.error(number, "line_too_long", f"longer than {MAX_LINE_BYTES:,} bytes, the most one example may take; skipped")
+            report.error(
+                number,
+                "line_too_long",
+                f"longer than {MAX_LINE_BYTES:,} bytes, the most one example may take; skipped",
+            )
             continue
         if number == 1 and raw.startswith(sniff.UTF8_BOM):
             raw = raw[len(sniff.UTF8_BOM) :]
             report.warning(
-                1, "bom", "the file starts with a UTF-8 byte-order mark (BOM): it is ignored here and left out "
-                "of the train/validation files, but some providers refuse it (save as UTF-8 without BOM)"
+                1,
+                "bom",
+                "the file starts with a UTF-8 byte-order mark (BOM): it is ignored here and left out "
+                "of the train/validation files, but some providers refuse it (save as UTF-8 without BOM)",
             )
         raw = raw.strip()
         if not raw:
@@ -180,7 +194,11 @@ def _check_lines(f, report: Report, *, method: str, spec, size: int, on_progress
             report.error(number, *_json_problem(raw))
             continue
         if not isinstance(example, dict):
-            kind = "a list" if isinstance(example, list) else "a " + type(example).__name__.replace("str", "string")
+            kind = (
+                "a list"
+                if isinstance(example, list)
+                else "a " + type(example).__name__.replace("str", "string")
+            )
             report.error(number, "not_object", f"expected one JSON object {{...}} per line, found {kind}")
             continue
         hashes.append(hash(raw))
@@ -228,13 +246,23 @@ def _check_lines(f, report: Report, *, method: str, spec, size: int, on_progress
     n_duplicates = _duplicate_warnings(report, hashes, hash_lines)
     if n_examples < MIN_EXAMPLES:
         report.error(
-            0, "too_few",
+            0,
+            "too_few",
             f"The file has {n_examples} example{'s' if n_examples != 1 else ''}; fine-tuning needs at least "
             f"{MIN_EXAMPLES} (50 to 100 good ones usually help more).",
         )
     report.stats = _stats(
-        tokens, n_messages, limit=limit, spec=spec, method=method, n_lines=n_lines, n_examples=n_examples,
-        n_blank=n_blank, n_over=n_over, n_missing_system=n_missing_system, n_duplicates=n_duplicates,
+        tokens,
+        n_messages,
+        limit=limit,
+        spec=spec,
+        method=method,
+        n_lines=n_lines,
+        n_examples=n_examples,
+        n_blank=n_blank,
+        n_over=n_over,
+        n_missing_system=n_missing_system,
+        n_duplicates=n_duplicates,
         trained_tokens=trained_tokens,
     )
 

@@ -31,8 +31,11 @@ def _get_dataset_for_user(request, dataset_id: int) -> Dataset:
 
 def _get_version_for_user(request, dataset_id: int, number: int) -> DatasetVersion:
     return get_for_team_or_404(
-        DatasetVersion.objects.select_related("dataset", "blob"), request, team_field="dataset__team",
-        dataset_id=dataset_id, number=number,
+        DatasetVersion.objects.select_related("dataset", "blob"),
+        request,
+        team_field="dataset__team",
+        dataset_id=dataset_id,
+        number=number,
     )
 
 
@@ -43,7 +46,10 @@ def _version_url(version: DatasetVersion) -> str:
 @team_required
 def dataset_list(request):
     datasets = Dataset.objects.filter(team=request.team).prefetch_related("versions")
-    rows = [{"dataset": d, "latest": max(d.versions.all(), key=lambda v: v.number, default=None)} for d in datasets]
+    rows = [
+        {"dataset": d, "latest": max(d.versions.all(), key=lambda v: v.number, default=None)}
+        for d in datasets
+    ]
     return render(request, "datasets/list.html", {"rows": rows})
 
 
@@ -66,7 +72,12 @@ def _upload(request, dataset_id, handler):
             if request.headers.get("X-Upload") == "xhr":
                 return JsonResponse({"redirect": _version_url(version)})
             return redirect(_version_url(version))
-    context = {"form": form, "dataset": dataset, "error": error, "max_mb": settings.DATASET_MAX_UPLOAD_BYTES / 1e6}
+    context = {
+        "form": form,
+        "dataset": dataset,
+        "error": error,
+        "max_mb": settings.DATASET_MAX_UPLOAD_BYTES / 1e6,
+    }
     if request.headers.get("X-Upload") == "xhr":
         html = render(request, "datasets/upload.html#upload-form", context).content.decode()
         return JsonResponse({"form_html": html}, status=status)
@@ -86,8 +97,13 @@ def _handle_upload(request, dataset, form_class, handler):
     data = form.cleaned_data
     try:
         version = dataset_upload(
-            team=request.team, user=request.user, name=data.get("name", ""), method=data.get("method", ""),
-            target_model=data.get("target_model", ""), uploaded_file=data["file"], dataset=dataset,
+            team=request.team,
+            user=request.user,
+            name=data.get("name", ""),
+            method=data.get("method", ""),
+            target_model=data.get("target_model", ""),
+            uploaded_file=data["file"],
+            dataset=dataset,
         )
     except DatasetError as exc:
         return form, str(exc), 400, None
@@ -116,7 +132,9 @@ def version_detail(request, dataset_id: int, number: int):
         "errors": selectors.version_problems(version, "errors"),
         "warnings": selectors.version_problems(version, "warnings"),
         "limits": selectors.version_limits(version),
-        "split_form": SplitForm(initial={"fraction": version.split_fraction or 0.1, "seed": version.split_seed or 42}),
+        "split_form": SplitForm(
+            initial={"fraction": version.split_fraction or 0.1, "seed": version.split_seed or 42}
+        ),
         "can_review": request.membership.can_review,
         "page": selectors.version_examples(version),
     }
@@ -156,7 +174,9 @@ def version_split(request, dataset_id: int, number: int):
         except DatasetError as exc:
             messages.error(request, str(exc))
     else:
-        messages.error(request, "Check the split: " + "; ".join(e for errs in form.errors.values() for e in errs))
+        messages.error(
+            request, "Check the split: " + "; ".join(e for errs in form.errors.values() for e in errs)
+        )
     return redirect(_version_url(version) + "#split")
 
 
@@ -190,10 +210,10 @@ def version_file(request, dataset_id: int, number: int, which: str):
     """Download the version's file, or the train / validation file of its split."""
 
     version = _get_version_for_user(request, dataset_id, number)
-    blob = {"original": version.blob, "train": version.train_blob, "validation": version.validation_blob}.get(which)
+    blob = {"original": version.blob, "train": version.train_blob, "validation": version.validation_blob}.get(
+        which
+    )
     if blob is None:
         raise Http404
     name = f"{version.dataset.name}-v{version.number}-{which}.jsonl".replace("/", "_")
     return FileResponse(blob.open(), as_attachment=True, filename=name, content_type="application/jsonl")
-
-

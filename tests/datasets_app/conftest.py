@@ -8,8 +8,13 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 
-def chat(i: int = 0, *, system: str | None = "Answer in German.", user: str | None = None,
-         answer: str | None = None) -> dict:
+def chat(
+    i: int = 0,
+    *,
+    system: str | None = "Answer in German.",
+    user: str | None = None,
+    answer: str | None = None,
+) -> dict:
     messages = []
     if system is not None:
         messages.append({"role": "system", "content": system})
@@ -44,5 +49,6 @@ def write(tmp_path):
 
 
 def upload_file(content, name: str = "data.jsonl") -> SimpleUploadedFile:
-    return SimpleUploadedFile(name, content if isinstance(content, bytes) else jsonl(content),
-                              content_type="application/jsonl")
+    return SimpleUploadedFile(
+        name, content if isinstance(content, bytes) else jsonl(content), content_type="application/jsonl"
+    )

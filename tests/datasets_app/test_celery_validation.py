@@ -22,8 +22,13 @@ def test_a_file_over_the_inline_limit_is_validated_by_a_worker(start_worker, ali
     body = alice_client.get(f"/datasets/{version.dataset_id}/v/1/").content.decode()
     assert "Checking every line" in body or "Has errors" in body
 
-    done = wait_for(lambda: DatasetVersion.objects.filter(id=version.id).exclude(status="validating").first(),
-                    timeout=120, message="the worker to validate the file")
+    done = wait_for(
+        lambda: DatasetVersion.objects.filter(id=version.id).exclude(status="validating").first(),
+        timeout=120,
+        message="the worker to validate the file",
+    )
     assert done.status == "invalid" and done.progress == 100
-    assert done.report["errors"] == [{"line": 2501, "message": "the last message must come from the assistant"}]
+    assert done.report["errors"] == [
+        {"line": 2501, "message": "the last message must come from the assistant"}
+    ]
     assert done.stats["n_examples"] == 3000 and done.stats["n_counted"] == 2999

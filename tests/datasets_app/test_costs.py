@@ -36,7 +36,10 @@ def test_an_explicit_number_of_epochs_overrides_the_default():
 
 
 def test_local_models_are_free_and_unknown_models_have_no_price():
-    assert estimate(n_examples=50, tokens_per_example_capped_total=9999, model="SmolLM2-135M-Instruct").cost_usd == 0
+    assert (
+        estimate(n_examples=50, tokens_per_example_capped_total=9999, model="SmolLM2-135M-Instruct").cost_usd
+        == 0
+    )
     unknown = estimate(n_examples=50, tokens_per_example_capped_total=9999, model="some/other-model")
     assert unknown.cost_usd is None and unknown.billed_tokens == 9999 * 3
 

@@ -10,8 +10,13 @@ from tests.datasets_app.conftest import good_lines
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "manage.py", "dataset_check", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", "dataset_check", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_a_good_file_prints_statistics_and_exits_0(write):
@@ -35,9 +40,14 @@ def test_a_bad_file_prints_each_error_as_line_n_and_exits_1(write):
 
 
 def test_the_model_and_method_options_are_used(write):
-    dpo = [{"input": {"messages": [{"role": "user", "content": f"q{i}"}]},
+    dpo = [
+        {
+            "input": {"messages": [{"role": "user", "content": f"q{i}"}]},
             "preferred_output": [{"role": "assistant", "content": "gut"}],
-            "non_preferred_output": [{"role": "assistant", "content": "schlecht"}]} for i in range(12)]
+            "non_preferred_output": [{"role": "assistant", "content": "schlecht"}],
+        }
+        for i in range(12)
+    ]
     path = write(dpo)
     assert run(path).returncode == 1
     result = run(path, "--method", "dpo", "--model", "gpt-3.5-turbo")

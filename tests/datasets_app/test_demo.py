@@ -4,9 +4,9 @@ from io import StringIO
 
 from django.core.management import call_command
 
+from datasets_app.demo import SAMPLE
 from datasets_app.models import Dataset
 from datasets_app.validation import validate_file
-from datasets_app.demo import SAMPLE
 
 
 def test_the_shipped_sample_is_valid_and_answers_in_german():

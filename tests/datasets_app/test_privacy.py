@@ -19,8 +19,15 @@ def test_it_finds_each_kind_of_secret_and_personal_data():
 
 
 def test_dates_versions_prices_and_ids_are_not_phone_numbers():
-    for text in (b"on 2024-07-18", b"version 1.2.3", b"1 234 567 EUR", b"order 123456", b"id 12345678901234567890",
-                 b"gpt-4o-mini-2024-07-18", b"sk-short"):
+    for text in (
+        b"on 2024-07-18",
+        b"version 1.2.3",
+        b"1 234 567 EUR",
+        b"order 123456",
+        b"id 12345678901234567890",
+        b"gpt-4o-mini-2024-07-18",
+        b"sk-short",
+    ):
         assert kinds(text) == [], text
 
 

@@ -21,8 +21,15 @@ from tests.datasets_app.conftest import chat, good_lines, jsonl, upload_file
 
 
 def upload(team, user, content, **kwargs) -> DatasetVersion:
-    return dataset_upload(team=team, user=user, name=kwargs.pop("name", "Support"), method=kwargs.pop("method", "supervised"),
-                          target_model="gpt-4o-mini-2024-07-18", uploaded_file=upload_file(content), **kwargs)
+    return dataset_upload(
+        team=team,
+        user=user,
+        name=kwargs.pop("name", "Support"),
+        method=kwargs.pop("method", "supervised"),
+        target_model="gpt-4o-mini-2024-07-18",
+        uploaded_file=upload_file(content),
+        **kwargs,
+    )
 
 
 def test_a_small_upload_is_stored_and_validated_inline(alice, team):
@@ -38,7 +45,9 @@ def test_a_file_with_line_errors_is_kept_as_an_invalid_version_with_its_report(a
     lines[4] = {"messages": [{"role": "user", "content": "x"}]}
     version = upload(team, alice, lines)
     assert version.status == "invalid"
-    assert version.report["errors"] == [{"line": 5, "message": "the last message must come from the assistant"}]
+    assert version.report["errors"] == [
+        {"line": 5, "message": "the last message must come from the assistant"}
+    ]
 
 
 @pytest.mark.parametrize(

@@ -50,19 +50,36 @@ def test_gpt35_models_count_with_cl100k_and_gpt4o_with_o200k():
 def test_the_word_cache_gives_exactly_the_tokenizers_count_on_awkward_text(encoding):
     rng = random.Random(3)
     pieces = list("abcXYZ0123456789.,;:!?'\"-_()/\\\n\t") + [
-        "ä", "ß", "中文", "😀", "\u00a0", "'s", "'LL", "  ", "\r\n", " \n", "\u0301", "12345", "http://a.b/c",
+        "ä",
+        "ß",
+        "中文",
+        "😀",
+        "\u00a0",
+        "'s",
+        "'LL",
+        "  ",
+        "\r\n",
+        " \n",
+        "\u0301",
+        "12345",
+        "http://a.b/c",
     ]
     counter, raw = MessageCounter(encoding), raw_counter(encoding)
     for _ in range(3000):
-        words = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) for _ in range(rng.randint(1, 25))]
+        words = [
+            "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) for _ in range(rng.randint(1, 25))
+        ]
         text = " ".join(words)
         assert counter.text(text) == raw(text), repr(text)
 
 
 def test_simple_examples_take_the_fast_path_with_the_same_count():
     counter = MessageCounter("o200k_base")
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Wie spät ist es bitte jetzt gerade?"},
-                {"role": "assistant", "content": "Es ist genau zwölf Uhr mittags in Berlin."}]
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Wie spät ist es bitte jetzt gerade?"},
+        {"role": "assistant", "content": "Es ist genau zwölf Uhr mittags in Berlin."},
+    ]
     total, trained = counter.simple(messages)
     assert total == MessageCounter("o200k_base").messages(messages)
     assert trained == counter.text("Es ist genau zwölf Uhr mittags in Berlin.")

@@ -14,8 +14,13 @@ URL = "/datasets/upload/"
 
 
 def post(client, content, name="support.jsonl", xhr=False, **fields):
-    data = {"file": upload_file(content, name), "name": "Support", "method": "supervised",
-            "target_model": "gpt-4o-mini-2024-07-18", **fields}
+    data = {
+        "file": upload_file(content, name),
+        "name": "Support",
+        "method": "supervised",
+        "target_model": "gpt-4o-mini-2024-07-18",
+        **fields,
+    }
     headers = {"HTTP_X_UPLOAD": "xhr"} if xhr else {}
     return client.post(URL, data, **headers)
 
@@ -72,8 +77,9 @@ def test_a_request_announcing_too_many_bytes_is_refused_before_reading_the_body(
     from datasets_app.views import dataset_upload_view
 
     settings.DATASET_MAX_UPLOAD_BYTES = 1000
-    request = RequestFactory().post(URL, data=b"", content_type="multipart/form-data; boundary=x",
-                                    CONTENT_LENGTH=str(10 * 1024 * 1024))
+    request = RequestFactory().post(
+        URL, data=b"", content_type="multipart/form-data; boundary=x", CONTENT_LENGTH=str(10 * 1024 * 1024)
+    )
     request.user = alice
     request.team = alice.memberships.get().team
     request.membership = alice.memberships.get()

@@ -30,8 +30,13 @@ def test_a_good_file_has_no_errors_and_counts_every_example(write):
 
 
 def test_it_reports_the_last_message_not_from_the_assistant_with_its_line_number(write):
-    bad = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hallo"},
-                        {"role": "user", "content": "And?"}]}
+    bad = {
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hallo"},
+            {"role": "user", "content": "And?"},
+        ]
+    }
     report = validate_file(write(with_line(good_lines(20), 17, bad)))
     assert problems(report) == ["line 17: the last message must come from the assistant"]
 
@@ -54,7 +59,9 @@ def test_it_needs_at_least_ten_examples(write):
 def test_it_rejects_an_unknown_role(write):
     bad = {"messages": [{"role": "bot", "content": "Hi"}, {"role": "assistant", "content": "Hallo"}]}
     report = validate_file(write(with_line(good_lines(12), 2, bad)))
-    assert problems(report) == ["line 2: message 1 has the role 'bot'; use system, user, assistant, tool or function"]
+    assert problems(report) == [
+        "line 2: message 1 has the role 'bot'; use system, user, assistant, tool or function"
+    ]
 
 
 def test_it_rejects_a_message_without_a_role(write):
@@ -64,32 +71,60 @@ def test_it_rejects_a_message_without_a_role(write):
 
 
 def test_weight_must_be_zero_or_one(write):
-    bad = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hallo", "weight": 2}]}
+    bad = {
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hallo", "weight": 2},
+        ]
+    }
     report = validate_file(write(with_line(good_lines(12), 5, bad)))
     assert problems(report) == ["line 5: message 2 (assistant): weight must be 0 or 1, not 2"]
 
 
 def test_weight_true_is_not_accepted_as_one(write):
-    bad = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hallo", "weight": True}]}
+    bad = {
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hallo", "weight": True},
+        ]
+    }
     report = validate_file(write(with_line(good_lines(12), 5, bad)))
     assert "weight must be 0 or 1" in problems(report)[0]
 
 
 def test_weight_is_only_allowed_on_assistant_messages(write):
-    bad = {"messages": [{"role": "user", "content": "Hi", "weight": 1}, {"role": "assistant", "content": "Hallo"}]}
+    bad = {
+        "messages": [
+            {"role": "user", "content": "Hi", "weight": 1},
+            {"role": "assistant", "content": "Hallo"},
+        ]
+    }
     report = validate_file(write(with_line(good_lines(12), 6, bad)))
     assert problems(report) == ["line 6: message 1 (user): weight is only allowed on assistant messages"]
 
 
 def test_an_example_whose_assistant_messages_all_have_weight_zero_teaches_nothing(write):
-    bad = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hallo", "weight": 0}]}
+    bad = {
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hallo", "weight": 0},
+        ]
+    }
     report = validate_file(write(with_line(good_lines(12), 7, bad)))
-    assert problems(report) == ["line 7: every assistant message has weight 0, so there is nothing to learn from"]
+    assert problems(report) == [
+        "line 7: every assistant message has weight 0, so there is nothing to learn from"
+    ]
 
 
 def test_weighted_multi_turn_examples_are_valid_and_only_weighted_answers_count_as_trained(write):
-    ex = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hallo", "weight": 0},
-                       {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Tschüss", "weight": 1}]}
+    ex = {
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hallo", "weight": 0},
+            {"role": "user", "content": "Bye"},
+            {"role": "assistant", "content": "Tschüss", "weight": 1},
+        ]
+    }
     report = validate_file(write([ex] * 1 + good_lines(11)))
     assert report.ok, problems(report)
 
@@ -101,22 +136,43 @@ def test_it_rejects_an_assistant_message_without_content_or_tool_calls(write):
 
 
 def test_it_rejects_an_unknown_key_on_a_message(write):
-    bad = {"messages": [{"role": "user", "content": "Hi", "mood": "happy"}, {"role": "assistant", "content": "Hallo"}]}
+    bad = {
+        "messages": [
+            {"role": "user", "content": "Hi", "mood": "happy"},
+            {"role": "assistant", "content": "Hallo"},
+        ]
+    }
     report = validate_file(write(with_line(good_lines(12), 1, bad)))
     assert problems(report) == ["line 1: message 1 (user) has an unknown key 'mood'"]
 
 
 def test_audio_input_is_not_supported_for_fine_tuning(write):
-    bad = {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "x", "format": "wav"}}]},
-                        {"role": "assistant", "content": "Hallo"}]}
+    bad = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "input_audio", "input_audio": {"data": "x", "format": "wav"}}],
+            },
+            {"role": "assistant", "content": "Hallo"},
+        ]
+    }
     report = validate_file(write(with_line(good_lines(12), 2, bad)))
     assert "input_audio parts are not supported for fine-tuning" in problems(report)[0]
 
 
 def test_text_and_image_parts_are_accepted(write):
-    ex = {"messages": [{"role": "user", "content": [{"type": "text", "text": "What is this?"},
-                                                    {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}]},
-                       {"role": "assistant", "content": [{"type": "text", "text": "Eine Katze."}]}]}
+    ex = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}},
+                ],
+            },
+            {"role": "assistant", "content": [{"type": "text", "text": "Eine Katze."}]},
+        ]
+    }
     report = validate_file(write([ex] + good_lines(11)))
     assert report.ok, problems(report)
 
@@ -125,12 +181,22 @@ def tool_example(**overrides) -> dict:
     ex = {
         "messages": [
             {"role": "user", "content": "Weather in Berlin?"},
-            {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
-                                                  "function": {"name": "get_weather", "arguments": "{\"city\": \"Berlin\"}"}}]},
-            {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp\": 21}"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Berlin"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": '{"temp": 21}'},
             {"role": "assistant", "content": "Es sind 21 Grad in Berlin."},
         ],
-        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+        "tools": [
+            {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+        ],
         "parallel_tool_calls": False,
     }
     ex.update(overrides)
@@ -147,7 +213,7 @@ def test_a_tool_call_without_an_id_is_an_error(write):
     del ex["messages"][1]["tool_calls"][0]["id"]
     report = validate_file(write([ex] + good_lines(11)))
     assert problems(report) == [
-        "line 1: message 2 (assistant): tool call 1 needs an \"id\", \"type\": \"function\" and a \"function\""
+        'line 1: message 2 (assistant): tool call 1 needs an "id", "type": "function" and a "function"'
     ]
 
 
@@ -155,7 +221,9 @@ def test_a_tool_message_needs_a_tool_call_id(write):
     ex = tool_example()
     del ex["messages"][2]["tool_call_id"]
     report = validate_file(write([ex] + good_lines(11)))
-    assert problems(report) == ["line 1: message 3 (tool) needs a tool_call_id naming the tool call it answers"]
+    assert problems(report) == [
+        "line 1: message 3 (tool) needs a tool_call_id naming the tool call it answers"
+    ]
 
 
 def test_tool_arguments_that_are_not_json_are_a_warning(write):
@@ -163,7 +231,9 @@ def test_tool_arguments_that_are_not_json_are_a_warning(write):
     ex["messages"][1]["tool_calls"][0]["function"]["arguments"] = "{city: Berlin"
     report = validate_file(write([ex] + good_lines(11)))
     assert report.ok
-    assert problems(report, "warnings") == ["line 1: message 2 (assistant): tool call 1 has arguments that are not valid JSON"]
+    assert problems(report, "warnings") == [
+        "line 1: message 2 (assistant): tool call 1 has arguments that are not valid JSON"
+    ]
 
 
 def test_a_tool_with_a_bad_name_is_an_error(write):
@@ -186,7 +256,9 @@ def test_the_legacy_prompt_completion_format_gets_a_clear_message(write):
 
 def test_a_dpo_line_in_a_supervised_file_says_to_choose_dpo(write):
     report = validate_file(write([dpo_example()] + good_lines(11)))
-    assert problems(report) == ["line 1: this is a DPO preference example; choose the DPO method for this file"]
+    assert problems(report) == [
+        "line 1: this is a DPO preference example; choose the DPO method for this file"
+    ]
 
 
 def dpo_example(i: int = 0) -> dict:
@@ -207,7 +279,7 @@ def test_dpo_needs_both_outputs(write):
     bad = dpo_example()
     del bad["non_preferred_output"]
     report = validate_file(write([bad] + [dpo_example(i) for i in range(11)]), method=DPO)
-    assert problems(report) == ["line 1: the example needs \"non_preferred_output\""]
+    assert problems(report) == ['line 1: the example needs "non_preferred_output"']
 
 
 def test_dpo_outputs_hold_exactly_one_assistant_message(write):
@@ -295,7 +367,9 @@ def test_latin1_lines_are_named_with_their_encoding_and_the_fix(write):
 def test_a_utf8_bom_is_accepted_with_a_warning(write):
     report = validate_file(write(b"\xef\xbb\xbf" + jsonl(good_lines(12))))
     assert report.ok
-    assert problems(report, "warnings")[0].startswith("line 1: the file starts with a UTF-8 byte-order mark (BOM)")
+    assert problems(report, "warnings")[0].startswith(
+        "line 1: the file starts with a UTF-8 byte-order mark (BOM)"
+    )
 
 
 def test_blank_lines_are_skipped_with_a_warning(write):
@@ -332,7 +406,10 @@ def test_exact_duplicate_examples_are_warnings_naming_the_first_copy(write):
     lines.append(lines[2])
     report = validate_file(write(lines))
     assert report.ok
-    assert problems(report, "warnings") == ["line 13: exact duplicate of line 3", "line 14: exact duplicate of line 3"]
+    assert problems(report, "warnings") == [
+        "line 13: exact duplicate of line 3",
+        "line 14: exact duplicate of line 3",
+    ]
     assert report.stats["n_duplicates"] == 2
 
 
@@ -362,7 +439,10 @@ def test_an_example_over_the_models_limit_is_an_error(write):
     assert message.startswith("line 11: 17,")
     assert "over the limit of 16,385 per example for gpt-3.5-turbo-0125" in message
     assert report.stats["n_over"] == 1
-    assert report.stats["tokens_capped_total"] == report.stats["total_tokens"] - report.stats["tokens_max"] + 16385
+    assert (
+        report.stats["tokens_capped_total"]
+        == report.stats["total_tokens"] - report.stats["tokens_max"] + 16385
+    )
 
 
 def test_a_line_longer_than_the_line_cap_is_skipped_without_holding_it(write, monkeypatch):
@@ -384,7 +464,9 @@ def test_problems_beyond_the_stored_cap_are_counted(write, monkeypatch):
     report = validate_file(write(lines)).to_dict()
     assert len(report["errors"]) == 5 and report["error_count"] == 20
     assert report["error_summary"][0] == {
-        "code": "last_not_assistant", "count": 20, "example": "the last message must come from the assistant"
+        "code": "last_not_assistant",
+        "count": 20,
+        "example": "the last message must come from the assistant",
     }
 
 

@@ -13,8 +13,14 @@ from tests.datasets_app.conftest import chat, good_lines, upload_file
 def version(alice, team) -> DatasetVersion:
     lines = [chat(i) for i in range(30)]
     lines[3] = chat(3, user="<script>alert('x')</script> mail me: anna@example.org")
-    return dataset_upload(team=team, user=alice, name="Support <b>DE</b>", method="supervised",
-                          target_model="gpt-4o-mini-2024-07-18", uploaded_file=upload_file(lines))
+    return dataset_upload(
+        team=team,
+        user=alice,
+        name="Support <b>DE</b>",
+        method="supervised",
+        target_model="gpt-4o-mini-2024-07-18",
+        uploaded_file=upload_file(lines),
+    )
 
 
 def url(version, suffix="") -> str:
@@ -25,7 +31,7 @@ def test_the_page_shows_statistics_cost_and_the_histogram(alice_client, version)
     body = alice_client.get(url(version)).content.decode()
     stats = version.stats
     assert f'<div class="value">{stats["n_examples"]}</div><div class="label">examples</div>' in body
-    assert f'{stats["total_tokens"]:,}' in body
+    assert f"{stats['total_tokens']:,}" in body
     assert 'id="histogram"' in body and "vendor/plotly.min.js" in body
     assert 'id="histogram-data"' in body and '"type":"bar"' in body.replace(" ", "")
     cost = version.tokens_capped_total * 3 * 3 / 1_000_000
@@ -81,7 +87,9 @@ def test_the_split_form_makes_train_and_validation_files_to_download(alice_clien
 
 
 def test_a_bad_split_fraction_is_explained(alice_client, version):
-    body = alice_client.post(url(version, "split/"), {"fraction": "0.9", "seed": "5"}, follow=True).content.decode()
+    body = alice_client.post(
+        url(version, "split/"), {"fraction": "0.9", "seed": "5"}, follow=True
+    ).content.decode()
     assert "Check the split" in body
     version.refresh_from_db()
     assert version.train_blob is None
@@ -118,7 +126,8 @@ def test_a_validating_version_shows_a_progress_bar_that_polls(alice_client, vers
 
 
 @pytest.mark.parametrize(
-    "suffix", ["", "progress/", "examples/", "file/original/", "file/train/"],
+    "suffix",
+    ["", "progress/", "examples/", "file/original/", "file/train/"],
 )
 def test_charlie_gets_404_on_every_url_of_alices_version(charlie_client, version, suffix):
     assert charlie_client.get(url(version, suffix)).status_code == 404
@@ -144,9 +153,14 @@ def test_the_owner_deletes_the_dataset_from_its_page(alice_client, version):
 
 
 def test_a_dpo_dataset_shows_preferred_and_rejected_answers(alice_client, alice, team):
-    lines = [{"input": {"messages": [{"role": "user", "content": f"Greet {i}"}]},
-              "preferred_output": [{"role": "assistant", "content": "Hallo!"}],
-              "non_preferred_output": [{"role": "assistant", "content": "Hello!"}]} for i in range(12)]
+    lines = [
+        {
+            "input": {"messages": [{"role": "user", "content": f"Greet {i}"}]},
+            "preferred_output": [{"role": "assistant", "content": "Hallo!"}],
+            "non_preferred_output": [{"role": "assistant", "content": "Hello!"}],
+        }
+        for i in range(12)
+    ]
     version = dataset_upload(team=team, user=alice, method="dpo", uploaded_file=upload_file(lines))
     assert version.status == "valid"
     body = alice_client.get(url(version)).content.decode()

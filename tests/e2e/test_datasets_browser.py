@@ -18,10 +18,18 @@ def bad_file(tmp_path):
     good = SAMPLE.read_text(encoding="utf-8").splitlines()
     lines = list(good[:14])
     lines[2] = json.dumps({"messages": [{"role": "user", "content": "Where is my parcel?"}]})
-    lines[5] = json.dumps({"messages": [{"role": "customer", "content": "Hi"}, {"role": "assistant", "content": "Hallo"}]})
+    lines[5] = json.dumps(
+        {"messages": [{"role": "customer", "content": "Hi"}, {"role": "assistant", "content": "Hallo"}]}
+    )
     lines[8] = '{"messages": [{"role": "user", "content": "unterminated}'
-    lines[10] = json.dumps({"messages": [{"role": "user", "content": "Mail me at jonas.weber@example.de"},
-                                         {"role": "assistant", "content": "Gern!", "weight": 3}]})
+    lines[10] = json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": "Mail me at jonas.weber@example.de"},
+                {"role": "assistant", "content": "Gern!", "weight": 3},
+            ]
+        }
+    )
     lines.append(good[0])
     path = tmp_path / "support_broken.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -71,7 +79,9 @@ def test_upload_a_bad_file_and_see_its_line_errors(browser_page, live_server, al
     screenshot(page, "dataset-errors.png")
 
 
-def test_a_json_array_is_refused_in_the_form_without_leaving_the_page(browser_page, live_server, alice, tmp_path):
+def test_a_json_array_is_refused_in_the_form_without_leaving_the_page(
+    browser_page, live_server, alice, tmp_path
+):
     page = browser_page
     login(page, live_server, "alice", PASSWORD)
     path = tmp_path / "array.jsonl"

@@ -37,17 +37,26 @@ class Command(BaseCommand):
         for problem in report["warnings"]:
             self.stdout.write(f"warning: {format_problem(problem)}")
         if report["warning_count"] > len(report["warnings"]):
-            self.stdout.write(f"warning: ... and {report['warning_count'] - len(report['warnings'])} more warnings")
+            self.stdout.write(
+                f"warning: ... and {report['warning_count'] - len(report['warnings'])} more warnings"
+            )
         self.stdout.write(f"examples: {stats.get('n_examples', 0)}")
         if stats.get("n_counted"):
-            cost = estimate(n_examples=stats["n_examples"], tokens_per_example_capped_total=stats["tokens_capped_total"],
-                            model=model)
-            self.stdout.write(f"tokens: {stats['total_tokens']} total, per example min {stats['tokens_min']}, "
-                              f"median {stats['tokens_median']:g}, max {stats['tokens_max']} (limit {stats['limit']})")
+            cost = estimate(
+                n_examples=stats["n_examples"],
+                tokens_per_example_capped_total=stats["tokens_capped_total"],
+                model=model,
+            )
+            self.stdout.write(
+                f"tokens: {stats['total_tokens']} total, per example min {stats['tokens_min']}, "
+                f"median {stats['tokens_median']:g}, max {stats['tokens_max']} (limit {stats['limit']})"
+            )
             self.stdout.write(f"over the limit: {stats['n_over']}; exact duplicates: {stats['n_duplicates']}")
             price = f"${cost.cost_usd}" if cost.cost_usd is not None else "unknown (no price for this model)"
-            self.stdout.write(f"estimated cost: {price} for {cost.billed_tokens} billed tokens "
-                              f"({cost.n_epochs} epochs, prices of {cost.price_date})")
+            self.stdout.write(
+                f"estimated cost: {price} for {cost.billed_tokens} billed tokens "
+                f"({cost.n_epochs} epochs, prices of {cost.price_date})"
+            )
         self.stdout.write(f"errors: {report['error_count']}, warnings: {report['warning_count']}")
         if not report["ok"]:
             raise SystemExit(1)
