@@ -15,8 +15,24 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 # (a system-wide provider behind its own bearer key, tested in tests/localtuner).
 SKIPPED_NAMESPACES = {"admin", "localtuner"}
 
-# parameter name -> callable(team, user) returning the value for an object of that team.
-FACTORIES: dict[str, Callable] = {}
+
+
+def build_world(team, user) -> dict:
+    """One of everything, in alice's team: the objects whose ids the URLs take."""
+    from datasets_app.services import dataset_upload, version_freeze
+    from tests.datasets_app.conftest import good_lines, upload_file
+
+    version = dataset_upload(team=team, user=user, name="world", uploaded_file=upload_file(good_lines(12)))
+    version_freeze(version=version, user=user)
+    return {"dataset": version.dataset, "version": version}
+
+
+# parameter name -> callable(world) returning the value for an object of alice's team.
+FACTORIES: dict[str, Callable] = {
+    "dataset_id": lambda w: w["dataset"].id,
+    "number": lambda w: w["version"].number,
+    "which": lambda w: "original",
+}
 
 
 def walk(patterns, namespace=None):
@@ -46,7 +62,8 @@ def test_every_parameterised_pattern_has_a_factory():
 def test_an_outsider_gets_404_for_another_teams_objects(
     name, params, alice, team, alice_client, charlie_client
 ):
-    kwargs = {p: FACTORIES[p](team, alice) for p in params}
+    world = build_world(team, alice)
+    kwargs = {p: FACTORIES[p](world) for p in params}
     url = reverse(name, kwargs=kwargs)
     owner_get = alice_client.get(url)
     assert owner_get.status_code != 404, f"{url} is a 404 for its own team: the factory is wrong"
