@@ -122,7 +122,9 @@ class Provider(abc.ABC):
     display_name: str = ""
 
     @abc.abstractmethod
-    def upload_file(self, *, path: Path | str, purpose: str = "fine-tune", filename: str | None = None) -> ProviderFile: ...
+    def upload_file(
+        self, *, path: Path | str, purpose: str = "fine-tune", filename: str | None = None
+    ) -> ProviderFile: ...
 
     @abc.abstractmethod
     def create_job(

@@ -179,7 +179,11 @@ class ProviderHTTP:
             )
             logger.debug(
                 "%s %s %s attempt %d headers=%s",
-                self.provider_name, method, url, attempt, masked_headers(request.headers),
+                self.provider_name,
+                method,
+                url,
+                attempt,
+                masked_headers(request.headers),
             )
             try:
                 response = self.client.send(request, stream=stream)
@@ -189,14 +193,28 @@ class ProviderHTTP:
                     "fineweb will try again later."
                 )
                 wait = policy.backoff(attempt)
-                logger.warning("%s %s %s timed out (%s); attempt %d", self.provider_name, method, url, type(exc).__name__, attempt)
+                logger.warning(
+                    "%s %s %s timed out (%s); attempt %d",
+                    self.provider_name,
+                    method,
+                    url,
+                    type(exc).__name__,
+                    attempt,
+                )
             except httpx.TransportError as exc:
                 last_error = ProviderUnavailable(
                     f"fineweb could not reach {self.provider_name} at {self.base_url} after {attempt} tries "
                     f"({type(exc).__name__}). Check the base URL and the network."
                 )
                 wait = policy.backoff(attempt)
-                logger.warning("%s %s %s failed (%s); attempt %d", self.provider_name, method, url, type(exc).__name__, attempt)
+                logger.warning(
+                    "%s %s %s failed (%s); attempt %d",
+                    self.provider_name,
+                    method,
+                    url,
+                    type(exc).__name__,
+                    attempt,
+                )
             else:
                 logger.debug("%s %s %s -> %d", self.provider_name, method, url, response.status_code)
                 if response.is_success:
@@ -209,9 +227,18 @@ class ProviderHTTP:
                     raise error
                 last_error = error
                 retry_after = parse_retry_after(response.headers)
-                wait = min(retry_after, policy.max_retry_after) if retry_after is not None else policy.backoff(attempt)
+                wait = (
+                    min(retry_after, policy.max_retry_after)
+                    if retry_after is not None
+                    else policy.backoff(attempt)
+                )
                 logger.warning(
-                    "%s %s %s -> %d; attempt %d", self.provider_name, method, url, response.status_code, attempt
+                    "%s %s %s -> %d; attempt %d",
+                    self.provider_name,
+                    method,
+                    url,
+                    response.status_code,
+                    attempt,
                 )
             if attempt < policy.max_attempts:
                 logger.info("%s: retrying in %.2fs", self.provider_name, wait)
@@ -244,9 +271,14 @@ class ProviderHTTP:
         detail = f": {message}" if message else "."
         common = {"status_code": status, "provider_message": message, "code": code}
         if status in (401, 403) and not (status == 403 and "context" in message.lower()):
-            return AuthError(f"{name} refused the API key (HTTP {status}){detail} Check the key on this connection.", **common)
+            return AuthError(
+                f"{name} refused the API key (HTTP {status}){detail} Check the key on this connection.",
+                **common,
+            )
         if status == 402 or code == "insufficient_quota" or error_type == "insufficient_quota":
-            return QuotaExceeded(f"The {name} account is out of credit or over its spending limit{detail}", **common)
+            return QuotaExceeded(
+                f"The {name} account is out of credit or over its spending limit{detail}", **common
+            )
         if status == 429:
             retry_after = parse_retry_after(response.headers)
             return RateLimited(
@@ -291,7 +323,9 @@ def _error_fields(response: httpx.Response) -> tuple[str, str | None, str | None
 
 
 def _looks_like_html(text: str, response: httpx.Response) -> bool:
-    return "html" in response.headers.get("content-type", "") or text.lstrip()[:15].lower().startswith(("<!doctype", "<html"))
+    return "html" in response.headers.get("content-type", "") or text.lstrip()[:15].lower().startswith(
+        ("<!doctype", "<html")
+    )
 
 
 def _describe_body(response: httpx.Response) -> str:

@@ -73,12 +73,18 @@ class OpenAIProvider(Provider):
         self.is_openai = self.base_url == OPENAI_BASE_URL
         self.display_name = display_name or ("OpenAI" if self.is_openai else "the OpenAI-compatible server")
         self.http = ProviderHTTP(
-            client=client, base_url=self.base_url, api_key=api_key, provider_name=self.display_name, retry=retry
+            client=client,
+            base_url=self.base_url,
+            api_key=api_key,
+            provider_name=self.display_name,
+            retry=retry,
         )
         self.clock = clock
 
     # --- files ----------------------------------------------------------------------------
-    def upload_file(self, *, path: Path | str, purpose: str = "fine-tune", filename: str | None = None) -> ProviderFile:
+    def upload_file(
+        self, *, path: Path | str, purpose: str = "fine-tune", filename: str | None = None
+    ) -> ProviderFile:
         path = Path(path)
         name = filename or path.name
         handles: list = []
@@ -90,7 +96,12 @@ class OpenAIProvider(Provider):
 
         try:
             body = self.http.request_object(
-                "POST", "/files", subject="the file", data={"purpose": purpose}, files=files, timeout=UPLOAD_TIMEOUT
+                "POST",
+                "/files",
+                subject="the file",
+                data={"purpose": purpose},
+                files=files,
+                timeout=UPLOAD_TIMEOUT,
             )
         finally:
             for handle in handles:
@@ -128,7 +139,11 @@ class OpenAIProvider(Provider):
         if seed is not None:
             body["seed"] = seed
         data = self.http.request_object(
-            "POST", "/fine_tuning/jobs", subject="the job", json=body, headers={"Idempotency-Key": idempotency_key}
+            "POST",
+            "/fine_tuning/jobs",
+            subject="the job",
+            json=body,
+            headers={"Idempotency-Key": idempotency_key},
         )
         return parse_job(data)
 
@@ -145,7 +160,9 @@ class OpenAIProvider(Provider):
         return None
 
     def get_job(self, job_id: str) -> ProviderJob:
-        return parse_job(self.http.request_object("GET", f"/fine_tuning/jobs/{job_id}", subject=f"the job {job_id}"))
+        return parse_job(
+            self.http.request_object("GET", f"/fine_tuning/jobs/{job_id}", subject=f"the job {job_id}")
+        )
 
     def list_jobs(self, *, limit: int = 20, after: str | None = None) -> list[ProviderJob]:
         params: dict[str, Any] = {"limit": limit}
@@ -169,7 +186,9 @@ class OpenAIProvider(Provider):
 
     def cancel_job(self, job_id: str) -> ProviderJob:
         return parse_job(
-            self.http.request_object("POST", f"/fine_tuning/jobs/{job_id}/cancel", subject=f"the job {job_id}")
+            self.http.request_object(
+                "POST", f"/fine_tuning/jobs/{job_id}/cancel", subject=f"the job {job_id}"
+            )
         )
 
     def list_events(self, job_id: str, *, after: str | None = None, limit: int = 100) -> list[ProviderEvent]:
@@ -199,7 +218,10 @@ class OpenAIProvider(Provider):
                 break
         collected.reverse()  # newest first on the wire; we hand them out oldest first
         # A server that lists oldest first would come out reversed: put them back in time order.
-        if any(a.created_at and b.created_at and a.created_at > b.created_at for a, b in zip(collected, collected[1:])):
+        if any(
+            a.created_at and b.created_at and a.created_at > b.created_at
+            for a, b in zip(collected, collected[1:], strict=False)
+        ):
             collected.sort(key=lambda e: e.created_at.timestamp() if e.created_at else 0)
         return collected
 
@@ -240,7 +262,9 @@ class OpenAIProvider(Provider):
                 cid = as_str(item.get("id"))
                 if not cid:
                     continue
-                metrics = {k: f for k, v in as_dict(item.get("metrics")).items() if (f := as_float(v)) is not None}
+                metrics = {
+                    k: f for k, v in as_dict(item.get("metrics")).items() if (f := as_float(v)) is not None
+                }
                 checkpoints.append(
                     ProviderCheckpoint(
                         id=cid,
@@ -266,7 +290,9 @@ class OpenAIProvider(Provider):
             mid = as_str(item.get("id"))
             if not mid:
                 continue
-            model = ProviderModel(id=mid, fine_tunable=self._fine_tunable(item), owned_by=as_str(item.get("owned_by")))
+            model = ProviderModel(
+                id=mid, fine_tunable=self._fine_tunable(item), owned_by=as_str(item.get("owned_by"))
+            )
             if include_all or model.fine_tunable:
                 models.append(model)
         return models
@@ -307,7 +333,11 @@ class OpenAIProvider(Provider):
     def _chat_stream(self, body: dict) -> Iterator[ChatStreamItem]:
         started = self.clock()
         response = self.http.request(
-            "POST", "/chat/completions", subject="the chat request", json=body, stream=True,
+            "POST",
+            "/chat/completions",
+            subject="the chat request",
+            json=body,
+            stream=True,
             headers={"Accept": "text/event-stream"},
         )
         yield from stream_chat(self.http, response, started=started, clock=self.clock)
@@ -332,7 +362,10 @@ def parse_file(item: dict) -> ProviderFile:
     if not fid:
         raise MalformedResponse("The provider answered the upload without a file id.")
     return ProviderFile(
-        id=fid, bytes=as_int(item.get("bytes")), filename=as_str(item.get("filename")), status=as_str(item.get("status"))
+        id=fid,
+        bytes=as_int(item.get("bytes")),
+        filename=as_str(item.get("filename")),
+        status=as_str(item.get("status")),
     )
 
 
@@ -343,7 +376,9 @@ def parse_job(item: dict) -> ProviderJob:
     raw_status = as_str(item.get("status"))
     method = as_dict(item.get("method"))
     method_type = as_str(method.get("type")) or "supervised"
-    hp = as_dict(as_dict(method.get(method_type)).get("hyperparameters")) or as_dict(item.get("hyperparameters"))
+    hp = as_dict(as_dict(method.get(method_type)).get("hyperparameters")) or as_dict(
+        item.get("hyperparameters")
+    )
     error = item.get("error")
     error_message = as_str(error.get("message")) if isinstance(error, dict) else as_str(error)
     return ProviderJob(
@@ -475,7 +510,9 @@ def parse_chat_reply(data: dict, *, latency_s: float) -> ChatReply:
     )
 
 
-def stream_chat(http: ProviderHTTP, response: httpx.Response, *, started: float, clock) -> Iterator[ChatStreamItem]:
+def stream_chat(
+    http: ProviderHTTP, response: httpx.Response, *, started: float, clock
+) -> Iterator[ChatStreamItem]:
     """Server-sent `data: {chunk}` lines until `data: [DONE]`: yield text pieces, then the ChatReply."""
     pieces: list[str] = []
     first_token_s = None
@@ -490,13 +527,17 @@ def stream_chat(http: ProviderHTTP, response: httpx.Response, *, started: float,
         try:
             chunk = json.loads(payload)
         except json.JSONDecodeError as exc:
-            raise MalformedResponse("The provider's streamed answer contained a line that is not JSON.") from exc
+            raise MalformedResponse(
+                "The provider's streamed answer contained a line that is not JSON."
+            ) from exc
         if not isinstance(chunk, dict):
             continue
         if "error" in chunk:
             err = chunk["error"]
             message = as_str(as_dict(err).get("message")) or as_str(err)
-            raise ProviderError(f"{http.provider_name} stopped the answer with an error: {http.scrub(message)}")
+            raise ProviderError(
+                f"{http.provider_name} stopped the answer with an error: {http.scrub(message)}"
+            )
         usage = as_dict(chunk.get("usage")) or usage
         for choice in as_list(chunk.get("choices"))[:1]:
             choice = as_dict(choice)

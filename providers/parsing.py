@@ -88,8 +88,5 @@ def as_list(value: Any) -> list:
 
 def data_list(body: Any) -> list[dict]:
     """The `data` array of a list response, keeping only objects."""
-    if isinstance(body, list):
-        items = body
-    else:
-        items = as_list(as_dict(body).get("data"))
+    items = body if isinstance(body, list) else as_list(as_dict(body).get("data"))
     return [item for item in items if isinstance(item, dict)]
