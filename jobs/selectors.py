@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import numpy as np
 import plotly.graph_objects as go
+from django.http import Http404
 from django.utils import timezone
 from plotly.subplots import make_subplots
 
@@ -227,8 +228,10 @@ def launch_initial(*, team, params) -> dict:
     connections = list(Connection.objects.filter(team=team).order_by("name"))
     version_id = params.get("version", "")
     source_id = params.get("from", "")
-    if source_id.isdigit():
-        source = Job.objects.filter(team=team, id=int(source_id)).first()
+    if source_id:
+        source = Job.objects.filter(team=team, id=int(source_id)).first() if source_id.isdigit() else None
+        if source is None:
+            raise Http404  # another team's job (or none): nothing to relaunch
         if source is not None:
             version_id = str(source.dataset_version_id)
             for key, value in (source.hyperparameters or {}).items():
@@ -240,8 +243,13 @@ def launch_initial(*, team, params) -> dict:
             others = [c for c in connections if c.id != source.connection_id]
             if others:
                 data["connection"] = str(others[0].id)
-    if version_id.isdigit() and _frozen_versions(team).filter(id=int(version_id)).exists():
-        data["version"] = version_id
+    if version_id:
+        from datasets_app.models import DatasetVersion
+
+        if not (version_id.isdigit() and DatasetVersion.objects.filter(dataset__team=team, id=int(version_id)).exists()):
+            raise Http404
+        if _frozen_versions(team).filter(id=int(version_id)).exists():
+            data["version"] = version_id
     if "connection" not in data:
         wanted = params.get("connection", "")
         ids = [str(c.id) for c in connections]
