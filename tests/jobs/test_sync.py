@@ -126,11 +126,12 @@ def test_an_unknown_provider_status_and_unknown_fields_change_nothing(team, vers
     ],
     ids=["429-retry-after", "500", "timeout", "malformed"],
 )
-def test_provider_errors_back_off_with_a_sentence(team, version, openai_connection, openai_fake, failure, expected):
+def test_provider_errors_back_off_with_a_sentence(team, version, openai_connection, openai_fake, failure, expected,
+                                                 fast_retries):
     remote, job = remote_job(openai_fake, team, version, openai_connection, status="running")
     openai_fake.fail_next(times=20, **failure)
     before = timezone.now()
-    services.job_sync(job_id=job.id, client=_no_retry_client(openai_fake))
+    services.job_sync(job_id=job.id, client=openai_fake.client())
     job.refresh_from_db()
     assert job.sync_failures == 1
     assert job.sync_error and expected in job.sync_error
@@ -139,13 +140,14 @@ def test_provider_errors_back_off_with_a_sentence(team, version, openai_connecti
     assert wait >= (120 if "headers" in failure and "Retry-After" in failure["headers"] else 9)
 
 
-def test_backoff_grows_with_each_failure_and_resets_after_a_success(team, version, openai_connection, openai_fake):
+def test_backoff_grows_with_each_failure_and_resets_after_a_success(team, version, openai_connection, openai_fake,
+                                                                    fast_retries):
     remote, job = remote_job(openai_fake, team, version, openai_connection, status="running")
     waits = []
     for _ in range(3):
         openai_fake.fail_next(times=20, status=503, body={"error": {"message": "overloaded", "type": "server_error"}})
         start = timezone.now()
-        services.job_sync(job_id=job.id, client=_no_retry_client(openai_fake))
+        services.job_sync(job_id=job.id, client=openai_fake.client())
         job.refresh_from_db()
         waits.append((job.next_sync_at - start).total_seconds())
         openai_fake.failures.clear()
@@ -175,8 +177,3 @@ def test_together_completed_maps_to_succeeded_with_its_output_name(team, version
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
     assert job.fine_tuned_model == remote["model_output_name"]
-
-
-def _no_retry_client(fake):
-    """The adapters retry inside one call; the fake fails every try, as a provider that is down would."""
-    return fake.client()
