@@ -40,17 +40,27 @@ def lttb(x, y, threshold: int) -> tuple[np.ndarray, np.ndarray]:
     mean_x = np.append(sums_x / counts, xs[-1])
     mean_y = np.append(sums_y / counts, ys[-1])
 
-    out = np.empty(threshold, dtype=np.int64)
-    out[0] = 0
+    # The sweep itself is sequential (each bucket's pick depends on the previous pick), so it
+    # runs over plain Python floats: with ~20 points per bucket, per-call numpy overhead would
+    # cost more than the arithmetic. Bucket means above are vectorised.
+    px, py = xs.tolist(), ys.tolist()
+    mx, my = mean_x.tolist(), mean_y.tolist()
+    starts = edges.tolist()
+    out = [0]
     a = 0
     for i in range(n_buckets):
-        lo, hi = edges[i], edges[i + 1]
-        # The next bucket's mean; the last bucket looks at the last point.
-        cx, cy = mean_x[i + 1], mean_y[i + 1]
-        ax, ay = xs[a], ys[a]
-        bx, by = xs[lo:hi], ys[lo:hi]
-        area = np.abs((ax - cx) * (by - ay) - (ax - bx) * (cy - ay))
-        a = lo + int(np.argmax(area))
-        out[i + 1] = a
-    out[-1] = n - 1
-    return xs[out], ys[out]
+        ax, ay = px[a], py[a]
+        cx, cy = mx[i + 1], my[i + 1]
+        # |(ax - cx)(by - ay) - (ax - bx)(cy - ay)| is |p*bx + q*by + r| for this bucket.
+        p, q = cy - ay, ax - cx
+        r = -q * ay - ax * p
+        best, best_area = starts[i], -1.0
+        for j in range(starts[i], starts[i + 1]):
+            area = abs(p * px[j] + q * py[j] + r)
+            if area > best_area:
+                best, best_area = j, area
+        out.append(best)
+        a = best
+    out.append(n - 1)
+    picked = np.asarray(out, dtype=np.int64)
+    return xs[picked], ys[picked]
