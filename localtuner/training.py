@@ -193,8 +193,10 @@ def _validate(job: LocalJob) -> dict:
         checks.append(("validation_file", job.validation_file))
     n_examples = 0
     for param, file_id in checks:
+        path = _file_path(file_id, param)
+        _check_utf8(path, param)
         try:
-            items = loader(_file_path(file_id, param), tokenizer, 1 << 30)
+            items = loader(path, tokenizer, 1 << 30)
         except DataError as exc:
             raise JobFailure(f"invalid_{param}", str(exc), param) from exc
         if param == "training_file":
@@ -211,6 +213,16 @@ def _validate(job: LocalJob) -> dict:
     if job.method == LocalJob.Method.DPO and hyper.get("beta", "auto") == "auto":
         hyper["beta"] = 0.1
     return hyper
+
+
+def _check_utf8(path: Path, param: str) -> None:
+    """Name the exact line that is not UTF-8 (a text-mode reader decodes in blocks and cannot)."""
+    with path.open("rb") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise JobFailure(f"invalid_{param}", f"line {line_no}: not valid UTF-8 ({exc.reason})", param) from exc
 
 
 def _finite(value: float | None) -> float | None:
