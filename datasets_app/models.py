@@ -1,0 +1,115 @@
+"""Datasets: content-addressed files (Blob), named datasets, and their immutable versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO
+
+from django.conf import settings
+from django.db import models
+
+
+class Blob(models.Model):
+    """A stored file, addressed by the sha256 of its bytes: written once, never edited in place."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    size = models.BigIntegerField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} ({self.size} bytes)"
+
+    @property
+    def path(self) -> Path:
+        return Path(settings.BLOB_DIR) / self.sha256[:2] / self.sha256[2:]
+
+    def open(self) -> IO[bytes]:
+        return self.path.open("rb")
+
+
+class Dataset(models.Model):
+    class Method(models.TextChoices):
+        SUPERVISED = "supervised", "Supervised (chat examples)"
+        DPO = "dpo", "DPO (preference pairs)"
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=200)
+    method = models.CharField(max_length=16, choices=Method.choices, default=Method.SUPERVISED)
+    target_model = models.CharField(max_length=100, default="gpt-4o-mini-2024-07-18")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def latest_version(self) -> DatasetVersion | None:
+        return self.versions.order_by("-number").first()
+
+
+class DatasetVersion(models.Model):
+    """One uploaded file of a dataset. Its bytes never change; a fix is a new version."""
+
+    class Status(models.TextChoices):
+        VALIDATING = "validating", "Checking"
+        INVALID = "invalid", "Has errors"
+        VALID = "valid", "Valid"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="+")
+    original_filename = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.VALIDATING)
+    # 0..100 while a worker validates a large file; the page polls it.
+    progress = models.PositiveSmallIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    train_blob = models.ForeignKey(Blob, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    validation_blob = models.ForeignKey(
+        Blob, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    split_seed = models.IntegerField(null=True, blank=True)
+    split_fraction = models.FloatField(null=True, blank=True)
+    frozen_at = models.DateTimeField(null=True, blank=True)
+    frozen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dataset", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "number"], name="one_version_number_per_dataset")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset.name} v{self.number}"
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.frozen_at is not None
+
+    @property
+    def is_valid(self) -> bool:
+        return self.status == self.Status.VALID
+
+    @property
+    def stats(self) -> dict:
+        return self.report.get("stats", {}) if self.report else {}
+
+    @property
+    def n_examples(self) -> int:
+        return int(self.stats.get("n_examples", 0))
+
+    @property
+    def total_tokens(self) -> int:
+        return int(self.stats.get("total_tokens", 0))
+
+    @property
+    def tokens_capped_total(self) -> int:
+        """Tokens summed with each example capped at the model's limit: what billing counts."""
+        return int(self.stats.get("tokens_capped_total", 0))

@@ -1,0 +1,282 @@
+"""Chat generation with local base models and fine-tuned LoRA adapters.
+
+* ``ModelCache``: a small LRU of loaded models bounded by count and by
+  approximate bytes (parameters + buffers). Key: ``(base_model, adapter_path,
+  cache_dir)``. A fine-tuned model is its base plus its adapter, merged into
+  the weights once at load time (``merge_and_unload``) so generation costs the
+  same as the base. One lock per cached model serialises generation on it.
+* ``generate`` / ``generate_stream``: a manual decode loop with a KV cache.
+  temperature 0 is greedy; a seed makes sampling deterministic. Text is decoded
+  incrementally (never emitting half a UTF-8 character) and ``stop`` sequences
+  are found across token boundaries: text that could still become a stop
+  sequence is held back until it cannot.
+"""
+from __future__ import annotations
+
+from . import _env  # noqa: F401
+
+import os
+import secrets
+import threading
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from .basemodels import UnknownModel, load_base, pick_device, BASE_MODELS
+from .data import encode_prompt, normalise_messages
+
+
+@dataclass
+class Generation:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" | "length"
+
+
+@dataclass
+class StreamEnd:
+    """The last item ``generate_stream`` yields (after the text pieces)."""
+
+    text: str  # the whole completion (= the concatenated pieces)
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" | "length"
+
+
+@dataclass
+class LoadedModel:
+    key: tuple
+    model: object
+    tokenizer: object
+    device: str
+    nbytes: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _nbytes(model) -> int:
+    tensors = list(model.parameters()) + list(model.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+class ModelCache:
+    """LRU cache of loaded models, bounded by ``max_models`` and ``max_bytes``.
+
+    The most recently used model is always kept, even if alone it exceeds ``max_bytes``.
+    """
+
+    def __init__(self, max_models: int = 2, max_bytes: int | None = 3 * 1024**3, device: str | None = None):
+        self.max_models = max(1, max_models)
+        self.max_bytes = max_bytes
+        self.device = device
+        self._items: OrderedDict[tuple, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()  # guards _items
+        self._load_lock = threading.Lock()  # one load at a time (loads are memory-heavy)
+
+    @staticmethod
+    def make_key(base_model: str, adapter_path, cache_dir) -> tuple:
+        adapter = str(Path(adapter_path).resolve()) if adapter_path else None
+        return (base_model, adapter, str(Path(cache_dir).resolve()))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def keys(self) -> list[tuple]:
+        with self._lock:
+            return list(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def get(self, base_model: str, adapter_path, cache_dir) -> LoadedModel:
+        if base_model not in BASE_MODELS:
+            raise UnknownModel(base_model)
+        key = self.make_key(base_model, adapter_path, cache_dir)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        with self._load_lock:
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    return self._items[key]
+            loaded = self._load(key, base_model, adapter_path, cache_dir)
+            with self._lock:
+                self._items[key] = loaded
+                self._evict()
+            return loaded
+
+    def _load(self, key, base_model, adapter_path, cache_dir) -> LoadedModel:
+        device = self.device or pick_device()
+        model, tokenizer = load_base(base_model, cache_dir=Path(cache_dir), device="cpu")
+        if adapter_path:
+            from peft import PeftModel
+
+            if not (Path(adapter_path) / "adapter_config.json").is_file():
+                raise FileNotFoundError(f"no peft adapter in {adapter_path}")
+            with warnings.catch_warnings():  # peft calls a transformers API deprecated in 5.x
+                warnings.simplefilter("ignore", FutureWarning)
+                model = PeftModel.from_pretrained(model, str(adapter_path), is_trainable=False)
+            model = model.merge_and_unload()
+        model.to(device)
+        model.eval()
+        return LoadedModel(key=key, model=model, tokenizer=tokenizer, device=device, nbytes=_nbytes(model))
+
+    def _evict(self) -> None:
+        while len(self._items) > self.max_models:
+            self._items.popitem(last=False)
+        if self.max_bytes is not None:
+            while len(self._items) > 1 and sum(m.nbytes for m in self._items.values()) > self.max_bytes:
+                self._items.popitem(last=False)
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+DEFAULT_CACHE = ModelCache(
+    max_models=_env_int("FINEWEB_LOCAL_MODEL_CACHE_SIZE", 2),
+    max_bytes=_env_int("FINEWEB_LOCAL_MODEL_CACHE_BYTES", 3 * 1024**3),
+)
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator) -> int:
+    if temperature <= 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        keep = (torch.cumsum(sorted_probs, -1) - sorted_probs) < top_p
+        keep[0] = True
+        sorted_probs = torch.where(keep, sorted_probs, torch.zeros_like(sorted_probs))
+        choice = torch.multinomial(sorted_probs / sorted_probs.sum(), 1, generator=generator)
+        return int(order[choice])
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _stop_ids(tokenizer, model) -> set[int]:
+    ids = set()
+    for value in (tokenizer.eos_token_id, getattr(model.config, "eos_token_id", None)):
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(v for v in value if isinstance(v, int))
+    vocab = tokenizer.get_vocab()
+    for token in ("<|im_end|>", "<|endoftext|>"):
+        if token in vocab:
+            ids.add(vocab[token])
+    return ids
+
+
+def _holdback(text: str, stops: list[str]) -> int:
+    """Length of the longest suffix of ``text`` that is a proper prefix of a stop sequence."""
+    best = 0
+    for s in stops:
+        for k in range(min(len(s) - 1, len(text)), best, -1):
+            if text.endswith(s[:k]):
+                best = k
+                break
+    return best
+
+
+def generate_stream(
+    *,
+    base_model: str,
+    adapter_path: str | Path | None,
+    messages: list[dict],
+    max_tokens: int = 256,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    stop: str | list[str] | None = None,
+    seed: int | None = None,
+    cache_dir: str | Path,
+    cache: ModelCache | None = None,
+) -> Iterator[str | StreamEnd]:
+    """Yield the completion as text pieces, then one ``StreamEnd`` with usage and finish_reason."""
+    loaded = (cache or DEFAULT_CACHE).get(base_model, adapter_path, cache_dir)
+    model, tokenizer = loaded.model, loaded.tokenizer
+    stops = [s for s in ([stop] if isinstance(stop, str) else (stop or [])) if s]
+    max_tokens = max(1, int(max_tokens))
+    prompt_ids = encode_prompt(tokenizer, normalise_messages(messages, 0))
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit and len(prompt_ids) + max_tokens > limit:
+        raise ValueError(
+            f"prompt ({len(prompt_ids)} tokens) plus max_tokens ({max_tokens}) exceeds the model's "
+            f"context of {limit} tokens"
+        )
+    eos = _stop_ids(tokenizer, model)
+    generator = torch.Generator(device=loaded.device)
+    generator.manual_seed(seed if seed is not None else secrets.randbits(63))
+
+    from transformers import DynamicCache
+
+    ids: list[int] = []
+    emitted = 0
+    text = ""
+    finish = "length"
+    with loaded.lock, torch.inference_mode():
+        past = DynamicCache(config=model.config)
+        step_input = torch.tensor([prompt_ids], device=loaded.device)
+        for _ in range(max_tokens):
+            out = model(input_ids=step_input, past_key_values=past, use_cache=True, logits_to_keep=1)
+            past = out.past_key_values
+            token = _pick(out.logits[0, -1].float(), float(temperature), float(top_p), generator)
+            ids.append(token)
+            if token in eos:
+                finish = "stop"
+                break
+            text = tokenizer.decode([t for t in ids if t not in eos], skip_special_tokens=True)
+            if stops:
+                hits = [i for i in (text.find(s) for s in stops) if i >= 0]
+                if hits:
+                    text = text[: min(hits)]
+                    finish = "stop"
+                    break
+            safe = len(text)
+            while safe > emitted and text[safe - 1] == "\ufffd":  # an unfinished UTF-8 character
+                safe -= 1
+            safe -= _holdback(text[:safe], stops) if stops else 0
+            if safe > emitted:
+                piece = text[emitted:safe]
+                emitted = safe
+                yield piece
+            step_input = torch.tensor([[token]], device=loaded.device)
+    if len(text) > emitted:
+        yield text[emitted:]
+    yield StreamEnd(text=text, prompt_tokens=len(prompt_ids), completion_tokens=len(ids), finish_reason=finish)
+
+
+def generate(
+    *,
+    base_model: str,
+    adapter_path: str | Path | None,
+    messages: list[dict],
+    max_tokens: int = 256,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    stop: str | list[str] | None = None,
+    seed: int | None = None,
+    cache_dir: str | Path,
+    cache: ModelCache | None = None,
+) -> Generation:
+    """Generate one assistant reply (see ``generate_stream``)."""
+    end = None
+    for item in generate_stream(
+        base_model=base_model, adapter_path=adapter_path, messages=messages, max_tokens=max_tokens,
+        temperature=temperature, top_p=top_p, stop=stop, seed=seed, cache_dir=cache_dir, cache=cache,
+    ):
+        if isinstance(item, StreamEnd):
+            end = item
+    return Generation(end.text, end.prompt_tokens, end.completion_tokens, end.finish_reason)
