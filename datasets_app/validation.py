@@ -159,7 +159,7 @@ def _check_lines(f, report: Report, *, method: str, spec, size: int, on_progress
         n_lines = number
         if raw is None:
             n_examples += 1
-            report.error(number, "line_too_long", f"longer than {MAX_LINE_BYTES // (1024 * 1024)} MB; skipped")
+            report.error(number, "line_too_long", f"longer than {MAX_LINE_BYTES:,} bytes, the most one example may take; skipped")
             continue
         if number == 1 and raw.startswith(sniff.UTF8_BOM):
             raw = raw[len(sniff.UTF8_BOM) :]
