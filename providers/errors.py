@@ -18,7 +18,8 @@ class ProviderError(Exception):
         provider_message: str = "",
         code: str | None = None,
     ):
-        self.user_message = user_message or self.default_message
+        message = user_message or self.default_message
+        self.user_message = message[:1].upper() + message[1:]
         self.status_code = status_code
         self.provider_message = provider_message
         self.code = code

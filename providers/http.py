@@ -287,7 +287,7 @@ class ProviderHTTP:
                 **common,
             )
         if status == 404:
-            return NotFound(f"{name} does not know {subject}{detail}", **common)
+            return NotFound(f"{name} answered “not found” for {subject}{detail}", **common)
         if status in RETRY_STATUSES:
             return ProviderUnavailable(
                 f"{name} is having trouble (HTTP {status} after {attempts} tries){detail} fineweb will try again later.",

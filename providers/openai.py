@@ -36,7 +36,7 @@ from providers.base import (
 from providers.errors import MalformedResponse, ProviderError
 from providers.http import UPLOAD_TIMEOUT, ProviderHTTP, RetryPolicy
 from providers.parsing import as_dict, as_float, as_int, as_list, as_opt_str, as_str, as_time, data_list
-from providers.prices import openai_snapshot, openai_training_price
+from providers.prices import openai_is_fine_tunable, openai_training_price
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 MAX_EVENT_PAGES = 1000
@@ -328,7 +328,7 @@ class OpenAIProvider(Provider):
         if mid.startswith("ft:"):
             return False
         if self.is_openai:
-            return openai_snapshot(mid) is not None
+            return openai_is_fine_tunable(mid)
         return True  # a compatible server that doesn't say: let the user try
 
     def chat(

@@ -1,7 +1,8 @@
 """Published training prices and fine-tunable model lists, dated.
 
 Neither OpenAI's nor Together's API says what a training token costs or (for OpenAI) which models
-can be fine-tuned, so these tables are kept by hand. Check them against the providers' pricing
+can be fine-tuned, so these tables are kept by hand: OpenAI's in datasets_app/costs.py, Together's
+here. Check them against the providers' pricing
 pages when they change: https://openai.com/api/pricing and https://www.together.ai/pricing.
 """
 
@@ -12,23 +13,8 @@ from decimal import Decimal
 
 PRICES_CHECKED = "2025-06"
 
-# USD per 1M training tokens for supervised fine-tuning (OpenAI pricing page, PRICES_CHECKED).
-# Keys are the dated snapshot names the fine-tuning API accepts; an alias like `gpt-4o-mini`
-# matches the snapshot it points to by prefix.
-OPENAI_TRAINING_USD_PER_M: dict[str, Decimal] = {
-    "gpt-4.1-2025-04-14": Decimal("25.00"),
-    "gpt-4.1-mini-2025-04-14": Decimal("5.00"),
-    "gpt-4.1-nano-2025-04-14": Decimal("1.50"),
-    "gpt-4o-2024-08-06": Decimal("25.00"),
-    "gpt-4o-mini-2024-07-18": Decimal("3.00"),
-    "gpt-3.5-turbo-0125": Decimal("8.00"),
-    "gpt-3.5-turbo-1106": Decimal("8.00"),
-    "gpt-3.5-turbo-0613": Decimal("8.00"),
-    "davinci-002": Decimal("6.00"),
-    "babbage-002": Decimal("0.40"),
-}
-OPENAI_FINE_TUNABLE: tuple[str, ...] = tuple(OPENAI_TRAINING_USD_PER_M)
-
+# OpenAI's prices and model list are the datasets app's table (datasets_app/costs.py, dated there):
+# one table for the dataset page's estimate, the launch form and the adapter.
 # Together bills LoRA supervised training per token by model-size bracket (together.ai/pricing,
 # PRICES_CHECKED; the adapter doc in shared/api marks the exact rates as not captured, so treat
 # these as estimates: the job's own `total_price` is the real figure after tokenisation).
@@ -41,20 +27,21 @@ TOGETHER_LORA_SFT_USD_PER_M: tuple[tuple[float, Decimal], ...] = (
 _PARAMS = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*[bB](?![a-zA-Z])")
 
 
-def openai_snapshot(model: str) -> str | None:
-    """The priced snapshot a model name refers to (`gpt-4o-mini` -> `gpt-4o-mini-2024-07-18`)."""
-    name = model.removeprefix("ft:").split(":", 1)[0]
-    if name in OPENAI_TRAINING_USD_PER_M:
-        return name
-    matches = [snap for snap in OPENAI_TRAINING_USD_PER_M if snap.startswith(name + "-") and name]
-    # An alias like "gpt-4.1" must not pick "gpt-4.1-mini-...": keep snapshots whose rest is a date.
-    dated = [snap for snap in matches if re.fullmatch(r"\d{4}-\d{2}-\d{2}|\d{4}", snap[len(name) + 1 :])]
-    return dated[0] if dated else None
+def openai_is_fine_tunable(model: str) -> bool:
+    """A base model OpenAI fine-tunes (per the datasets app's dated table), aliases included."""
+    from datasets_app.costs import MODELS, model_spec
+
+    if model.startswith("ft:"):
+        return False
+    spec = model_spec(model)
+    return spec.name.lower() in MODELS and not spec.local and spec.price_per_million is not None
 
 
 def openai_training_price(model: str) -> Decimal | None:
-    snap = openai_snapshot(model)
-    return OPENAI_TRAINING_USD_PER_M.get(snap) if snap else None
+    from datasets_app.costs import model_spec
+
+    spec = model_spec(model)
+    return None if spec.local else spec.price_per_million
 
 
 def together_training_price(model: str) -> Decimal | None:

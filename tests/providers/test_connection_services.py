@@ -29,7 +29,9 @@ from tests.providers.fakes import OPENAI_KEY, TOGETHER_KEY, FakeOpenAI, FakeToge
 
 def _raw_column(connection_id: int) -> str:
     with db_connection.cursor() as cursor:
-        cursor.execute("SELECT api_key_encrypted, key_last4 FROM providers_connection WHERE id = %s", [connection_id])
+        cursor.execute(
+            "SELECT api_key_encrypted, key_last4 FROM providers_connection WHERE id = %s", [connection_id]
+        )
         token, last4 = cursor.fetchone()
     return f"{token}|{last4}"
 
@@ -95,7 +97,9 @@ def test_openai_and_together_need_a_key_and_a_compatible_server_needs_a_url(team
         connection_create(team=team, user=alice, kind="openai_compatible", name="y", api_key="k")
     assert "base_url" in caught.value.message_dict
     with pytest.raises(ValidationError) as caught:
-        connection_create(team=team, user=alice, kind="openai_compatible", name="z", base_url="ftp://x", api_key="k")
+        connection_create(
+            team=team, user=alice, kind="openai_compatible", name="z", base_url="ftp://x", api_key="k"
+        )
     assert "http" in caught.value.message_dict["base_url"][0]
 
 
@@ -140,12 +144,21 @@ def test_the_local_provider_cannot_be_deleted(team):
 
 def test_get_provider_builds_the_right_adapter(team, alice, openai_connection):
     together = connection_create(team=team, user=alice, kind="together", name="T", api_key=TOGETHER_KEY)
-    compat = connection_create(team=team, user=alice, kind="openai_compatible", name="C",
-                               base_url="https://ft.example.com/v1/", api_key="k")
+    compat = connection_create(
+        team=team,
+        user=alice,
+        kind="openai_compatible",
+        name="C",
+        base_url="https://ft.example.com/v1/",
+        api_key="k",
+    )
     assert isinstance(connection_get_provider(connection=openai_connection), OpenAIProvider)
     assert isinstance(connection_get_provider(connection=together), TogetherProvider)
     compat_provider = connection_get_provider(connection=compat)
-    assert isinstance(compat_provider, OpenAIProvider) and compat_provider.base_url == "https://ft.example.com/v1"
+    assert (
+        isinstance(compat_provider, OpenAIProvider)
+        and compat_provider.base_url == "https://ft.example.com/v1"
+    )
 
 
 def test_the_local_provider_goes_over_http_when_a_base_url_is_set(team, settings):
@@ -166,7 +179,9 @@ def test_a_successful_test_is_stored_with_the_providers_sentence(openai_connecti
 
 def test_a_refused_key_is_stored_as_a_failed_test_and_never_logged(team, alice, caplog):
     caplog.set_level(logging.DEBUG)
-    together = connection_create(team=team, user=alice, kind="together", name="T", api_key="tgp_wrong_key_QQQQ")
+    together = connection_create(
+        team=team, user=alice, kind="together", name="T", api_key="tgp_wrong_key_QQQQ"
+    )
     ok, message = connection_test(connection=together, client=FakeTogether().client())
     assert not ok
     assert "refused the API key" in message
@@ -178,7 +193,9 @@ def test_a_refused_key_is_stored_as_a_failed_test_and_never_logged(team, alice, 
 def test_deleting_twice_creates_nothing_and_keys_of_other_teams_are_untouched(team, alice, openai_connection):
     other_owner = user_create(username="olga", password="pw-pw-pw-pw-1")
     other_team = team_create(name="Other", owner=other_owner)
-    theirs = connection_create(team=other_team, user=other_owner, kind="openai", name="OpenAI", api_key="sk-theirs-1111")
+    theirs = connection_create(
+        team=other_team, user=other_owner, kind="openai", name="OpenAI", api_key="sk-theirs-1111"
+    )
     connection_delete(connection=openai_connection)
     assert not Connection.objects.filter(id=openai_connection.id).exists()
     assert Connection.objects.get(id=theirs.id).api_key() == "sk-theirs-1111"

@@ -36,9 +36,16 @@ def test_the_list_shows_each_connection_with_its_masked_key_only(alice_client, o
 
 def test_adding_a_connection_stores_it_encrypted_and_never_renders_the_key(alice_client, team, caplog):
     caplog.set_level(logging.DEBUG)
-    response = alice_client.post(reverse("providers:add"), {
-        "kind": "together", "name": "Together", "base_url": "", "api_key": "tgp_v1_secret_WXYZ",
-    }, follow=True)
+    response = alice_client.post(
+        reverse("providers:add"),
+        {
+            "kind": "together",
+            "name": "Together",
+            "base_url": "",
+            "api_key": "tgp_v1_secret_WXYZ",
+        },
+        follow=True,
+    )
     page = response.content.decode()
     connection = Connection.objects.get(team=team, name="Together")
     assert connection.api_key() == "tgp_v1_secret_WXYZ"
@@ -53,24 +60,32 @@ def test_adding_a_connection_stores_it_encrypted_and_never_renders_the_key(alice
 def test_the_add_form_explains_each_kind_and_reports_a_missing_key(alice_client, team):
     page = alice_client.get(reverse("providers:add")).content.decode()
     assert "platform.openai.com" in page and "api.together.ai" in page and "ending in /v1" in page
-    response = alice_client.post(reverse("providers:add"), {"kind": "openai", "name": "No key", "api_key": ""})
+    response = alice_client.post(
+        reverse("providers:add"), {"kind": "openai", "name": "No key", "api_key": ""}
+    )
     assert response.status_code == 200
     assert "Paste the API key" in response.content.decode()
     assert not Connection.objects.filter(team=team, name="No key").exists()
 
 
 def test_editing_with_a_blank_key_keeps_it(alice_client, openai_connection):
-    alice_client.post(reverse("providers:edit", args=[openai_connection.id]),
-                      {"name": "Renamed", "base_url": "", "api_key": ""})
+    alice_client.post(
+        reverse("providers:edit", args=[openai_connection.id]),
+        {"name": "Renamed", "base_url": "", "api_key": ""},
+    )
     fresh = Connection.objects.get(id=openai_connection.id)
     assert fresh.name == "Renamed" and fresh.api_key() == OPENAI_KEY
 
 
 def test_charlie_gets_404_on_alices_connection_everywhere(charlie_client, openai_connection):
     for name in ("edit", "delete", "import_status"):
-        assert charlie_client.get(reverse(f"providers:{name}", args=[openai_connection.id])).status_code == 404
+        assert (
+            charlie_client.get(reverse(f"providers:{name}", args=[openai_connection.id])).status_code == 404
+        )
     for name in ("test", "import", "delete", "edit"):
-        assert charlie_client.post(reverse(f"providers:{name}", args=[openai_connection.id])).status_code == 404
+        assert (
+            charlie_client.post(reverse(f"providers:{name}", args=[openai_connection.id])).status_code == 404
+        )
     assert "OpenAI prod" not in charlie_client.get(reverse("providers:list")).content.decode()
     assert Connection.objects.filter(id=openai_connection.id).exists()
 
@@ -80,19 +95,33 @@ def test_a_launcher_can_read_and_test_but_not_edit_add_or_delete(launcher_client
     assert "OpenAI prod" in page and "Only team owners" in page
     assert reverse("providers:edit", args=[openai_connection.id]) not in page
     assert launcher_client.get(reverse("providers:edit", args=[openai_connection.id])).status_code == 403
-    assert launcher_client.post(reverse("providers:edit", args=[openai_connection.id]),
-                                {"name": "hijack"}).status_code == 403
+    assert (
+        launcher_client.post(
+            reverse("providers:edit", args=[openai_connection.id]), {"name": "hijack"}
+        ).status_code
+        == 403
+    )
     assert launcher_client.post(reverse("providers:delete", args=[openai_connection.id])).status_code == 403
-    assert launcher_client.post(reverse("providers:add"), {"kind": "openai", "name": "x",
-                                                           "api_key": "k"}).status_code == 403
+    assert (
+        launcher_client.post(
+            reverse("providers:add"), {"kind": "openai", "name": "x", "api_key": "k"}
+        ).status_code
+        == 403
+    )
     assert launcher_client.post(reverse("providers:import", args=[openai_connection.id])).status_code == 403
     assert Connection.objects.get(id=openai_connection.id).name == "OpenAI prod"
 
 
 def test_the_test_button_shows_the_typed_errors_sentence_through_htmx(bob_client, team, alice):
     # Nothing listens on port 9: the adapter's typed connection error is the answer.
-    openai_connection = connection_create(team=team, user=alice, kind="openai_compatible", name="Down",
-                                          base_url="http://127.0.0.1:9/v1", api_key=OPENAI_KEY)
+    openai_connection = connection_create(
+        team=team,
+        user=alice,
+        kind="openai_compatible",
+        name="Down",
+        base_url="http://127.0.0.1:9/v1",
+        api_key=OPENAI_KEY,
+    )
     response = bob_client.post(reverse("providers:test", args=[openai_connection.id]), HTTP_HX_REQUEST="true")
     page = response.content.decode()
     assert response.status_code == 200
