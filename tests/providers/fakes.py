@@ -260,6 +260,10 @@ class FakeOpenAI(FakeServer):
             if parts[1] not in self.file_contents:
                 return self.error(404, f"No such File object: {parts[1]}")
             return httpx.Response(200, content=self.file_contents[parts[1]])
+        if len(parts) == 2 and parts[0] == "files" and method == "GET":
+            if parts[1] not in self.files:
+                return self.error(404, f"No such File object: {parts[1]}")
+            return httpx.Response(200, json=self.files[parts[1]])
         if parts == ["models"]:
             return httpx.Response(200, json={"object": "list", "data": self.models})
         if parts == ["fine_tuning", "jobs"] and method == "POST":
