@@ -180,6 +180,15 @@ FINEWEB_LOCAL_API_KEY = secret_from_env_or_file(
 )
 FINEWEB_LOCAL_BASE_URL = env_str("FINEWEB_LOCAL_BASE_URL", "")  # default: this server's /local/v1
 FINEWEB_MODEL_CACHE_DIR = Path(env_str("FINEWEB_MODEL_CACHE_DIR", str(DATA_DIR / "models")))
+# The local provider (localtuner): upload limit, how long a silent training worker keeps its job,
+# the longest a training run may take, and the default max_tokens of a chat completion.
+FINEWEB_LOCAL_MAX_FILE_BYTES = env_int("FINEWEB_LOCAL_MAX_FILE_BYTES", 512 * 1024 * 1024)
+FINEWEB_LOCAL_LEASE_SECONDS = env_int("FINEWEB_LOCAL_LEASE_SECONDS", 60)
+FINEWEB_LOCAL_TRAIN_TIME_LIMIT = env_int("FINEWEB_LOCAL_TRAIN_TIME_LIMIT", 24 * 3600)
+FINEWEB_LOCAL_DEFAULT_MAX_TOKENS = env_int("FINEWEB_LOCAL_DEFAULT_MAX_TOKENS", 256)
+CELERY_BEAT_SCHEDULE["localtuner-sweep"] = {
+    "task": "localtuner.tasks.sweep_stale_jobs", "schedule": 60.0, "options": {"queue": "default"},
+}
 # Provider API keys are encrypted at rest with MultiFernet: the first key encrypts, all decrypt.
 FINEWEB_FERNET_KEYS = env_list("FINEWEB_FERNET_KEYS", []) or [
     secret_from_env_or_file(

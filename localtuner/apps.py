@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class LocaltunerConfig(AppConfig):
     name = "localtuner"
+    verbose_name = "Local provider"

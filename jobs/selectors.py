@@ -1,0 +1,313 @@
+"""Reads that build something for a page: the launch estimate, job progress, loss-curve figures."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from urllib.parse import quote
+
+import numpy as np
+import plotly.graph_objects as go
+from django.db import connection
+from django.http import Http404
+from django.utils import timezone
+from plotly.subplots import make_subplots
+
+from datasets_app import costs
+from fineweb.lib.downsample import lttb
+from jobs.models import Job, MetricPoint
+
+MAX_POINTS_PER_SERIES = 5000
+
+# Rough training throughput (tokens per second) for the duration estimate. Hosted providers add
+# queueing time we can't know; we say "about" and show it as a range in the sentence.
+_TOKENS_PER_SECOND = {"local": 1500, "openai": 4000, "together": 6000}
+_QUEUE_SECONDS = {"local": 10, "openai": 600, "together": 300}
+
+
+@dataclass(frozen=True)
+class LaunchEstimate:
+    n_examples: int
+    tokens: int
+    n_epochs: int
+    billed_tokens: int
+    cost_usd: Decimal | None
+    seconds: int
+    price_note: str
+
+    def as_dict(self) -> dict:
+        return {"cost_usd": self.cost_usd, "billed_tokens": self.billed_tokens, "seconds": self.seconds}
+
+
+def launch_estimate(*, version, connection, base_model: str, n_epochs) -> LaunchEstimate:
+    """Examples, tokens, epochs, billed tokens, cost and a duration estimate for the launch form."""
+    epochs = int(n_epochs) if str(n_epochs).isdigit() and int(n_epochs) > 0 else None
+    tokens = version.tokens_capped_total or version.total_tokens
+    estimate = costs.estimate(
+        n_examples=version.n_examples, tokens_per_example_capped_total=tokens, model=base_model, n_epochs=epochs
+    )
+    kind = getattr(connection, "kind", "") if connection else ""
+    cost = estimate.cost_usd
+    if kind == "local":
+        cost, note = Decimal("0.00"), "The local provider trains on this machine: nothing is billed."
+    elif cost is None:
+        note = f"fineweb does not know the price of {base_model}: check the provider's pricing page."
+    else:
+        note = f"${estimate.price_per_million} per million training tokens ({costs.PRICE_SOURCE})."
+    speed = _TOKENS_PER_SECOND.get(kind, 4000)
+    seconds = _QUEUE_SECONDS.get(kind, 600) + int(estimate.billed_tokens / speed)
+    return LaunchEstimate(
+        n_examples=version.n_examples, tokens=tokens, n_epochs=estimate.n_epochs,
+        billed_tokens=estimate.billed_tokens, cost_usd=cost, seconds=seconds, price_note=note,
+    )
+
+
+def duration_words(seconds: int | float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    seconds = int(seconds)
+    if seconds < 90:
+        return f"{max(seconds, 1)} seconds"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} minutes"
+    return f"{seconds / 3600:.1f} hours"
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int | None
+    total: int | None
+    percent: int | None
+    eta: str | None
+
+
+def job_progress(job: Job) -> Progress:
+    """Step / total steps, the bar's percent, and an ETA from the pace so far."""
+    step = job.metric_points.order_by("-step").values_list("step", flat=True).first()
+    total = job.total_steps
+    if job.status == Job.Status.SUCCEEDED:
+        return Progress(step, total, 100, None)
+    if not step or not total:
+        return Progress(step, total, None, None)
+    percent = max(0, min(100, round(100 * step / total)))
+    eta = None
+    if job.is_active and job.started_at and step < total:
+        elapsed = (timezone.now() - job.started_at).total_seconds()
+        if elapsed > 0:
+            eta = duration_words(elapsed / step * (total - step))
+    return Progress(step, total, percent, eta)
+
+
+def sync_note(job: Job) -> str:
+    """A sentence for the page when syncing with the provider is failing and backing off."""
+    if not job.sync_failures or not job.is_active:
+        return ""
+    wait = ""
+    if job.next_sync_at:
+        wait = f" fineweb tries again in {duration_words(max((job.next_sync_at - timezone.now()).total_seconds(), 1))}."
+    return f"fineweb could not reach the provider ({job.sync_failures} tries in a row): {job.sync_error}{wait}"
+
+
+# --- loss curves ---------------------------------------------------------------------------
+
+_SERIES = (
+    ("train_loss", "train loss", 1, "solid"),
+    ("valid_loss", "validation loss", 1, "dash"),
+    ("train_accuracy", "train token accuracy", 2, "solid"),
+    ("valid_accuracy", "validation token accuracy", 2, "dash"),
+)
+_COLORS = ("#2f6fde", "#e4572e", "#2e8b57", "#8e44ad", "#b7791f", "#17becf", "#7f7f7f", "#d62728")
+
+
+def job_series(job_id: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every stored metric of a job as numpy arrays, one (steps, values) pair per field."""
+    # A plain cursor: building 100k model tuples through the ORM costs more than the plot itself.
+    columns = ", ".join(("step", *MetricPoint.VALUE_FIELDS))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {MetricPoint._meta.db_table} WHERE job_id = %s ORDER BY step", [job_id])
+        rows = cursor.fetchall()
+    arr = np.array(rows, dtype=float).reshape(-1, 1 + len(MetricPoint.VALUE_FIELDS))  # NULL becomes NaN
+    steps = arr[:, 0]
+    return {field: (steps, arr[:, i + 1]) for i, field in enumerate(MetricPoint.VALUE_FIELDS)}
+
+
+def curves_figure(jobs: list[Job], *, max_points: int | None = MAX_POINTS_PER_SERIES) -> dict:
+    """A plotly figure (as a JSON-ready dict): loss above, token accuracy below, one colour per run.
+
+    Each series is reduced with LTTB to `max_points` (None keeps every point: the benchmark's
+    baseline) so a 100k-step run stays quick to build, send and draw.
+    """
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("Loss (lower is better)", "Token accuracy (higher is better)"))
+    several = len(jobs) > 1
+    for index, job in enumerate(jobs):
+        color = _COLORS[index % len(_COLORS)]
+        series = job_series(job.id)
+        for field, label, row, dash in _SERIES:
+            x, y = series[field]
+            mask = ~np.isnan(y)
+            if not mask.any():
+                continue
+            if max_points is not None:
+                x, y = lttb(x, y, max_points)
+            else:
+                x, y = x[mask], y[mask]
+            name = f"#{job.id} {label}" if several else label
+            fig.add_trace(
+                go.Scattergl(x=x, y=y, mode="lines", name=name, line={"color": color, "dash": dash, "width": 1.5},
+                             legendgroup=str(job.id)),
+                row=row, col=1,
+            )
+    fig.update_layout(
+        height=520, margin={"l": 50, "r": 20, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.12},
+        plot_bgcolor="#fff", paper_bgcolor="#fff", uirevision="keep",
+    )
+    fig.update_xaxes(title_text="step", row=2, col=1, gridcolor="#eef1f5")
+    fig.update_yaxes(gridcolor="#eef1f5")
+    return fig.to_plotly_json()
+
+
+def figure_json(figure: dict) -> str:
+    """The figure as JSON for a <script type="application/json"> block (numpy arrays included)."""
+    import plotly.io
+
+    text = plotly.io.json.to_json_plotly(figure)
+    # Safe inside <script>: no "</script>" or "<!--" can appear in it.
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def since(moment) -> timedelta | None:
+    return timezone.now() - moment if moment else None
+
+
+# --- page contexts ---------------------------------------------------------------------------
+
+
+def ids_from_params(params) -> list[int]:
+    """Job ids from `?ids=1,2,3` and/or repeated `?ids=1&ids=2`; anything not a number is ignored."""
+    ids: list[int] = []
+    for value in params.getlist("ids"):
+        for part in value.split(","):
+            if part.strip().isdigit():
+                ids.append(int(part))
+    return list(dict.fromkeys(ids))[:20]
+
+
+def jobs_filtered(*, team, params) -> tuple[list[Job], dict]:
+    """The team's jobs, filtered by status, connection and dataset (GET parameters)."""
+    from datasets_app.models import Dataset
+    from providers.models import Connection
+
+    qs = Job.objects.filter(team=team).select_related("connection", "dataset_version__dataset", "created_by")
+    status = params.get("status", "")
+    connection = params.get("connection", "")
+    dataset = params.get("dataset", "")
+    if status in Job.Status.values:
+        qs = qs.filter(status=status)
+    if connection.isdigit():
+        qs = qs.filter(connection_id=int(connection))
+    if dataset.isdigit():
+        qs = qs.filter(dataset_version__dataset_id=int(dataset))
+    filters = {
+        "status": status, "connection": connection, "dataset": dataset,
+        "connections": Connection.objects.filter(team=team).order_by("name"),
+        "datasets": Dataset.objects.filter(team=team).order_by("name"),
+    }
+    return list(qs[:500]), filters
+
+
+def _frozen_versions(team):
+    from datasets_app.models import DatasetVersion
+
+    return DatasetVersion.objects.filter(dataset__team=team, frozen_at__isnull=False).select_related("dataset")
+
+
+def launch_initial(*, team, params) -> dict:
+    """Initial values of the launch form: from ?version=, or from ?from=<job> for a relaunch."""
+    from providers.models import Connection
+
+    data: dict = {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto", "beta": "auto",
+                  "launch_token": uuid.uuid4().hex}
+    connections = list(Connection.objects.filter(team=team).order_by("name"))
+    version_id = params.get("version", "")
+    source_id = params.get("from", "")
+    if source_id:
+        source = Job.objects.filter(team=team, id=int(source_id)).first() if source_id.isdigit() else None
+        if source is None:
+            raise Http404  # another team's job (or none): nothing to relaunch
+        if source is not None:
+            version_id = str(source.dataset_version_id)
+            for key, value in (source.hyperparameters or {}).items():
+                data[key] = str(value)
+            data["suffix"] = source.suffix
+            data["seed"] = "" if source.seed is None else str(source.seed)
+            data["from"] = str(source.id)
+            # Relaunch "on another provider": start on a connection other than the original one.
+            others = [c for c in connections if c.id != source.connection_id]
+            if others:
+                data["connection"] = str(others[0].id)
+    if version_id:
+        from datasets_app.models import DatasetVersion
+
+        if not (version_id.isdigit() and DatasetVersion.objects.filter(dataset__team=team, id=int(version_id)).exists()):
+            raise Http404
+        if _frozen_versions(team).filter(id=int(version_id)).exists():
+            data["version"] = version_id
+    if "connection" not in data:
+        wanted = params.get("connection", "")
+        ids = [str(c.id) for c in connections]
+        data["connection"] = wanted if wanted in ids else (ids[0] if ids else "")
+    return data
+
+
+def _pick(queryset, value):
+    value = str(value or "")
+    return queryset.filter(id=int(value)).first() if value.isdigit() else None
+
+
+def launch_context(*, team, membership, data) -> dict:
+    """Everything the launch page shows around the form: models, the estimate, the budget."""
+    from jobs.services import connection_fine_tunable_models, team_month_spend
+    from providers.models import Connection
+
+    versions = _frozen_versions(team)
+    version = _pick(versions, data.get("version"))
+    connection = _pick(Connection.objects.filter(team=team), data.get("connection"))
+    models, models_error = connection_fine_tunable_models(connection=connection) if connection else ([], "")
+    base_model = data.get("base_model") or ""
+    if base_model not in models:
+        target = version.dataset.target_model if version else ""
+        base_model = target if target in models else (models[0] if models else "")
+    estimate = None
+    if version is not None and base_model:
+        estimate = launch_estimate(version=version, connection=connection, base_model=base_model,
+                                   n_epochs=data.get("n_epochs"))
+    spend = team_month_spend(team=team)
+    budget = float(team.monthly_budget_usd)
+    over_budget = bool(estimate and estimate.cost_usd is not None and spend + float(estimate.cost_usd) > budget)
+    from datasets_app.models import DatasetVersion
+
+    unfrozen = DatasetVersion.objects.filter(dataset__team=team, frozen_at__isnull=True).count()
+    return {
+        "version": version, "connection": connection, "models": models, "models_error": models_error,
+        "base_model": base_model, "estimate": estimate, "duration": duration_words(estimate.seconds) if estimate else "",
+        "spend": spend, "budget": budget, "over_budget": over_budget, "is_owner": membership.is_owner,
+        "unfrozen_count": unfrozen, "has_versions": versions.exists(), "method": version.dataset.method if version else "",
+        "relaunch_from": data.get("from", "") if str(data.get("from", "")).isdigit() else "",
+        "confirm_checked": data.get("confirm_over_budget") in ("on", "true", "1"),
+    }
+
+
+def job_page_context(*, job: Job, membership) -> dict:
+    events = list(job.events.all()[:200])
+    has_points = job.metric_points.exists()
+    figure = figure_json(curves_figure([job])) if has_points else ""
+    compare_url = f"/compare/?model={quote(job.fine_tuned_model)}&job={job.id}" if job.fine_tuned_model else ""
+    return {
+        "job": job, "progress": job_progress(job), "events": events, "checkpoints": list(job.checkpoints.all()),
+        "sync_note": sync_note(job), "figure": figure, "can_cancel": membership.can_launch and job.can_cancel,
+        "can_launch": membership.can_launch, "compare_url": compare_url,
+        "estimated_duration": duration_words(job.estimated_seconds) if job.estimated_seconds else "",
+    }

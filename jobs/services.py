@@ -1,0 +1,377 @@
+"""Jobs: launch, submit to the provider, sync what it reports, cancel.
+
+Submitting is safe against double clicks, task retries and workers killed mid-call:
+- the idempotency key is stored with the row, before any provider call, and sent with the create;
+- a submit claims the row with a conditional update, so two tasks never submit it together;
+- uploaded file ids are stored as soon as each upload returns, so a retry doesn't upload again;
+- a retry after a crash first asks the provider for a job carrying our key before creating one.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from jobs.metrics import Points, metric_points_store, points_add
+from jobs.models import Checkpoint, Job, JobEvent
+from providers.base import Provider
+from providers.errors import ProviderError
+from providers.services import connection_get_provider
+
+logger = logging.getLogger(__name__)
+
+# A submit that held its claim this long without finishing was cut off (worker killed): retry it.
+SUBMIT_LEASE = timedelta(seconds=getattr(settings, "FINEWEB_JOB_SUBMIT_LEASE_SECONDS", 120))
+# A sync claims its job for this long; the sync itself sets the next time when it ends.
+SYNC_LEASE = timedelta(seconds=60)
+
+
+class LaunchError(Exception):
+    """A launch the form must refuse, with a sentence for the user."""
+
+
+def _provider(job: Job, client=None):
+    return connection_get_provider(connection=job.connection, client=client)
+
+
+def _events_carry_metrics(provider) -> bool:
+    return type(provider).metrics_from_events is not Provider.metrics_from_events
+
+
+def _provider_job_find(provider, job: Job):
+    """The provider job an earlier, cut-off attempt created for `job`, or None.
+
+    The create call carries our idempotency key (OpenAI replays the first answer for a key), and
+    the training file we uploaded for this job is used by no other job: a recent provider job
+    with that file, or with our key in its metadata, is ours.
+    """
+    find = getattr(provider, "find_job_by_idempotency_key", None)
+    if find is not None:
+        found = find(job.idempotency_key)
+        if found is not None:
+            return found
+    for index, remote in enumerate(provider.iter_jobs(page_size=50)):
+        metadata = (remote.raw or {}).get("metadata") or {}
+        if remote.training_file_id == job.provider_training_file_id or (
+            isinstance(metadata, dict) and metadata.get("fineweb_idempotency_key") == job.idempotency_key
+        ):
+            return remote
+        if index >= 200:
+            break
+    return None
+
+
+# --- launch ---------------------------------------------------------------------------------
+
+
+def connection_fine_tunable_models(*, connection, client=None) -> tuple[list[str], str]:
+    """(model ids the connection can fine-tune, "" ) or ([], a sentence saying why there are none).
+
+    Cached for a minute per connection: the launch form asks on every change of a field.
+    """
+    key = f"jobs:models:{connection.id}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached, ""
+    try:
+        provider = connection_get_provider(connection=connection, client=client)
+        models = sorted(m.id for m in provider.list_models() if m.fine_tunable)
+    except ProviderError as exc:
+        return [], f"fineweb could not reach {connection.name}: {exc.user_message}"
+    if not models:
+        return [], f"{connection.name} offers no model that can be fine-tuned with this key."
+    cache.set(key, models, 60)
+    return models, ""
+
+
+def team_month_spend(*, team) -> float:
+    """Estimated cost of this month's jobs (not counting drafts that never left)."""
+    start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    total = (
+        Job.objects.filter(team=team, created__gte=start)
+        .exclude(status=Job.Status.CANCELLED, provider_job_id__isnull=True)
+        .aggregate(total=Sum("estimated_cost_usd"))["total"]
+    )
+    return float(total or 0)
+
+
+def job_launch(
+    *, team, user, membership, dataset_version, connection, base_model: str, hyperparameters: dict,
+    suffix: str = "", seed: int | None = None, estimate: dict, owner_confirmed: bool = False,
+    idempotency_key: str | None = None,
+) -> Job:
+    """Create the job row (its idempotency key included) and start the submit after commit.
+
+    The same `idempotency_key` posted twice (a double click on Launch) returns the first job.
+    """
+    if not membership.can_launch:
+        raise LaunchError("Only owners and launchers can launch jobs. Ask an owner of your team.")
+    if not dataset_version.is_frozen:
+        raise LaunchError("This dataset version is not frozen yet: freeze it after review, then launch.")
+    if idempotency_key:
+        existing = Job.objects.filter(team=team, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    cost = estimate.get("cost_usd")
+    budget = float(team.monthly_budget_usd)
+    if cost is not None and team_month_spend(team=team) + float(cost) > budget:
+        if not membership.is_owner:
+            raise LaunchError(
+                f"This launch would take the team over its monthly budget of ${budget:,.2f}. "
+                "Ask an owner of your team to confirm it."
+            )
+        if not owner_confirmed:
+            raise LaunchError(
+                f"This launch would take the team over its monthly budget of ${budget:,.2f}: "
+                "tick the confirmation box to launch anyway."
+            )
+    fields = {
+        "team": team, "created_by": user, "dataset_version": dataset_version, "connection": connection,
+        "base_model": base_model, "method": dataset_version.dataset.method,
+        "hyperparameters": hyperparameters, "suffix": suffix, "seed": seed,
+        "estimated_cost_usd": cost, "estimated_tokens": estimate.get("billed_tokens"),
+        "estimated_seconds": estimate.get("seconds"), "status": Job.Status.DRAFT,
+    }
+    if idempotency_key:
+        fields["idempotency_key"] = idempotency_key
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(**fields)
+    except IntegrityError:
+        # Two posts of the same form raced; the other one won.
+        return Job.objects.get(team=team, idempotency_key=idempotency_key)
+    from jobs.tasks import job_submit_task
+
+    transaction.on_commit(lambda: job_submit_task.delay(job.id))
+    return job
+
+
+# --- submit ---------------------------------------------------------------------------------
+
+
+def job_claim_for_submit(*, job_id: int) -> bool:
+    """Take the job for submitting: a draft, or a submit whose worker vanished (lease over)."""
+    now = timezone.now()
+    return bool(
+        Job.objects.filter(id=job_id)
+        .filter(Q(status=Job.Status.DRAFT) | Q(status=Job.Status.SUBMITTING, submit_claimed_at__lt=now - SUBMIT_LEASE))
+        .update(status=Job.Status.SUBMITTING, submit_claimed_at=now, submit_attempts=F("submit_attempts") + 1)
+    )
+
+
+def job_submit(*, job_id: int, client=None) -> Job | None:
+    """Upload the files and create the provider job, once. Returns None if someone else has it.
+
+    A retryable provider error (429, 5xx, timeout) releases the claim and re-raises, so the task
+    retries; any other provider error fails the job with the provider's explanation.
+    """
+    if not job_claim_for_submit(job_id=job_id):
+        return None
+    job = Job.objects.select_related("connection", "dataset_version__dataset").get(id=job_id)
+    version = job.dataset_version
+    try:
+        provider = _provider(job, client)
+        if not job.provider_training_file_id:
+            blob = version.train_blob or version.blob
+            uploaded = provider.upload_file(path=blob.path, filename=f"fineweb-{job.idempotency_key}-train.jsonl")
+            job.provider_training_file_id = uploaded.id
+            job.save(update_fields=["provider_training_file_id"])
+        if version.validation_blob_id and not job.provider_validation_file_id:
+            uploaded = provider.upload_file(
+                path=version.validation_blob.path, filename=f"fineweb-{job.idempotency_key}-validation.jsonl"
+            )
+            job.provider_validation_file_id = uploaded.id
+            job.save(update_fields=["provider_validation_file_id"])
+        found = None
+        if job.submit_attempts > 1:
+            # An earlier attempt may have created the job and died before storing its id.
+            found = _provider_job_find(provider, job)
+        provider_job = found or provider.create_job(
+            model=job.base_model,
+            training_file_id=job.provider_training_file_id,
+            validation_file_id=job.provider_validation_file_id or None,
+            method=job.method,
+            hyperparameters=job.hyperparameters,
+            suffix=job.suffix or None,
+            seed=job.seed,
+            idempotency_key=job.idempotency_key,
+        )
+    except ProviderError as exc:
+        if getattr(exc, "retryable", False):
+            Job.objects.filter(id=job.id, status=Job.Status.SUBMITTING).update(
+                status=Job.Status.DRAFT, error_message=exc.user_message
+            )
+            raise
+        job.mark_failed(message=exc.user_message)
+        return job
+    # A cancel pressed meanwhile wins: the job then gets cancelled at the provider by the sync.
+    updated = Job.objects.filter(id=job.id, status=Job.Status.SUBMITTING).update(
+        provider_job_id=provider_job.id, status=_submitted_status(provider_job.status),
+        error_message="", next_sync_at=timezone.now(),
+    )
+    if not updated:
+        Job.objects.filter(id=job.id).update(provider_job_id=provider_job.id, next_sync_at=timezone.now())
+    job.refresh_from_db()
+    return job
+
+
+def _submitted_status(status: str) -> str:
+    known = {s.value for s in Job.Status}
+    if status in known and status not in (Job.Status.DRAFT, Job.Status.SUBMITTING):
+        return status
+    return Job.Status.QUEUED
+
+
+def job_submit_give_up(*, job_id: int, message: str) -> None:
+    """The submit task ran out of retries: say so on the page."""
+    Job.objects.filter(id=job_id, status__in=[Job.Status.DRAFT, Job.Status.SUBMITTING]).update(
+        status=Job.Status.FAILED, error_message=message, finished_at=timezone.now()
+    )
+
+
+# --- sync -----------------------------------------------------------------------------------
+
+
+def jobs_due_for_sync(*, now=None) -> list[int]:
+    """Claim the jobs whose next sync is due and return their ids (one claim per job)."""
+    now = now or timezone.now()
+    claimed = []
+    due = Job.objects.filter(
+        status__in=Job.ACTIVE_AT_PROVIDER, provider_job_id__isnull=False, next_sync_at__lte=now
+    ).values_list("id", "next_sync_at")[:200]
+    for job_id, due_at in due:
+        if Job.objects.filter(id=job_id, next_sync_at=due_at).update(next_sync_at=now + SYNC_LEASE):
+            claimed.append(job_id)
+    return claimed
+
+
+def jobs_stalled_submits() -> list[int]:
+    """Jobs left in submitting by a worker that died: their lease is over, submit them again."""
+    cutoff = timezone.now() - SUBMIT_LEASE
+    return list(
+        Job.objects.filter(status=Job.Status.SUBMITTING, submit_claimed_at__lt=cutoff).values_list("id", flat=True)
+    )
+
+
+def _event_rows(job: Job, events) -> list[JobEvent]:
+    rows = []
+    for event in events:
+        created = event.created_at or timezone.now()
+        rows.append(
+            JobEvent(
+                job=job, provider_event_id=str(event.id), created_at=created, level=(event.level or "info")[:20],
+                message=event.message or "", type=(event.type or "")[:50], data=event.data or None,
+            )
+        )
+    return rows
+
+
+def job_sync(*, job_id: int, client=None) -> Job:
+    """Bring the job up to date with its provider; each event, point and checkpoint stored once."""
+    job = Job.objects.select_related("connection").get(id=job_id)
+    if not job.provider_job_id:
+        return job
+    try:
+        provider = _provider(job, client)
+        remote = provider.get_job(job.provider_job_id)
+        last = job.events.order_by("-created_at", "-id").values_list("provider_event_id", flat=True).first()
+        events = provider.list_events(job.provider_job_id, after=last)
+        checkpoints = provider.list_checkpoints(job.provider_job_id)
+        extra_points = provider.metrics_from_events(events)
+        if not _events_carry_metrics(provider) or remote.status in Job.FINISHED:
+            # Together reports metrics only through its metrics endpoint; OpenAI's finished jobs
+            # have the result CSV with validation numbers the events may lack (read it once).
+            last_step = job.metric_points.order_by("-step").values_list("step", flat=True).first() or 0
+            after = last_step if not _events_carry_metrics(provider) else 0
+            extra_points = extra_points + provider.metrics(job.provider_job_id, after_step=after)
+        if job.status == Job.Status.CANCELLING and remote.status not in Job.FINISHED:
+            remote = provider.cancel_job(job.provider_job_id)
+    except ProviderError as exc:
+        logger.info("sync of job %s failed: %s", job.id, exc.user_message)
+        job.mark_sync_failed(message=exc.user_message, retry_after=getattr(exc, "retry_after", None))
+        return job
+
+    with transaction.atomic():
+        JobEvent.objects.bulk_create(_event_rows(job, events), ignore_conflicts=True)
+        points: Points = {}
+        total_steps = None
+        for event in events:
+            data = event.data if isinstance(event.data, dict) else None
+            if data and (event.type == "metrics" or "train_loss" in data):
+                points_add(points, data)
+                total_steps = data.get("total_steps") or total_steps
+        for point in extra_points:
+            points_add(points, point)
+            total_steps = getattr(point, "total_steps", None) or total_steps
+        metric_points_store(job=job, points=points)
+        Checkpoint.objects.bulk_create(
+            [
+                Checkpoint(
+                    job=job, provider_checkpoint_id=str(c.id), step=c.step, model_name=c.model_name or "",
+                    metrics=c.metrics or {}, created_at=c.created_at,
+                )
+                for c in checkpoints
+            ],
+            ignore_conflicts=True,
+        )
+        _job_apply_remote(job, remote, total_steps=total_steps)
+    job.mark_sync_ok()
+    return job
+
+
+def _job_apply_remote(job: Job, remote, *, total_steps: int | None) -> None:
+    status = remote.status
+    if job.status == Job.Status.CANCELLING and status not in Job.FINISHED:
+        status = Job.Status.CANCELLING
+    if status not in {s.value for s in Job.Status} or status in (Job.Status.DRAFT, Job.Status.SUBMITTING):
+        status = job.status  # an unknown provider status changes nothing
+    job.status = status
+    job.provider_status = (getattr(remote, "raw_status", "") or remote.status or "")[:50]
+    job.fine_tuned_model = getattr(remote, "fine_tuned_model", None) or job.fine_tuned_model
+    job.trained_tokens = getattr(remote, "trained_tokens", None) or job.trained_tokens
+    job.total_steps = getattr(remote, "total_steps", None) or total_steps or job.total_steps
+    if status == Job.Status.RUNNING and job.started_at is None:
+        job.started_at = getattr(remote, "started_at", None) or timezone.now()
+    if status in Job.FINISHED:
+        job.finished_at = job.finished_at or getattr(remote, "finished_at", None) or timezone.now()
+        job.next_sync_at = None
+    if status == Job.Status.FAILED:
+        job.error_message = getattr(remote, "error_message", None) or job.error_message or (
+            "The provider reports that the job failed without saying why."
+        )
+    job.save(
+        update_fields=[
+            "status", "provider_status", "fine_tuned_model", "trained_tokens", "total_steps", "started_at",
+            "finished_at", "next_sync_at", "error_message",
+        ]
+    )
+
+
+# --- cancel ---------------------------------------------------------------------------------
+
+
+def job_cancel(*, job: Job, client=None) -> Job:
+    """Cancel at the provider (or locally if it never got there). Raises ProviderError on failure."""
+    if job.status == Job.Status.DRAFT and Job.objects.filter(id=job.id, status=Job.Status.DRAFT).update(
+        status=Job.Status.CANCELLED, finished_at=timezone.now()
+    ):
+        job.refresh_from_db()
+        return job
+    if job.is_finished:
+        return job
+    if not job.provider_job_id:
+        # Submitting right now: mark it; the submit keeps the provider id and the sync cancels it.
+        job.mark_cancelling()
+        return job
+    remote = _provider(job, client).cancel_job(job.provider_job_id)
+    if remote.status == Job.Status.CANCELLED:
+        job.mark_cancelled()
+    else:
+        job.mark_cancelling()
+    return job

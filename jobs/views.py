@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from fineweb.accounts.access import get_for_team_or_404, role_required, team_required
+from fineweb.accounts.models import Membership
+from jobs import selectors, services
+from jobs.forms import LaunchForm
+from jobs.models import Job
+from providers.errors import ProviderError
+
+LAUNCHERS = (Membership.Role.OWNER, Membership.Role.LAUNCHER)
+
+
+def _get_job_for_user(request, job_id: int) -> Job:
+    return get_for_team_or_404(
+        Job.objects.select_related("connection", "dataset_version__dataset", "created_by"), request, id=job_id
+    )
+
+
+@team_required
+def job_list(request):
+    jobs, filters = selectors.jobs_filtered(team=request.team, params=request.GET)
+    template = "jobs/list.html#rows" if request.htmx else "jobs/list.html"
+    return render(request, template, {"jobs": jobs, "filters": filters, "statuses": Job.Status.choices})
+
+
+@role_required(*LAUNCHERS)
+def job_new(request):
+    data = request.POST if request.method == "POST" else selectors.launch_initial(team=request.team, params=request.GET)
+    ctx = selectors.launch_context(team=request.team, membership=request.membership, data=data)
+    form = LaunchForm(data if request.method == "POST" else None, initial=data, team=request.team,
+                      models=ctx["models"], method=ctx["method"])
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = services.job_launch(
+                team=request.team, user=request.user, membership=request.membership,
+                dataset_version=form.cleaned_data["version"], connection=form.cleaned_data["connection"],
+                base_model=form.cleaned_data["base_model"],
+                hyperparameters=form.hyperparameters(form.cleaned_data["version"].dataset.method),
+                suffix=form.cleaned_data["suffix"], seed=form.cleaned_data["seed"],
+                estimate=ctx["estimate"].as_dict(), owner_confirmed=form.cleaned_data["confirm_over_budget"],
+                idempotency_key=f"fineweb-{form.cleaned_data['launch_token']}"[:64],
+            )
+        except services.LaunchError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Job launched: fineweb is sending it to the provider.")
+            return redirect("jobs:detail", job_id=job.id)
+    return render(request, "jobs/new.html", {**ctx, "form": form})
+
+
+@role_required(*LAUNCHERS)
+def job_new_models(request):
+    ctx = selectors.launch_context(team=request.team, membership=request.membership, data=request.GET)
+    form = LaunchForm(initial=request.GET, team=request.team, models=ctx["models"], method=ctx["method"])
+    response = render(request, "jobs/new.html#models", {**ctx, "form": form})
+    response["HX-Trigger-After-Settle"] = "models-loaded"  # the estimate reloads for the new model
+    return response
+
+
+@role_required(*LAUNCHERS)
+def job_new_estimate(request):
+    ctx = selectors.launch_context(team=request.team, membership=request.membership, data=request.GET)
+    return render(request, "jobs/new.html#estimate", ctx)
+
+
+@team_required
+def job_detail(request, job_id: int):
+    job = _get_job_for_user(request, job_id)
+    ctx = selectors.job_page_context(job=job, membership=request.membership)
+    template = "jobs/detail.html#live" if request.htmx else "jobs/detail.html"
+    return render(request, template, ctx)
+
+
+@require_POST
+@role_required(*LAUNCHERS)
+def job_cancel(request, job_id: int):
+    job = _get_job_for_user(request, job_id)
+    try:
+        services.job_cancel(job=job)
+    except ProviderError as exc:
+        messages.error(request, f"The job could not be cancelled: {exc.user_message}")
+    else:
+        messages.success(request, "Cancel requested. The provider stops the job in a moment.")
+    return redirect("jobs:detail", job_id=job.id)
+
+
+@team_required
+def job_curves(request):
+    ids = selectors.ids_from_params(request.GET)
+    jobs = list(Job.objects.filter(team=request.team, id__in=ids).select_related("connection", "dataset_version__dataset"))
+    if ids and len(jobs) != len(set(ids)):
+        raise Http404  # someone else's job among the ids: say nothing about it
+    figure = selectors.figure_json(selectors.curves_figure(jobs)) if jobs else ""
+    return render(request, "jobs/curves.html", {"jobs": jobs, "figure": figure})
+

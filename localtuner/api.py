@@ -1,0 +1,188 @@
+"""The HTTP plumbing of the local API: the API key, OpenAI's error shape, JSON bodies, pagination.
+
+Every view is wrapped by `api_view`, which checks the key, the method and turns any `ApiError`
+(and, as a last resort, any unexpected exception) into `{"error": {message, type, param, code}}`
+with the right status, so no request ever gets Django's HTML error page.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import RequestDataTooBig
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error the client caused (or must hear about), in OpenAI's shape."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
+                 type: str = "invalid_request_error"):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.type = type
+
+    def as_dict(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def response(self) -> JsonResponse:
+        return JsonResponse(self.as_dict(), status=self.status)
+
+
+def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> ApiError:
+    return ApiError(400, message, param=param, code=code)
+
+
+def not_found(message: str, *, param: str | None = None, code: str | None = None) -> ApiError:
+    return ApiError(404, message, param=param, code=code)
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, f"The request body is larger than the limit of {limit} bytes.", code="request_too_large")
+
+
+def _check_key(request: HttpRequest) -> ApiError | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header or scheme.lower() != "bearer" or not token.strip():
+        return ApiError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
+                             "(the key is FINEWEB_LOCAL_API_KEY).", code="invalid_api_key")
+    if not hmac.compare_digest(token.strip().encode(), settings.FINEWEB_LOCAL_API_KEY.encode()):
+        return ApiError(401, "Incorrect API key provided. The local provider's key is FINEWEB_LOCAL_API_KEY.",
+                        code="invalid_api_key")
+    return None
+
+
+def _precheck(request: HttpRequest, methods: tuple[str, ...]) -> HttpResponse | None:
+    error = _check_key(request)
+    if error is None and request.method not in methods:
+        error = ApiError(405, f"{request.method} is not allowed here; use {' or '.join(methods)}.",
+                         code="method_not_allowed")
+    if error is None:
+        return None
+    response = error.response()
+    if error.status == 405:
+        response["Allow"] = ", ".join(methods)
+    return response
+
+
+def _server_error(request: HttpRequest) -> JsonResponse:
+    log.exception("local API: unexpected error on %s %s", request.method, request.path)
+    error = ApiError(500, "The server had an error while processing your request.", type="server_error")
+    return error.response()
+
+
+def api_view(*methods: str) -> Callable:
+    """Mark a function view (sync or async) as part of the local API: key, method, error shape."""
+
+    def decorate(view: Callable) -> Callable:
+        if iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def wrapped_async(request, *args, **kwargs):
+                early = _precheck(request, methods)
+                if early is not None:
+                    return early
+                try:
+                    return await view(request, *args, **kwargs)
+                except ApiError as exc:
+                    return exc.response()
+                except RequestDataTooBig:
+                    return too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE).response()
+                except Exception:
+                    return _server_error(request)
+
+            wrapped: Callable = wrapped_async
+        else:
+
+            @functools.wraps(view)
+            def wrapped_sync(request, *args, **kwargs):
+                early = _precheck(request, methods)
+                if early is not None:
+                    return early
+                try:
+                    return view(request, *args, **kwargs)
+                except ApiError as exc:
+                    return exc.response()
+                except RequestDataTooBig:
+                    return too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE).response()
+                except Exception:
+                    return _server_error(request)
+
+            wrapped = wrapped_sync
+        return login_not_required(csrf_exempt(wrapped))
+
+    return decorate
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request's JSON object, or a 400 that says what is wrong with it."""
+    if not request.body:
+        raise bad_request("The request body is empty; send a JSON object.")
+    try:
+        body = json.loads(request.body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise bad_request(f"The request body is not valid JSON: {exc}.") from exc
+    if not isinstance(body, dict):
+        raise bad_request(f"The request body must be a JSON object, not {type(body).__name__}.")
+    return body
+
+
+def query_limit(request: HttpRequest, *, default: int, maximum: int) -> int:
+    raw = request.GET.get("limit")
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise bad_request(f"limit must be an integer, not {raw!r}.", param="limit") from exc
+    if not 1 <= value <= maximum:
+        raise bad_request(f"limit must be between 1 and {maximum}.", param="limit")
+    return value
+
+
+def page(queryset: QuerySet, *, after: str | None, limit: int, newest_first: bool = True) -> tuple[list, bool]:
+    """One page of `queryset` ordered by insertion, starting after the row whose public id is `after`.
+
+    Returns (rows, has_more). As in OpenAI's API, `after` is the last id of the previous page.
+    """
+    qs = queryset.order_by("-pk" if newest_first else "pk")
+    if after:
+        anchor = queryset.model.objects.filter(public_id=after).values_list("pk", flat=True).first()
+        if anchor is None:
+            raise bad_request(f"No object with id {after!r} to page after.", param="after")
+        qs = qs.filter(pk__lt=anchor) if newest_first else qs.filter(pk__gt=anchor)
+    rows = list(qs[: limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def list_response(data: list[dict], *, has_more: bool | None = None, ids: bool = False) -> JsonResponse:
+    body: dict[str, Any] = {"object": "list", "data": data}
+    if has_more is not None:
+        body["has_more"] = has_more
+    if ids:
+        body["first_id"] = data[0]["id"] if data else None
+        body["last_id"] = data[-1]["id"] if data else None
+    return JsonResponse(body)
+
+
+def get_or_404(model: type[Model], public_id: str, message: str, *, param: str | None = None):
+    obj = model._default_manager.filter(public_id=public_id).first()
+    if obj is None:
+        raise not_found(message, param=param)
+    return obj

@@ -1,0 +1,204 @@
+"""Services of the local provider: files, fine-tuning jobs and models.
+
+Training itself (the Celery side) lives in `localtuner.training`, chat in `localtuner.chat`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from localtuner.api import ApiError, bad_request, not_found
+from localtuner.models import LocalCheckpoint, LocalEvent, LocalFile, LocalJob, blob_path, local_root
+from localtuner.objects import ORGANIZATION_ID, model_object, unix
+
+FINE_TUNE = "fine-tune"
+RESULTS = "fine-tune-results"
+# Base models have no upload date of their own: SmolLM2's release (2024-11-01).
+BASE_MODEL_CREATED = 1730419200
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _store_chunks(chunks: Iterable[bytes], *, limit: int | None = None) -> tuple[str, int]:
+    """Write bytes to the content-addressed store; returns (sha256, size). Same bytes, same blob.
+
+    Past `limit` bytes it stops, removes what it wrote and raises a 413.
+    """
+    tmp_dir = local_root() / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    fd, tmp_name = tempfile.mkstemp(dir=tmp_dir)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    raise ApiError(413, f"The file is larger than the limit of {limit} bytes "
+                                        f"(FINEWEB_LOCAL_MAX_FILE_BYTES).", param="file", code="file_too_large")
+                out.write(chunk)
+        sha = digest.hexdigest()
+        target = blob_path(sha)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return sha, size
+
+
+def file_create(*, chunks: Iterable[bytes], filename: str, purpose: str) -> LocalFile:
+    """Store an upload (given as byte chunks) and return its row."""
+    if purpose != FINE_TUNE:
+        raise bad_request(f"purpose must be \"{FINE_TUNE}\": the local provider stores fine-tuning files only.",
+                          param="purpose")
+    name = os.path.basename(filename or "").strip() or "upload.jsonl"
+    if not name.lower().endswith(".jsonl"):
+        raise bad_request(f"{name} is not a .jsonl file; fine-tuning files are JSON Lines.", param="file")
+    sha, size = _store_chunks(chunks, limit=settings.FINEWEB_LOCAL_MAX_FILE_BYTES)
+    if size == 0:
+        if not LocalFile.objects.filter(sha256=sha).exists():
+            blob_path(sha).unlink(missing_ok=True)
+        raise bad_request(f"{name} is empty.", param="file")
+    return LocalFile.objects.create(filename=name[:255], purpose=purpose, bytes=size, sha256=sha)
+
+
+def file_store_bytes(*, content: bytes, filename: str, purpose: str) -> LocalFile:
+    """Store bytes the provider made itself (a job's result file)."""
+    sha, size = _store_chunks([content])
+    return LocalFile.objects.create(filename=filename, purpose=purpose, bytes=size, sha256=sha)
+
+
+def file_delete(*, file: LocalFile) -> None:
+    """Delete a file's row, and its bytes when no other file has the same content."""
+    sha = file.sha256
+    file.delete()
+    if not LocalFile.objects.filter(sha256=sha).exists():
+        blob_path(sha).unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def event_add(*, job: LocalJob, key: str, message: str, level: str = "info", type: str = "message",
+              data: dict | None = None, step: int | None = None) -> LocalEvent:
+    """Record an event once: a second call with the same key (a re-run after a lost worker) is a no-op."""
+    event, _ = LocalEvent.objects.get_or_create(
+        job=job, key=key, defaults={"message": message, "level": level, "type": type, "data": data, "step": step}
+    )
+    return event
+
+
+def _base_models() -> list[str]:
+    from localtuner.engine.basemodels import list_base_models
+
+    return list_base_models()
+
+
+def _training_file(file_id: str | None, param: str) -> str | None:
+    if file_id is None:
+        return None
+    file = LocalFile.objects.filter(public_id=file_id).first()
+    if file is None:
+        raise bad_request(f"No such File object: {file_id}.", param=param, code="file_not_found")
+    if file.purpose != FINE_TUNE:
+        raise bad_request(f"File {file_id} has purpose \"{file.purpose}\"; {param} needs a file uploaded with "
+                          f"purpose \"{FINE_TUNE}\".", param=param, code="invalid_file_purpose")
+    return file.public_id
+
+
+def job_create(*, model: str, training_file: str, validation_file: str | None = None, suffix: str | None = None,
+               seed: int | None = None, method: str = "supervised", hyperparameters: dict | None = None,
+               metadata: dict | None = None) -> LocalJob:
+    """Create a job in `validating_files` and start its training task once the row is committed."""
+    if model not in _base_models():
+        if model.startswith("ft:"):
+            raise bad_request(f"{model} is a fine-tuned model; the local provider fine-tunes base models only "
+                              f"({', '.join(_base_models())}).", param="model", code="model_not_available")
+        raise not_found(f"The model `{model}` does not exist. Local base models: {', '.join(_base_models())}.",
+                        param="model", code="model_not_found")
+    training = _training_file(training_file, "training_file")
+    validation = _training_file(validation_file, "validation_file")
+    hyper = {name: "auto" for name in ("n_epochs", "batch_size", "learning_rate_multiplier")}
+    if method == LocalJob.Method.DPO:
+        hyper["beta"] = "auto"
+    hyper.update(hyperparameters or {})
+    job = LocalJob.objects.create(
+        model=model, training_file=training, validation_file=validation, suffix=suffix,
+        seed=seed if seed is not None else random.randint(0, 2147483647), method=method,
+        hyperparameters=hyper, metadata=metadata,
+    )
+    event_add(job=job, key="created", message=f"Created fine-tuning job: {job.public_id}")
+    from localtuner.tasks import train_job
+
+    transaction.on_commit(lambda: train_job.delay(job.pk))
+    return job
+
+
+def job_cancel(*, job: LocalJob) -> LocalJob:
+    """Cancel an unfinished job; its trainer notices before its next step and stops."""
+    now = timezone.now()
+    changed = LocalJob.objects.filter(pk=job.pk, status__in=LocalJob.ACTIVE).update(
+        status=LocalJob.Status.CANCELLED, finished_at=now, estimated_finish=None
+    )
+    job.refresh_from_db()
+    if not changed:
+        raise bad_request(f"Job {job.public_id} has already finished ({job.status}); only jobs that are "
+                          f"validating_files, queued or running can be cancelled.", code="job_not_cancellable")
+    event_add(job=job, key="cancelled", message="Fine-tuning job cancelled")
+    return job
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    name: str
+    base_model: str
+    adapter_path: Path | None
+
+
+def model_resolve(*, name: str) -> ResolvedModel:
+    """A model name (base, fine-tuned `ft:...` or checkpoint `ft:...:ckpt-step-N`) as base + adapter."""
+    if name in _base_models():
+        return ResolvedModel(name, name, None)
+    job = LocalJob.objects.filter(fine_tuned_model=name, status=LocalJob.Status.SUCCEEDED).first()
+    if job is not None and (job.output_dir / "adapter" / "adapter_config.json").is_file():
+        return ResolvedModel(name, job.model, job.output_dir / "adapter")
+    checkpoint = LocalCheckpoint.objects.select_related("job").filter(name=name).first()
+    if checkpoint is not None and (checkpoint.adapter_path / "adapter_config.json").is_file():
+        return ResolvedModel(name, checkpoint.job.model, checkpoint.adapter_path)
+    raise not_found(f"The model `{name}` does not exist or you do not have access to it.", param="model",
+                    code="model_not_found")
+
+
+def models_list() -> list[dict]:
+    """Base models, then fine-tuned models newest first."""
+    data = [model_object(name, created=BASE_MODEL_CREATED, owned_by="fineweb") for name in _base_models()]
+    jobs = LocalJob.objects.filter(status=LocalJob.Status.SUCCEEDED, fine_tuned_model__isnull=False)
+    for job in jobs.order_by("-finished_at", "-pk"):
+        data.append(model_object(job.fine_tuned_model, created=unix(job.finished_at) or 0,
+                                 owned_by=ORGANIZATION_ID))
+    return data
+
+
+def model_get(*, name: str) -> dict:
+    resolved = model_resolve(name=name)
+    if resolved.adapter_path is None:
+        return model_object(name, created=BASE_MODEL_CREATED, owned_by="fineweb")
+    job = LocalJob.objects.filter(fine_tuned_model=name).first()
+    moment = job.finished_at if job else LocalCheckpoint.objects.get(name=name).created_at
+    return model_object(name, created=unix(moment) or 0, owned_by=ORGANIZATION_ID)

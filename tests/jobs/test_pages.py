@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.test import Client
+
+from jobs.models import Job, JobEvent, MetricPoint
+from tests.jobs.conftest import make_job, make_version
+from django.utils import timezone
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def running_job(team, version, openai_connection):
+    job = make_job(team, version, openai_connection, status=Job.Status.RUNNING, provider_job_id="ftjob-abc",
+                   total_steps=100, started_at=timezone.now() - timezone.timedelta(minutes=5))
+    MetricPoint.objects.bulk_create(
+        [MetricPoint(job=job, step=s, train_loss=3 - s / 50, train_accuracy=0.4 + s / 500) for s in range(1, 41)]
+    )
+    JobEvent.objects.create(job=job, provider_event_id="e1", created_at=timezone.now(), level="info",
+                            message="<script>alert('x')</script> Step 40/100")
+    return job
+
+
+def test_the_job_page_shows_progress_eta_events_escaped_and_polls_while_running(alice_client, running_job):
+    html = alice_client.get(f"/jobs/{running_job.id}/").content.decode()
+    assert "Step 40 of 100" in html
+    assert "left" in html  # the ETA
+    assert 'style="width: 40%"' in html
+    assert "&lt;script&gt;alert" in html and "<script>alert" not in html
+    assert 'hx-trigger="every 2s"' in html
+    figure = json.loads(re.search(r'id="curve-data">(.*?)</script>', html, re.S).group(1))
+    assert figure["data"][0]["name"] == "train loss"
+    assert "Cancel job" in html
+
+
+def test_the_live_fragment_stops_polling_once_the_job_is_finished(alice_client, running_job):
+    Job.objects.filter(id=running_job.id).update(status=Job.Status.SUCCEEDED, fine_tuned_model="ft:gpt-4o-mini:acme::x1")
+    html = alice_client.get(f"/jobs/{running_job.id}/", headers={"HX-Request": "true"}).content.decode()
+    assert html.lstrip().startswith('<div id="live"')
+    assert "every 2s" not in html
+    assert "Cancel job" not in html
+    assert f'/compare/?model=ft%3Agpt-4o-mini%3Aacme%3A%3Ax1&amp;job={running_job.id}' in html
+
+
+def test_sync_trouble_is_a_sentence_on_the_page(alice_client, running_job):
+    running_job.mark_sync_failed(message="OpenAI is having trouble (HTTP 503 after 5 tries).")
+    html = alice_client.get(f"/jobs/{running_job.id}/").content.decode()
+    assert "could not reach the provider (1 tries in a row)" in html
+    assert "HTTP 503" in html
+
+
+def test_a_reviewer_sees_the_job_but_no_cancel_button_and_cannot_cancel(bob_client, running_job):
+    html = bob_client.get(f"/jobs/{running_job.id}/").content.decode()
+    assert "Cancel job" not in html
+    assert bob_client.post(f"/jobs/{running_job.id}/cancel/").status_code == 403
+
+
+def test_cancel_needs_the_csrf_token(alice, running_job):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    assert client.post(f"/jobs/{running_job.id}/cancel/").status_code == 403
+    assert Job.objects.get(id=running_job.id).status == Job.Status.RUNNING
+
+
+def test_cancel_asks_the_provider_and_shows_the_new_status(alice_client, team, version, openai_connection, openai_fake,
+                                                           monkeypatch):
+    from jobs import services
+
+    remote = openai_fake.add_job(status="running")
+    job = make_job(team, version, openai_connection, status=Job.Status.RUNNING, provider_job_id=remote["id"])
+    original = services.job_cancel
+    monkeypatch.setattr(services, "job_cancel", lambda *, job: original(job=job, client=openai_fake.client()))
+    response = alice_client.post(f"/jobs/{job.id}/cancel/", follow=True)
+    assert openai_fake.sent("POST", f"/{remote['id']}/cancel")
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED
+    assert "Cancel requested" in response.content.decode()
+
+
+def test_cancelling_a_job_not_yet_sent_cancels_it_here(alice_client, team, version, openai_connection):
+    job = make_job(team, version, openai_connection)
+    alice_client.post(f"/jobs/{job.id}/cancel/")
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED
+
+
+def test_the_list_filters_by_status_connection_and_dataset(alice_client, team, version, openai_connection,
+                                                           together_connection):
+    other = make_version(team, name="other-set")
+    a = make_job(team, version, openai_connection, status=Job.Status.SUCCEEDED)
+    b = make_job(team, other, together_connection, status=Job.Status.FAILED)
+    html = alice_client.get("/jobs/").content.decode()
+    assert f'href="/jobs/{a.id}/"' in html and f'href="/jobs/{b.id}/"' in html
+    html = alice_client.get("/jobs/?status=failed", headers={"HX-Request": "true"}).content.decode()
+    assert f'href="/jobs/{b.id}/"' in html and f'href="/jobs/{a.id}/"' not in html
+    assert "<html" not in html
+    html = alice_client.get(f"/jobs/?connection={openai_connection.id}").content.decode()
+    assert f'href="/jobs/{a.id}/"' in html and f'href="/jobs/{b.id}/"' not in html
+    html = alice_client.get(f"/jobs/?dataset={other.dataset_id}").content.decode()
+    assert f'href="/jobs/{b.id}/"' in html and f'href="/jobs/{a.id}/"' not in html
+    assert 'name="ids"' in html and "Compare loss curves" in html
+
+
+def test_the_curves_page_overlays_several_runs(alice_client, team, version, openai_connection):
+    jobs = []
+    for n in range(2):
+        job = make_job(team, version, openai_connection, status=Job.Status.SUCCEEDED)
+        MetricPoint.objects.bulk_create([MetricPoint(job=job, step=s, train_loss=2 - s / 10 - n, valid_loss=2.1 - s / 10)
+                                         for s in range(1, 11)])
+        jobs.append(job)
+    html = alice_client.get(f"/jobs/curves/?ids={jobs[0].id},{jobs[1].id}").content.decode()
+    figure = json.loads(re.search(r'id="curve-data">(.*?)</script>', html, re.S).group(1))
+    names = [trace["name"] for trace in figure["data"]]
+    assert f"#{jobs[0].id} train loss" in names and f"#{jobs[1].id} validation loss" in names
+    assert html.count('<script src="/static/vendor/plotly.min.js"') == 1
+
+
+def test_the_curve_sends_at_most_5000_points_per_series(alice_client, team, version, openai_connection):
+    job = make_job(team, version, openai_connection, status=Job.Status.SUCCEEDED)
+    MetricPoint.objects.bulk_create([MetricPoint(job=job, step=s, train_loss=1 + (s % 7) / 10) for s in range(1, 12_001)])
+    html = alice_client.get(f"/jobs/curves/?ids={job.id}").content.decode()
+    figure = json.loads(re.search(r'id="curve-data">(.*?)</script>', html, re.S).group(1))
+    trace = figure["data"][0]
+    xs = trace["x"] if isinstance(trace["x"], list) else None
+    assert xs is None or len(xs) == 5000
+    if xs is None:  # plotly may send typed arrays: {"dtype": ..., "bdata": ...}
+        assert trace["x"]["dtype"] and len(__import__("base64").b64decode(trace["x"]["bdata"])) == 5000 * 8
