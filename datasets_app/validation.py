@@ -159,7 +159,7 @@ def _check_lines(f, report: Report, *, method: str, spec, size: int, on_progress
         n_lines = number
         if raw is None:
             n_examples += 1
-            report.error(number, "line_too_long", f"longer than {MAX_LINE_BYTES // (1024 * 1024)} MB; skipped")
+            report.error(number, "line_too_long", f"longer than {MAX_LINE_BYTES:,} bytes, the most one example may take; skipped")
             continue
         if number == 1 and raw.startswith(sniff.UTF8_BOM):
             raw = raw[len(sniff.UTF8_BOM) :]
@@ -254,7 +254,7 @@ def _json_problem(raw: bytes) -> tuple[str, str]:
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
-        message = f"not valid JSON ({exc.msg[0].lower() + exc.msg[1:]} at column {exc.colno})"
+        message = f"not valid JSON: {exc.msg[0].lower() + exc.msg[1:]} (column {exc.colno})"
         if text.count("{") > text.count("}"):
             message += "; an example must fit on one line (pretty-printed JSON spreads it over several)"
         return "invalid_json", message

@@ -133,6 +133,8 @@ FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 DATASET_MAX_UPLOAD_BYTES = env_int("FINEWEB_DATASET_MAX_BYTES", 512 * 1024 * 1024)
 BLOB_DIR = DATA_DIR / "blobs"
+# Dataset files up to this size are validated during the upload; larger ones by a Celery worker.
+DATASET_INLINE_VALIDATE_BYTES = env_int("FINEWEB_DATASET_INLINE_VALIDATE_BYTES", 2 * 1024 * 1024)
 
 # --- Celery: a broker that needs no server by default (kombu filesystem transport).
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")

@@ -1,0 +1,134 @@
+"""Reads that build what the dataset pages show: the histogram figure, the cost, examples, problems."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+from datasets_app import sniff
+from datasets_app.costs import Estimate, estimate, model_spec
+from datasets_app.models import DatasetVersion
+from datasets_app.validation import format_problem
+
+PROBLEMS_SHOWN = 200
+EXAMPLES_PER_PAGE = 5
+
+
+def version_histogram_figure(version: DatasetVersion) -> dict | None:
+    """A plotly figure (as a JSON-ready dict) of tokens per example, with the model's limit."""
+    stats = version.stats
+    histogram = stats.get("histogram")
+    if not histogram:
+        return None
+    edges = histogram["edges"]
+    centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    widths = [max(b - a, 1) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    labels = [f"{round(a):,}\u2013{round(b):,} tokens" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    fig = go.Figure(
+        go.Bar(x=centers, y=histogram["counts"], width=widths, customdata=labels, marker_color="#2f6fde",
+               hovertemplate="%{customdata}<br>%{y} examples<extra></extra>")
+    )
+    limit = stats.get("limit")
+    if limit and stats.get("tokens_max", 0) >= limit * 0.8:
+        fig.add_vline(x=limit, line_dash="dash", line_color="#c0392b", annotation_text=f"limit {limit:,}")
+    fig.update_layout(
+        margin={"l": 50, "r": 20, "t": 10, "b": 45}, height=280, bargap=0.05,
+        xaxis_title="tokens per example", yaxis_title="examples",
+        plot_bgcolor="#fff", paper_bgcolor="#fff",
+    )
+    return json.loads(fig.to_json())
+
+
+def version_cost(version: DatasetVersion, n_epochs: int | None = None) -> Estimate:
+    return estimate(
+        n_examples=version.n_examples, tokens_per_example_capped_total=version.tokens_capped_total,
+        model=version.dataset.target_model, n_epochs=n_epochs,
+    )
+
+
+@dataclass
+class ProblemList:
+    shown: list[str]
+    total: int
+    summary: list[dict]
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.shown)
+
+
+def version_problems(version: DatasetVersion, kind: str) -> ProblemList:
+    """Errors or warnings ("errors" / "warnings") as `line N: message`, capped for the page."""
+    report = version.report or {}
+    items = report.get(kind, [])[:PROBLEMS_SHOWN]
+    return ProblemList(
+        shown=[format_problem(p) for p in items],
+        total=report.get("error_count" if kind == "errors" else "warning_count", 0),
+        summary=report.get("error_summary" if kind == "errors" else "warning_summary", []),
+    )
+
+
+def _bubbles(example) -> list[dict]:
+    """Chat bubbles (role, text) of one parsed example, for either format."""
+    if not isinstance(example, dict):
+        return []
+    if "input" in example and isinstance(example["input"], dict):
+        messages = list(example["input"].get("messages") or [])
+        bubbles = [_bubble(m) for m in messages]
+        for key, label in (("preferred_output", "preferred"), ("non_preferred_output", "not preferred")):
+            for m in example.get(key) or []:
+                bubbles.append({**_bubble(m), "label": label})
+        return bubbles
+    return [_bubble(m) for m in example.get("messages") or []]
+
+
+def _bubble(message) -> dict:
+    if not isinstance(message, dict):
+        return {"role": "?", "text": json.dumps(message)[:2000]}
+    content = message.get("content")
+    if isinstance(content, list):
+        content = "\n".join(
+            p.get("text") or p.get("refusal") or f"[{p.get('type')}]" for p in content if isinstance(p, dict)
+        )
+    if content is None and message.get("tool_calls"):
+        content = "calls " + ", ".join(
+            f"{(c.get('function') or {}).get('name')}({(c.get('function') or {}).get('arguments')})"
+            for c in message["tool_calls"] if isinstance(c, dict)
+        )
+    role = str(message.get("role", "?"))
+    return {"role": role, "text": str(content if content is not None else "")[:4000],
+            "weight0": message.get("weight") == 0}
+
+
+def version_examples(version: DatasetVersion, page: int = 1, per_page: int = EXAMPLES_PER_PAGE) -> dict:
+    """Examples of page `page` (1-based), read from the file; a bad line is shown as raw text."""
+    page = max(1, page)
+    first = (page - 1) * per_page
+    examples = []
+    index = -1
+    has_next = False
+    with version.blob.open() as f:
+        for number, raw in enumerate(f, 1):
+            if number == 1 and raw.startswith(sniff.UTF8_BOM):
+                raw = raw[len(sniff.UTF8_BOM) :]
+            if not raw.strip():
+                continue
+            index += 1
+            if index < first:
+                continue
+            if index >= first + per_page:
+                has_next = True
+                break
+            try:
+                parsed = json.loads(raw)
+                examples.append({"line": number, "bubbles": _bubbles(parsed), "raw": None})
+            except ValueError:
+                examples.append({"line": number, "bubbles": [], "raw": raw[:2000].decode("utf-8", "replace")})
+    return {"examples": examples, "page": page, "has_next": has_next, "has_previous": page > 1}
+
+
+def version_limits(version: DatasetVersion) -> dict:
+    spec = model_spec(version.dataset.target_model)
+    return {"model": spec.name, "limit": spec.max_tokens_per_example, "encoding": spec.encoding}

@@ -1,0 +1,224 @@
+"""Dataset services: upload, validate, split, freeze, delete. Keyword-only, named entity_verb.
+
+Public API for other apps:
+    dataset_upload(*, team, user, name, method, target_model, uploaded_file, dataset=None) -> DatasetVersion
+    dataset_validate(*, version) -> DatasetVersion
+    dataset_version_split(*, version, fraction, seed) -> DatasetVersion
+    version_freeze(*, version, user) -> DatasetVersion
+    dataset_delete(*, dataset, user) -> None
+    version_training_blobs(*, version) -> tuple[Blob, Blob | None]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, ProtectedError
+from django.utils import timezone
+
+from datasets_app import sniff
+from datasets_app.blobs import _tmp_dir, blob_forget_file, blob_store_file, blob_store_path
+from datasets_app.models import Blob, Dataset, DatasetVersion
+from datasets_app.validation import validate_file
+from fineweb.accounts.models import Membership
+
+logger = logging.getLogger(__name__)
+MIN_TRAIN_EXAMPLES = 10
+
+
+class DatasetError(Exception):
+    """A refusal that the page shows as it is: one sentence a person can act on."""
+
+
+def inline_validation_limit() -> int:
+    """Files up to this size are validated in the request; larger ones in a Celery task."""
+    return int(getattr(settings, "DATASET_INLINE_VALIDATE_BYTES", 2 * 1024 * 1024))
+
+
+def human_size(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+
+
+def upload_problem(*, uploaded_file) -> str | None:
+    """Why this upload cannot be stored at all (too big, empty, zip, UTF-16, JSON array), or None."""
+    limit = settings.DATASET_MAX_UPLOAD_BYTES
+    if uploaded_file.size > limit:
+        return f"The file is {human_size(uploaded_file.size)}; the limit is {human_size(limit)}."
+    uploaded_file.seek(0)
+    head = uploaded_file.read(sniff.HEAD_BYTES)
+    uploaded_file.seek(0)
+    return sniff.file_problem(head, uploaded_file.size)
+
+
+def dataset_upload(
+    *, team, user, name: str = "", method: str = Dataset.Method.SUPERVISED,
+    target_model: str = "", uploaded_file, dataset: Dataset | None = None,
+) -> DatasetVersion:
+    """Store an uploaded file as the next version of `dataset` (or of a new dataset) and validate it.
+
+    Files that cannot be a JSONL file at all are refused with DatasetError before anything is
+    stored. Small files are validated here; large ones by a worker (the page shows progress).
+    """
+    problem = upload_problem(uploaded_file=uploaded_file)
+    if problem:
+        raise DatasetError(problem)
+    blob, created = blob_store_file(fileobj=uploaded_file)
+    try:
+        with transaction.atomic():
+            if dataset is None:
+                dataset = Dataset.objects.create(
+                    team=team, name=name.strip() or Path(uploaded_file.name).stem, method=method,
+                    target_model=target_model or Dataset._meta.get_field("target_model").default,
+                    created_by=user,
+                )
+            Dataset.objects.select_for_update().filter(id=dataset.id).first()
+            number = (dataset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+            version = DatasetVersion.objects.create(
+                dataset=dataset, number=number, blob=blob, original_filename=uploaded_file.name[:255]
+            )
+            if blob.size > inline_validation_limit():
+                from datasets_app.tasks import dataset_validate_task
+
+                transaction.on_commit(lambda: dataset_validate_task.delay(version.id))
+    except BaseException:
+        if created:
+            blob_forget_file(blob=blob)
+        raise
+    if blob.size <= inline_validation_limit():
+        dataset_validate(version=version)
+    return version
+
+
+def dataset_validate(*, version: DatasetVersion) -> DatasetVersion:
+    """Validate a version's file and store the report. Idempotent: a version that is no longer
+    "validating" is left as it is, and the final write only lands on a validating row."""
+    version.refresh_from_db()
+    if version.status != DatasetVersion.Status.VALIDATING:
+        return version
+    rows = DatasetVersion.objects.filter(id=version.id, status=DatasetVersion.Status.VALIDATING)
+    dataset = version.dataset
+    try:
+        report = validate_file(
+            version.blob.path, method=dataset.method, model=dataset.target_model,
+            on_progress=lambda percent: rows.update(progress=percent),
+        ).to_dict()
+    except Exception:
+        logger.exception("validating dataset version %s failed", version.id)
+        report = {
+            "ok": False, "errors": [{"line": 0, "message": "Checking the file failed unexpectedly; upload it again or tell an administrator."}],
+            "warnings": [], "error_count": 1, "warning_count": 0, "error_summary": [], "warning_summary": [], "stats": {},
+        }
+    status = DatasetVersion.Status.VALID if report["ok"] else DatasetVersion.Status.INVALID
+    rows.update(status=status, report=report, progress=100)
+    version.refresh_from_db()
+    return version
+
+
+def dataset_version_fail(*, version_id: int, message: str) -> None:
+    """Mark a version that could not be validated (a worker gave up) as invalid, with a reason."""
+    DatasetVersion.objects.filter(id=version_id, status=DatasetVersion.Status.VALIDATING).update(
+        status=DatasetVersion.Status.INVALID,
+        report={"ok": False, "errors": [{"line": 0, "message": message}], "warnings": [], "error_count": 1,
+                "warning_count": 0, "error_summary": [], "warning_summary": [], "stats": {}},
+    )
+
+
+def _example_lines(path: Path):
+    """Each non-blank line of a valid file, stripped, without a leading BOM."""
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, 1):
+            if number == 1 and raw.startswith(sniff.UTF8_BOM):
+                raw = raw[len(sniff.UTF8_BOM) :]
+            raw = raw.strip()
+            if raw:
+                yield raw
+
+
+def dataset_version_split(*, version: DatasetVersion, fraction: float, seed: int) -> DatasetVersion:
+    """Split a valid version into train and validation files (two new blobs), reproducibly:
+    the same seed and fraction always pick the same validation examples."""
+    if version.is_frozen:
+        raise DatasetError("This version is frozen: its files can no longer change.")
+    if not version.is_valid:
+        raise DatasetError("Only a valid version can be split; fix the errors first.")
+    if not 0 < fraction <= 0.5:
+        raise DatasetError("The validation share must be more than 0 and at most 0.5 (50%).")
+    n = sum(1 for _ in _example_lines(version.blob.path))
+    n_val = max(1, round(n * fraction))
+    if n - n_val < MIN_TRAIN_EXAMPLES:
+        raise DatasetError(
+            f"Only {n - n_val} examples would be left for training; keep at least {MIN_TRAIN_EXAMPLES}."
+        )
+    chosen = bytearray(n)  # 1 byte per example: flat enough for any file we accept
+    for index in random.Random(seed).sample(range(n), n_val):
+        chosen[index] = 1
+    tmp = _tmp_dir()
+    with tempfile.NamedTemporaryFile(dir=tmp, delete=False) as train, tempfile.NamedTemporaryFile(
+        dir=tmp, delete=False
+    ) as val:
+        try:
+            for index, raw in enumerate(_example_lines(version.blob.path)):
+                (val if chosen[index] else train).write(raw + b"\n")
+            train.close()
+            val.close()
+            train_blob, _ = blob_store_path(path=train.name)
+            validation_blob, _ = blob_store_path(path=val.name)
+        finally:
+            for name in (train.name, val.name):
+                if os.path.exists(name):
+                    os.unlink(name)
+    updated = DatasetVersion.objects.filter(id=version.id, frozen_at__isnull=True).update(
+        train_blob=train_blob, validation_blob=validation_blob, split_seed=seed, split_fraction=fraction
+    )
+    if not updated:
+        raise DatasetError("This version was frozen meanwhile: its files can no longer change.")
+    version.refresh_from_db()
+    return version
+
+
+def version_freeze(*, version: DatasetVersion, user) -> DatasetVersion:
+    """Freeze a valid version so it can be trained on. Owners and reviewers only.
+
+    The review workflow (approve / reject / comment / fix) will gate this call; for now a reviewer
+    freezing a version is the review.
+    """
+    membership = Membership.objects.filter(team_id=version.dataset.team_id, user=user).first()
+    if membership is None or not membership.can_review:
+        raise DatasetError("Only an owner or a reviewer of the team can freeze a version.")
+    if version.status != DatasetVersion.Status.VALID:
+        raise DatasetError("Only a valid version can be frozen; this one has errors or is still being checked.")
+    updated = DatasetVersion.objects.filter(
+        id=version.id, frozen_at__isnull=True, status=DatasetVersion.Status.VALID
+    ).update(frozen_at=timezone.now(), frozen_by=user)
+    version.refresh_from_db()
+    if not updated and not version.is_frozen:
+        raise DatasetError("This version could not be frozen; reload the page.")
+    return version
+
+
+def version_training_blobs(*, version: DatasetVersion) -> tuple[Blob, Blob | None]:
+    """The files a job trains on: the split's train and validation files, or the whole file."""
+    if not version.is_frozen:
+        raise DatasetError("Only a frozen version can be trained on: freeze it on its page first.")
+    if version.train_blob_id:
+        return version.train_blob, version.validation_blob
+    return version.blob, None
+
+
+def dataset_delete(*, dataset: Dataset, user) -> None:
+    """Delete a dataset and its versions (their files stay: other versions may share them).
+    Refused when a fine-tuning job used it (jobs protect the versions they trained on)."""
+    membership = Membership.objects.filter(team_id=dataset.team_id, user=user).first()
+    if membership is None or not (membership.is_owner or dataset.created_by_id == user.id):
+        raise DatasetError("Only a team owner or the person who uploaded it can delete a dataset.")
+    try:
+        with transaction.atomic():
+            dataset.delete()
+    except ProtectedError as exc:
+        raise DatasetError("A fine-tuning job used this dataset, so it is kept for that job's record.") from exc

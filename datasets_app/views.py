@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST
+
+from datasets_app import selectors
+from datasets_app.forms import SplitForm, UploadForm, VersionUploadForm
+from datasets_app.models import Dataset, DatasetVersion
+from datasets_app.services import (
+    DatasetError,
+    dataset_delete,
+    dataset_upload,
+    dataset_version_split,
+    human_size,
+    version_freeze,
+)
+from datasets_app.uploads import SizeLimitUploadHandler
+from fineweb.accounts.access import get_for_team_or_404, team_required
+
+UPLOAD_SLACK = 1024 * 1024  # multipart boundaries and form fields around the file
+
+
+def _get_dataset_for_user(request, dataset_id: int) -> Dataset:
+    return get_for_team_or_404(Dataset.objects.all(), request, id=dataset_id)
+
+
+def _get_version_for_user(request, dataset_id: int, number: int) -> DatasetVersion:
+    return get_for_team_or_404(
+        DatasetVersion.objects.select_related("dataset", "blob"), request, team_field="dataset__team",
+        dataset_id=dataset_id, number=number,
+    )
+
+
+def _version_url(version: DatasetVersion) -> str:
+    return reverse("datasets:version", args=[version.dataset_id, version.number])
+
+
+@team_required
+def dataset_list(request):
+    datasets = Dataset.objects.filter(team=request.team).prefetch_related("versions")
+    rows = [{"dataset": d, "latest": max(d.versions.all(), key=lambda v: v.number, default=None)} for d in datasets]
+    return render(request, "datasets/list.html", {"rows": rows})
+
+
+@csrf_exempt  # the size-limit handler must be in place before anything reads the body ...
+@team_required
+def dataset_upload_view(request, dataset_id: int | None = None):
+    handler = SizeLimitUploadHandler(request, settings.DATASET_MAX_UPLOAD_BYTES)
+    request.upload_handlers.insert(0, handler)
+    return _upload(request, dataset_id, handler)
+
+
+@csrf_protect  # ... and CSRF is checked here, after it (Django's documented pattern).
+def _upload(request, dataset_id, handler):
+    dataset = _get_dataset_for_user(request, dataset_id) if dataset_id else None
+    form_class = VersionUploadForm if dataset else UploadForm
+    form, error, status = form_class(), None, 200
+    if request.method == "POST":
+        form, error, status, version = _handle_upload(request, dataset, form_class, handler)
+        if version is not None:
+            if request.headers.get("X-Upload") == "xhr":
+                return JsonResponse({"redirect": _version_url(version)})
+            return redirect(_version_url(version))
+    context = {"form": form, "dataset": dataset, "error": error, "max_mb": settings.DATASET_MAX_UPLOAD_BYTES / 1e6}
+    if request.headers.get("X-Upload") == "xhr":
+        html = render(request, "datasets/upload.html#upload-form", context).content.decode()
+        return JsonResponse({"form_html": html}, status=status)
+    return render(request, "datasets/upload.html", context, status=status)
+
+
+def _handle_upload(request, dataset, form_class, handler):
+    limit = settings.DATASET_MAX_UPLOAD_BYTES
+    too_big = f"The file is larger than the limit of {human_size(limit)}. Split it or remove examples, then try again."
+    if int(request.META.get("CONTENT_LENGTH") or 0) > limit + UPLOAD_SLACK:
+        return form_class(), too_big, 413, None  # refused before reading a byte of the body
+    form = form_class(request.POST, request.FILES)
+    if handler.too_big:
+        return form_class(), too_big, 413, None
+    if not form.is_valid():
+        return form, None, 400, None
+    data = form.cleaned_data
+    try:
+        version = dataset_upload(
+            team=request.team, user=request.user, name=data.get("name", ""), method=data.get("method", ""),
+            target_model=data.get("target_model", ""), uploaded_file=data["file"], dataset=dataset,
+        )
+    except DatasetError as exc:
+        return form, str(exc), 400, None
+    return form, None, 200, version
+
+
+@team_required
+def dataset_detail(request, dataset_id: int):
+    dataset = _get_dataset_for_user(request, dataset_id)
+    latest = dataset.latest_version
+    if latest is not None:
+        return redirect(_version_url(latest))
+    return redirect("datasets:list")
+
+
+@team_required
+def version_detail(request, dataset_id: int, number: int):
+    version = _get_version_for_user(request, dataset_id, number)
+    context = {
+        "version": version,
+        "dataset": version.dataset,
+        "versions": version.dataset.versions.all(),
+        "stats": version.stats,
+        "figure": selectors.version_histogram_figure(version),
+        "cost": selectors.version_cost(version),
+        "errors": selectors.version_problems(version, "errors"),
+        "warnings": selectors.version_problems(version, "warnings"),
+        "limits": selectors.version_limits(version),
+        "split_form": SplitForm(initial={"fraction": version.split_fraction or 0.1, "seed": version.split_seed or 42}),
+        "can_review": request.membership.can_review,
+        "page": selectors.version_examples(version),
+    }
+    return render(request, "datasets/version.html", context)
+
+
+@team_required
+def version_progress(request, dataset_id: int, number: int):
+    version = _get_version_for_user(request, dataset_id, number)
+    response = render(request, "datasets/version.html#progress", {"version": version})
+    if version.status != DatasetVersion.Status.VALIDATING:
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@team_required
+def version_examples(request, dataset_id: int, number: int):
+    version = _get_version_for_user(request, dataset_id, number)
+    try:
+        page = int(request.GET.get("page", "1"))
+    except ValueError:
+        page = 1
+    context = {"version": version, "page": selectors.version_examples(version, page)}
+    template = "datasets/version.html#examples" if request.htmx else "datasets/examples_page.html"
+    return render(request, template, context)
+
+
+@require_POST
+@team_required
+def version_split(request, dataset_id: int, number: int):
+    version = _get_version_for_user(request, dataset_id, number)
+    form = SplitForm(request.POST)
+    if form.is_valid():
+        try:
+            dataset_version_split(version=version, **form.cleaned_data)
+            messages.success(request, "Split done: the train and validation files are ready.")
+        except DatasetError as exc:
+            messages.error(request, str(exc))
+    else:
+        messages.error(request, "Check the split: " + "; ".join(e for errs in form.errors.values() for e in errs))
+    return redirect(_version_url(version) + "#split")
+
+
+@require_POST
+@team_required
+def version_freeze_view(request, dataset_id: int, number: int):
+    version = _get_version_for_user(request, dataset_id, number)
+    try:
+        version_freeze(version=version, user=request.user)
+        messages.success(request, f"Version {version.number} is frozen: jobs can now train on it.")
+    except DatasetError as exc:
+        messages.error(request, str(exc))
+    return redirect(_version_url(version))
+
+
+@require_POST
+@team_required
+def dataset_delete_view(request, dataset_id: int):
+    dataset = _get_dataset_for_user(request, dataset_id)
+    try:
+        dataset_delete(dataset=dataset, user=request.user)
+        messages.success(request, f"Deleted the dataset \u201c{dataset.name}\u201d.")
+        return redirect("datasets:list")
+    except DatasetError as exc:
+        messages.error(request, str(exc))
+        return redirect("datasets:detail", dataset_id=dataset.id)
+
+
+@team_required
+def version_file(request, dataset_id: int, number: int, which: str):
+    """Download the version's file, or the train / validation file of its split."""
+
+    version = _get_version_for_user(request, dataset_id, number)
+    blob = {"original": version.blob, "train": version.train_blob, "validation": version.validation_blob}.get(which)
+    if blob is None:
+        raise Http404
+    name = f"{version.dataset.name}-v{version.number}-{which}.jsonl".replace("/", "_")
+    return FileResponse(blob.open(), as_attachment=True, filename=name, content_type="application/jsonl")
+
+

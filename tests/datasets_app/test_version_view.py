@@ -1,0 +1,161 @@
+"""The version page and its parts: statistics, histogram, problems, examples, split, freeze, scoping."""
+
+from __future__ import annotations
+
+import pytest
+
+from datasets_app.models import DatasetVersion
+from datasets_app.services import dataset_upload
+from tests.datasets_app.conftest import chat, good_lines, upload_file
+
+
+@pytest.fixture
+def version(alice, team) -> DatasetVersion:
+    lines = [chat(i) for i in range(30)]
+    lines[3] = chat(3, user="<script>alert('x')</script> mail me: anna@example.org")
+    return dataset_upload(team=team, user=alice, name="Support <b>DE</b>", method="supervised",
+                          target_model="gpt-4o-mini-2024-07-18", uploaded_file=upload_file(lines))
+
+
+def url(version, suffix="") -> str:
+    return f"/datasets/{version.dataset_id}/v/{version.number}/{suffix}"
+
+
+def test_the_page_shows_statistics_cost_and_the_histogram(alice_client, version):
+    body = alice_client.get(url(version)).content.decode()
+    stats = version.stats
+    assert f'<div class="value">{stats["n_examples"]}</div><div class="label">examples</div>' in body
+    assert f'{stats["total_tokens"]:,}' in body
+    assert 'id="histogram"' in body and "vendor/plotly.min.js" in body
+    assert 'id="histogram-data"' in body and '"type":"bar"' in body.replace(" ", "")
+    cost = version.tokens_capped_total * 3 * 3 / 1_000_000
+    assert f"${cost:.2f}" in body
+    assert "3 epochs" in body and "prices of 2026-11" in body
+
+
+def test_user_content_is_escaped_everywhere_on_the_page(alice_client, version):
+    body = alice_client.get(url(version)).content.decode()
+    assert "<script>alert" not in body and "<b>DE</b>" not in body
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in body
+    assert "Support &lt;b&gt;DE&lt;/b&gt;" in body
+
+
+def test_warnings_are_listed_apart_from_errors(alice_client, version):
+    body = alice_client.get(url(version)).content.decode()
+    errors_part = body.split('id="errors"')[1].split('id="warnings"')[0]
+    warnings_part = body.split('id="warnings"')[1].split('id="split"')[0]
+    assert "No errors" in errors_part
+    assert "line 4: looks like an e-mail address (an…@example.org)" in warnings_part
+
+
+def test_the_error_list_is_capped_and_says_how_many_more(alice_client, alice, team, monkeypatch):
+    from datasets_app import selectors
+
+    monkeypatch.setattr(selectors, "PROBLEMS_SHOWN", 3)
+    lines = [{"messages": [{"role": "user", "content": f"q{i}"}]} for i in range(12)]
+    version = dataset_upload(team=team, user=alice, uploaded_file=upload_file(lines))
+    body = alice_client.get(url(version)).content.decode()
+    assert body.count("the last message must come from the assistant</li>") == 3
+    assert "… and 9 more (12 in total)" in body
+
+
+def test_the_examples_are_shown_as_chat_bubbles_and_paged_with_htmx(alice_client, version):
+    body = alice_client.get(url(version)).content.decode()
+    assert '<div class="bubble user">' in body and "Antwort Nummer 0." in body
+    assert "Antwort Nummer 5." not in body
+    page2 = alice_client.get(url(version, "examples/?page=2"), HTTP_HX_REQUEST="true").content.decode()
+    assert "Antwort Nummer 5." in page2 and "Antwort Nummer 0." not in page2
+    assert "<html" not in page2, "an htmx request gets only the fragment"
+    assert "<html" in alice_client.get(url(version, "examples/?page=2")).content.decode()
+
+
+def test_the_split_form_makes_train_and_validation_files_to_download(alice_client, version):
+    response = alice_client.post(url(version, "split/"), {"fraction": "0.2", "seed": "5"})
+    assert response.status_code == 302
+    version.refresh_from_db()
+    assert version.validation_blob is not None
+    body = alice_client.get(url(version)).content.decode()
+    assert "Split done" in body and "Split with seed 5" in body
+    download = alice_client.get(url(version, "file/validation/"))
+    assert b"".join(download.streaming_content).count(b"\n") == 6
+
+
+def test_a_bad_split_fraction_is_explained(alice_client, version):
+    body = alice_client.post(url(version, "split/"), {"fraction": "0.9", "seed": "5"}, follow=True).content.decode()
+    assert "Check the split" in body
+    version.refresh_from_db()
+    assert version.train_blob is None
+
+
+def test_the_freeze_button_freezes_and_a_second_press_changes_nothing(alice_client, version, alice):
+    alice_client.post(url(version, "freeze/"))
+    version.refresh_from_db()
+    frozen_at = version.frozen_at
+    assert version.is_frozen and version.frozen_by == alice
+    body = alice_client.get(url(version)).content.decode()
+    assert "Jobs can train on this version" in body and "Freeze version 1</button>" not in body
+    alice_client.post(url(version, "freeze/"))
+    version.refresh_from_db()
+    assert version.frozen_at == frozen_at
+
+
+def test_the_list_shows_the_teams_datasets_only(alice_client, charlie_client, version):
+    assert "Support &lt;b&gt;DE&lt;/b&gt;" in alice_client.get("/datasets/").content.decode()
+    assert "Support" not in charlie_client.get("/datasets/").content.decode()
+
+
+def test_the_progress_partial_asks_the_page_to_refresh_when_validation_is_done(alice_client, version):
+    response = alice_client.get(url(version, "progress/"), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and response["HX-Refresh"] == "true"
+
+
+def test_a_validating_version_shows_a_progress_bar_that_polls(alice_client, version):
+    DatasetVersion.objects.filter(id=version.id).update(status="validating", progress=40)
+    body = alice_client.get(url(version)).content.decode()
+    assert 'hx-trigger="every 1s"' in body and "width:40%" in body
+    response = alice_client.get(url(version, "progress/"), HTTP_HX_REQUEST="true")
+    assert "HX-Refresh" not in response and "40%" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "suffix", ["", "progress/", "examples/", "file/original/", "file/train/"],
+)
+def test_charlie_gets_404_on_every_url_of_alices_version(charlie_client, version, suffix):
+    assert charlie_client.get(url(version, suffix)).status_code == 404
+
+
+@pytest.mark.parametrize("suffix", ["split/", "freeze/"])
+def test_charlie_cannot_post_to_alices_version(charlie_client, version, suffix):
+    assert charlie_client.post(url(version, suffix), {"fraction": "0.1", "seed": "1"}).status_code == 404
+    version.refresh_from_db()
+    assert not version.is_frozen and version.train_blob is None
+
+
+def test_charlie_gets_404_on_alices_dataset_and_cannot_delete_it(charlie_client, version):
+    assert charlie_client.get(f"/datasets/{version.dataset_id}/").status_code == 404
+    assert charlie_client.post(f"/datasets/{version.dataset_id}/delete/").status_code == 404
+    assert DatasetVersion.objects.filter(id=version.id).exists()
+
+
+def test_the_owner_deletes_the_dataset_from_its_page(alice_client, version):
+    response = alice_client.post(f"/datasets/{version.dataset_id}/delete/", follow=True)
+    assert "Deleted the dataset" in response.content.decode()
+    assert not DatasetVersion.objects.exists()
+
+
+def test_a_dpo_dataset_shows_preferred_and_rejected_answers(alice_client, alice, team):
+    lines = [{"input": {"messages": [{"role": "user", "content": f"Greet {i}"}]},
+              "preferred_output": [{"role": "assistant", "content": "Hallo!"}],
+              "non_preferred_output": [{"role": "assistant", "content": "Hello!"}]} for i in range(12)]
+    version = dataset_upload(team=team, user=alice, method="dpo", uploaded_file=upload_file(lines))
+    assert version.status == "valid"
+    body = alice_client.get(url(version)).content.decode()
+    assert "assistant · preferred" in body and "assistant · not preferred" in body
+
+
+def test_a_bob_reviewer_sees_the_freeze_button_and_the_page_says_who_can(bob_client, version):
+    assert "Freeze version 1</button>" in bob_client.get(url(version)).content.decode()
+
+
+def test_good_lines_helper_is_valid(alice, team):
+    assert dataset_upload(team=team, user=alice, uploaded_file=upload_file(good_lines(12))).status == "valid"
