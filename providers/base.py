@@ -110,6 +110,17 @@ class ChatReply:
     first_token_s: float | None = None  # streaming only: time until the first text piece
 
 
+@dataclass(frozen=True)
+class ProviderJobHistory:
+    """Everything a provider still holds about one job: what "import history" copies into fineweb."""
+
+    job: ProviderJob
+    events: list[ProviderEvent]
+    checkpoints: list[ProviderCheckpoint]
+    metrics: list[MetricPoint]
+    training_file: ProviderFile | None = None  # name and size, to match a dataset version in fineweb
+
+
 # A streamed chat yields text pieces (str) as they arrive, then exactly one final ChatReply
 # holding the whole text, token counts and timings.
 ChatStreamItem = str | ChatReply

@@ -30,6 +30,7 @@ from providers.base import (
     ProviderEvent,
     ProviderFile,
     ProviderJob,
+    ProviderJobHistory,
     ProviderModel,
 )
 from providers.errors import MalformedResponse, ProviderError
@@ -237,15 +238,37 @@ class OpenAIProvider(Provider):
 
     def metrics(self, job_id: str, *, after_step: int = 0) -> list[MetricPoint]:
         job = self.get_job(job_id)
-        points: list[MetricPoint] = []
+        points = self.metrics_for(job, events=None)
+        return [p for p in points if p.step > after_step]
+
+    def metrics_for(self, job: ProviderJob, *, events: list[ProviderEvent] | None) -> list[MetricPoint]:
+        """The result-file CSV when the job has one (complete), else the `metrics` events."""
         for file_id in job.result_file_ids[:1]:
             try:
                 points = parse_result_csv(self.download_file(file_id))
             except ProviderError:
                 points = []
-        if not points:
-            points = self.metrics_from_events(self.list_events(job_id))
-        return [p for p in points if p.step > after_step]
+            if points:
+                return points
+        return self.metrics_from_events(events if events is not None else self.list_events(job.id))
+
+    def get_file(self, file_id: str) -> ProviderFile:
+        return parse_file(self.http.request_object("GET", f"/files/{file_id}", subject=f"the file {file_id}"))
+
+    def job_history(self, job: ProviderJob) -> ProviderJobHistory:
+        """The job with all its events, checkpoints, metric points and training file (for import)."""
+        events = self.list_events(job.id)
+        try:
+            training_file = self.get_file(job.training_file_id) if job.training_file_id else None
+        except ProviderError:  # deleted since: the history is still worth keeping
+            training_file = None
+        return ProviderJobHistory(
+            job=job,
+            events=events,
+            checkpoints=self.list_checkpoints(job.id),
+            metrics=self.metrics_for(job, events=events),
+            training_file=training_file,
+        )
 
     def list_checkpoints(self, job_id: str) -> list[ProviderCheckpoint]:
         checkpoints: list[ProviderCheckpoint] = []

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from providers import crypto
+from providers.http import mask_secret
+
+
+class Connection(models.Model):
+    """A team's way to reach one provider: kind, base URL, and an API key encrypted at rest."""
+
+    class Kind(models.TextChoices):
+        OPENAI = "openai", "OpenAI"
+        OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible server"
+        TOGETHER = "together", "Together AI"
+        LOCAL = "local", "Built-in local provider"
+
+    class ImportState(models.TextChoices):
+        NONE = "", "never"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="connections")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField(max_length=100)
+    # Blank: the provider's default URL; for "local", this server's own built-in provider.
+    base_url = models.CharField(max_length=300, blank=True)
+    # A Fernet token (see providers/crypto.py); never the key itself. Blank for "local".
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    key_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created = models.DateTimeField(auto_now_add=True)
+    last_tested_at = models.DateTimeField(null=True, blank=True)
+    last_test_ok = models.BooleanField(null=True)
+    last_test_message = models.TextField(blank=True)
+    import_state = models.CharField(max_length=10, choices=ImportState.choices, blank=True, default="")
+    import_message = models.TextField(blank=True)
+    imported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["kind", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="connection_name_unique_per_team"),
+            models.UniqueConstraint(
+                fields=["team"], condition=models.Q(kind="local"), name="one_local_connection_per_team"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind == self.Kind.LOCAL
+
+    @property
+    def masked_key(self) -> str:
+        """`••••abcd`: the only form in which a key is ever shown."""
+        if self.is_local:
+            return "built in"
+        return mask_secret("x" + self.key_last4) if self.key_last4 else "no key"
+
+    def set_api_key(self, key: str) -> None:
+        key = key.strip()
+        self.api_key_encrypted = crypto.encrypt(key) if key else ""
+        self.key_last4 = key[-4:] if key else ""
+
+    def api_key(self) -> str:
+        """The decrypted key (the local provider's comes from settings, never from the database)."""
+        if self.is_local:
+            return settings.FINEWEB_LOCAL_API_KEY
+        return crypto.decrypt(self.api_key_encrypted) if self.api_key_encrypted else ""
+
+    def mark_tested(self, *, ok: bool, message: str) -> None:
+        self.last_tested_at = timezone.now()
+        self.last_test_ok = ok
+        self.last_test_message = message
+        self.save(update_fields=["last_tested_at", "last_test_ok", "last_test_message"])

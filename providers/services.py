@@ -1,0 +1,257 @@
+"""Connection services: create, update, delete, test, build the adapter, rotate keys.
+
+Other apps call `connection_get_provider(connection=..., client=...)` and speak to the returned
+`Provider` in our own terms (providers/base.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlparse
+
+import httpx
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import ProtectedError
+
+from fineweb.accounts.models import Team
+from providers.base import Provider
+from providers.errors import ProviderError
+from providers.http import DEFAULT_TIMEOUT, RetryPolicy
+from providers.models import Connection
+from providers.registry import provider_build
+
+logger = logging.getLogger("fineweb.providers")
+
+LOCAL_CONNECTION_NAME = "Built-in local provider"
+LOCAL_PATH = "/local/v1"
+
+
+# --- create / update / delete ------------------------------------------------------------
+def connection_clean_base_url(*, kind: str, base_url: str) -> str:
+    base_url = base_url.strip().rstrip("/")
+    if not base_url:
+        if kind == Connection.Kind.OPENAI_COMPATIBLE:
+            raise ValidationError(
+                {"base_url": "An OpenAI-compatible server needs its base URL, e.g. https://host/v1."}
+            )
+        return ""
+    parsed = urlparse(base_url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValidationError(
+            {"base_url": "The base URL must start with http:// or https:// and name a host."}
+        )
+    return base_url
+
+
+@transaction.atomic
+def connection_create(
+    *, team: Team, user, kind: str, name: str, base_url: str = "", api_key: str = ""
+) -> Connection:
+    if kind == Connection.Kind.LOCAL:
+        raise ValidationError({"kind": "Every team already has the built-in local provider."})
+    if kind in (Connection.Kind.OPENAI, Connection.Kind.TOGETHER) and not api_key.strip():
+        raise ValidationError({"api_key": "Paste the API key from the provider's dashboard."})
+    if Connection.objects.filter(team=team, name=name).exists():
+        raise ValidationError({"name": "Your team already has a connection with this name."})
+    connection = Connection(
+        team=team,
+        kind=kind,
+        name=name,
+        base_url=connection_clean_base_url(kind=kind, base_url=base_url),
+        created_by=user,
+    )
+    connection.set_api_key(api_key)
+    connection.save()
+    return connection
+
+
+@transaction.atomic
+def connection_update(*, connection: Connection, name: str, base_url: str, api_key: str = "") -> Connection:
+    """Blank `api_key` keeps the stored key (the form never shows it again)."""
+    if Connection.objects.filter(team=connection.team, name=name).exclude(id=connection.id).exists():
+        raise ValidationError({"name": "Your team already has a connection with this name."})
+    connection.name = name
+    connection.base_url = connection_clean_base_url(kind=connection.kind, base_url=base_url)
+    fields = ["name", "base_url"]
+    if api_key.strip() and not connection.is_local:
+        connection.set_api_key(api_key)
+        connection.last_test_ok = None  # the new key is untested
+        fields += ["api_key_encrypted", "key_last4", "last_test_ok"]
+    connection.save(update_fields=fields)
+    return connection
+
+
+def connection_delete(*, connection: Connection) -> None:
+    if connection.is_local:
+        raise ValidationError("The built-in local provider belongs to every team and cannot be deleted.")
+    try:
+        connection.delete()
+    except ProtectedError as exc:
+        raise ValidationError(
+            "Jobs were launched through this connection, so it is kept to show their history. "
+            "Change its key or URL instead."
+        ) from exc
+
+
+def connection_ensure_local(*, team: Team) -> Connection:
+    """Every team gets the built-in local provider (TEAM_CREATED_HOOKS and a data migration call this)."""
+    connection, _ = Connection.objects.get_or_create(
+        team=team, kind=Connection.Kind.LOCAL, defaults={"name": LOCAL_CONNECTION_NAME}
+    )
+    return connection
+
+
+# --- reaching the provider -----------------------------------------------------------------
+def _local_host() -> str:
+    """A Host header this server accepts, for in-process calls to its own local provider."""
+    for host in settings.ALLOWED_HOSTS:
+        host = host.lstrip(".")
+        if host and host != "*" and "*" not in host:
+            return host
+    return "localhost"
+
+
+class _InProcessTransport(httpx.WSGITransport):
+    """Calls this server's WSGI app directly. Inside a transaction (tests, or a caller holding one)
+    the nested request must not close the thread's database connection, so Django's
+    close_old_connections is held off for the duration of the call."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        from django.core import signals
+        from django.db import close_old_connections, connection
+
+        if not connection.in_atomic_block:
+            return super().handle_request(request)
+        signals.request_started.disconnect(close_old_connections)
+        signals.request_finished.disconnect(close_old_connections)
+        try:
+            return super().handle_request(request)
+        finally:
+            signals.request_started.connect(close_old_connections)
+            signals.request_finished.connect(close_old_connections)
+
+
+def local_provider_base_url() -> str:
+    return settings.FINEWEB_LOCAL_BASE_URL.rstrip("/") or f"https://{_local_host()}{LOCAL_PATH}"
+
+
+def local_in_process_client() -> httpx.Client:
+    """Real HTTP semantics through our own WSGI app, without knowing the port we serve on.
+
+    Streaming replies come back buffered through this transport (WSGI has no way to push
+    pieces early), so a streamed compare through it arrives all at once.
+    """
+    from fineweb.wsgi import application
+
+    # https + X-Forwarded-Proto so SECURE_SSL_REDIRECT (with or without a proxy header) never redirects.
+    return httpx.Client(
+        transport=_InProcessTransport(app=application),
+        headers={"X-Forwarded-Proto": "https"},
+        timeout=DEFAULT_TIMEOUT,
+    )
+
+
+def connection_get_provider(
+    *, connection: Connection, client: httpx.Client | None = None, retry: RetryPolicy | None = None
+) -> Provider:
+    """The adapter for this connection. `client` defaults to a fresh httpx.Client (for the local
+    provider with no FINEWEB_LOCAL_BASE_URL: an in-process client to this server's own WSGI app)."""
+    base_url = connection.base_url
+    if connection.is_local:
+        base_url = base_url or local_provider_base_url()
+        if client is None and not connection.base_url and not settings.FINEWEB_LOCAL_BASE_URL:
+            client = local_in_process_client()
+    if client is None:
+        client = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
+    return provider_build(
+        kind=connection.kind, client=client, api_key=connection.api_key(), base_url=base_url, retry=retry
+    )
+
+
+def connection_test(*, connection: Connection, client: httpx.Client | None = None) -> tuple[bool, str]:
+    """Make one cheap authenticated call; store and return (ok, a sentence for the user)."""
+    try:
+        provider = connection_get_provider(
+            connection=connection, client=client, retry=RetryPolicy(max_attempts=2)
+        )
+        ok, message = True, provider.test_connection()
+    except ProviderError as exc:
+        ok, message = False, exc.user_message
+    logger.info("connection %s tested: %s", connection.id, "ok" if ok else "failed")
+    connection.mark_tested(ok=ok, message=message)
+    return ok, message
+
+
+def provider_keys_rotate() -> tuple[int, int]:
+    """Re-encrypt every stored key with the first FINEWEB_FERNET_KEYS key. Returns (rotated, unreadable)."""
+    from providers import crypto
+
+    rotated = unreadable = 0
+    for connection in Connection.objects.exclude(api_key_encrypted="").only("id", "api_key_encrypted"):
+        try:
+            token = crypto.rotate(connection.api_key_encrypted)
+        except crypto.KeyUnreadable:
+            unreadable += 1
+            continue
+        Connection.objects.filter(id=connection.id).update(api_key_encrypted=token)
+        rotated += 1
+    return rotated, unreadable
+
+
+# --- leaving OpenAI: import history ----------------------------------------------------------
+IMPORTABLE_KINDS = (Connection.Kind.OPENAI, Connection.Kind.OPENAI_COMPATIBLE)
+
+
+def connection_import_start(*, connection: Connection) -> bool:
+    """Claim the import (one at a time per connection) and start the task after commit."""
+    from providers.tasks import connection_import_task
+
+    if connection.kind not in IMPORTABLE_KINDS:
+        raise ValidationError("Only OpenAI connections have a job history to import.")
+    claimed = (
+        Connection.objects.filter(id=connection.id)
+        .exclude(import_state=Connection.ImportState.RUNNING)
+        .update(import_state=Connection.ImportState.RUNNING, import_message="Starting the import…")
+    )
+    if claimed:
+        transaction.on_commit(lambda: connection_import_task.delay(connection.id))
+    return bool(claimed)
+
+
+def connection_import_fetch(*, connection: Connection, client: httpx.Client | None = None):
+    """Yield a ProviderJobHistory for every fine-tuning job on the connection's account, newest first."""
+    provider = connection_get_provider(connection=connection, client=client)
+    for job in provider.iter_jobs(page_size=50):
+        yield provider.job_history(job)
+
+
+def _default_store():
+    """The jobs app stores imported histories (jobs.services.job_import_history), once it has it."""
+    try:
+        from jobs.services import job_import_history
+    except ImportError:
+        return None
+    return job_import_history
+
+
+def connection_import_jobs(*, connection: Connection, client: httpx.Client | None = None, store=None) -> dict:
+    """Copy every job of an OpenAI account (events, checkpoints, metric points) into fineweb.
+
+    `store(team=, connection=, history=)` saves one ProviderJobHistory and returns True when it
+    created something new; it must be idempotent (running the import twice stores nothing twice).
+    Returns counts; provider errors propagate (the task marks the import failed with their sentence).
+    """
+    store = store or _default_store()
+    if store is None:
+        raise ValidationError("This fineweb has no jobs app able to store imported jobs yet.")
+    seen = created = 0
+    for history in connection_import_fetch(connection=connection, client=client):
+        seen += 1
+        if store(team=connection.team, connection=connection, history=history):
+            created += 1
+        Connection.objects.filter(id=connection.id).update(
+            import_message=f"Read {seen} job{'s' if seen != 1 else ''} so far ({created} new)…"
+        )
+    return {"seen": seen, "created": created}

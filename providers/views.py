@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from fineweb.accounts.access import get_for_team_or_404, role_required, team_required
+from providers import services
+from providers.forms import ConnectionForm
+from providers.models import Connection
+
+OWNER = "owner"
+
+
+def _get_connection_for_user(request, connection_id: int) -> Connection:
+    return get_for_team_or_404(Connection.objects.all(), request, id=connection_id)
+
+
+@team_required
+def connection_list(request):
+    connections = Connection.objects.filter(team=request.team)
+    return render(request, "providers/connection_list.html", {"connections": connections})
+
+
+@role_required(OWNER)
+def connection_add(request):
+    form = ConnectionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            connection = services.connection_create(team=request.team, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Added {connection.name}. Press “Test connection” to check the key.")
+            return redirect("providers:list")
+    return render(request, "providers/connection_form.html", {"form": form, "connection": None})
+
+
+@role_required(OWNER)
+def connection_edit(request, connection_id: int):
+    connection = _get_connection_for_user(request, connection_id)
+    initial = {"name": connection.name, "base_url": connection.base_url}
+    form = ConnectionForm(request.POST or None, initial=initial, connection=connection)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.connection_update(connection=connection, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Saved {connection.name}.")
+            return redirect("providers:list")
+    return render(request, "providers/connection_form.html", {"form": form, "connection": connection})
+
+
+@role_required(OWNER)
+def connection_delete(request, connection_id: int):
+    connection = _get_connection_for_user(request, connection_id)
+    if request.method == "POST":
+        try:
+            services.connection_delete(connection=connection)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Deleted {connection.name}.")
+        return redirect("providers:list")
+    return render(request, "providers/connection_confirm_delete.html", {"connection": connection})
+
+
+@require_POST
+@team_required
+def connection_test(request, connection_id: int):
+    connection = _get_connection_for_user(request, connection_id)
+    ok, message = services.connection_test(connection=connection)
+    if request.htmx:
+        return render(request, "providers/connection_list.html#test-result", {"c": connection})
+    (messages.success if ok else messages.error)(request, message)
+    return redirect("providers:list")
+
+
+@require_POST
+@role_required(OWNER)
+def connection_import(request, connection_id: int):
+    connection = _get_connection_for_user(request, connection_id)
+    try:
+        with transaction.atomic():
+            services.connection_import_start(connection=connection)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    connection.refresh_from_db()
+    if request.htmx:
+        return render(request, "providers/connection_list.html#import-status", {"c": connection})
+    return redirect("providers:list")
+
+
+@team_required
+def connection_import_status(request, connection_id: int):
+    connection = _get_connection_for_user(request, connection_id)
+    return render(request, "providers/connection_list.html#import-status", {"c": connection})
