@@ -33,15 +33,14 @@ LINES = [
 def beat(transactional_db, tmp_path):
     """A real `celery beat`: it ticks jobs.sync_due every 5 seconds, as in production."""
     env = dict(os.environ, DATABASE_URL=database_url_for_children(), PYTHONUNBUFFERED="1")
-    log = open(tmp_path / "beat.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "fineweb", "beat", "-s", str(tmp_path / "beat-schedule"),
-         "--loglevel", "INFO"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    yield tmp_path / "beat.log"
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with open(tmp_path / "beat.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "fineweb", "beat", "-s", str(tmp_path / "beat-schedule"),
+             "--loglevel", "INFO"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        yield tmp_path / "beat.log"
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from jobs.models import Job, JobEvent, MetricPoint
 from tests.jobs.conftest import make_job, make_version
-from django.utils import timezone
 
 pytestmark = pytest.mark.django_db
 
