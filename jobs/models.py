@@ -56,7 +56,8 @@ class Job(models.Model):
 
     # Stored when the row is created, i.e. before any provider call, and sent with the create call.
     idempotency_key = models.CharField(max_length=64, unique=True, default=new_idempotency_key, editable=False)
-    provider_job_id = models.CharField(max_length=200, null=True, blank=True)
+    # NULL (not ""), so the per-connection unique constraint ignores jobs not yet created there.
+    provider_job_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     # When a submit took the job, and how many times one did (>1 means: look before creating).
     submit_claimed_at = models.DateTimeField(null=True, blank=True)
     submit_attempts = models.PositiveIntegerField(default=0)

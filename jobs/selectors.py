@@ -143,9 +143,10 @@ def curves_figure(jobs: list[Job], *, max_points: int | None = MAX_POINTS_PER_SE
                         subplot_titles=("Loss (lower is better)", "Token accuracy (higher is better)"))
     several = len(jobs) > 1
     for index, job in enumerate(jobs):
-        color = _COLORS[index % len(_COLORS)]
         series = job_series(job.id)
-        for field, label, row, dash in _SERIES:
+        for series_index, (field, label, row, dash) in enumerate(_SERIES):
+            # One run: a colour per series. Several: a colour per run, dashes for validation.
+            color = _COLORS[index % len(_COLORS)] if several else _COLORS[series_index]
             x, y = series[field]
             mask = ~np.isnan(y)
             if not mask.any():
@@ -156,7 +157,8 @@ def curves_figure(jobs: list[Job], *, max_points: int | None = MAX_POINTS_PER_SE
                 x, y = x[mask], y[mask]
             name = f"#{job.id} {label}" if several else label
             fig.add_trace(
-                go.Scattergl(x=x, y=y, mode="lines", name=name, line={"color": color, "dash": dash, "width": 1.5},
+                go.Scattergl(x=x, y=y, mode="lines+markers" if len(x) <= 100 else "lines", name=name,
+                             line={"color": color, "dash": dash, "width": 1.5}, marker={"size": 4},
                              legendgroup=str(job.id)),
                 row=row, col=1,
             )

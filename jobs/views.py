@@ -72,7 +72,9 @@ def job_new_estimate(request):
 def job_detail(request, job_id: int):
     job = _get_job_for_user(request, job_id)
     ctx = selectors.job_page_context(job=job, membership=request.membership)
-    template = "jobs/detail.html#live" if request.htmx else "jobs/detail.html"
+    template = "jobs/detail.html"
+    if request.htmx:
+        template += "#activity" if request.GET.get("part") == "activity" else "#live"
     return render(request, template, ctx)
 
 

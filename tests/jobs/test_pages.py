@@ -5,10 +5,10 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from jobs.models import Job, JobEvent, MetricPoint
 from tests.jobs.conftest import make_job, make_version
-from django.utils import timezone
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +44,9 @@ def test_the_live_fragment_stops_polling_once_the_job_is_finished(alice_client, 
     assert "every 2s" not in html
     assert "Cancel job" not in html
     assert f'/compare/?model=ft%3Agpt-4o-mini%3Aacme%3A%3Ax1&amp;job={running_job.id}' in html
+    activity = alice_client.get(f"/jobs/{running_job.id}/?part=activity", headers={"HX-Request": "true"}).content.decode()
+    assert activity.lstrip().startswith('<div id="activity"') and "every 2s" not in activity
+    assert "&lt;script&gt;alert" in activity
 
 
 def test_sync_trouble_is_a_sentence_on_the_page(alice_client, running_job):
