@@ -21,7 +21,9 @@ PRODUCTION_ENV = {
 
 
 def run_check(tmp_path, extra: dict) -> subprocess.CompletedProcess:
-    env = dict(os.environ, FINEWEB_DATA_DIR=str(tmp_path), **extra)
+    # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for Playwright; production never has it.
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update(FINEWEB_DATA_DIR=str(tmp_path), **extra)
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
