@@ -175,13 +175,13 @@ def test_a_training_file_deleted_before_training_fails_the_job_clearly():
 
 
 def test_auto_hyperparameters_are_made_concrete_when_the_files_are_validated():
+    from localtuner.training import _validate
+
     job = make_job(jsonl(food_rows(40)), hyperparameters={})
-    job_train(job_id=job.pk)
-    job.refresh_from_db()
-    assert job.status == "succeeded"
     # OpenAI's rule: 3 epochs (more for tiny sets so ~100 examples are seen); about n/32 per batch
-    assert job.hyperparameters == {"n_epochs": 3, "batch_size": 2, "learning_rate_multiplier": 1.0}
-    assert job.events.filter(type="metrics").count() == 3 * 20
+    assert _validate(job) == {"n_epochs": 3, "batch_size": 2, "learning_rate_multiplier": 1.0}
+    small = make_job(jsonl(food_rows(3)), hyperparameters={"n_epochs": 1, "batch_size": 8})
+    assert _validate(small) == {"n_epochs": 1, "batch_size": 3, "learning_rate_multiplier": 1.0}
 
 
 def test_a_dpo_job_trains_on_preference_pairs():
