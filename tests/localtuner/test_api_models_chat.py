@@ -31,14 +31,22 @@ def chat(client, **body):
 
 
 def test_models_lists_the_base_models_and_succeeded_fine_tunes_only(client):
-    LocalJob.objects.create(model="fineweb-tiny", training_file="file-x", seed=1, status="succeeded",
-                            fine_tuned_model="ft:fineweb-tiny:a:ftjob-done", finished_at=timezone.now())
+    LocalJob.objects.create(
+        model="fineweb-tiny",
+        training_file="file-x",
+        seed=1,
+        status="succeeded",
+        fine_tuned_model="ft:fineweb-tiny:a:ftjob-done",
+        finished_at=timezone.now(),
+    )
     LocalJob.objects.create(model="fineweb-tiny", training_file="file-x", seed=1, status="running")
     listing = get(client, "/models").json()
     assert listing["object"] == "list"
     ids = [m["id"] for m in listing["data"]]
     assert ids == ["SmolLM2-135M-Instruct", "fineweb-tiny", "ft:fineweb-tiny:a:ftjob-done"]
-    assert all(m["object"] == "model" and isinstance(m["created"], int) and m["owned_by"] for m in listing["data"])
+    assert all(
+        m["object"] == "model" and isinstance(m["created"], int) and m["owned_by"] for m in listing["data"]
+    )
 
 
 def test_a_base_model_can_be_retrieved_and_an_unknown_one_is_a_404_model_not_found(client):
@@ -46,8 +54,14 @@ def test_a_base_model_can_be_retrieved_and_an_unknown_one_is_a_404_model_not_fou
     error = assert_openai_error(get(client, "/models/gpt-5"), 404, code="model_not_found", param="model")
     assert "gpt-5" in error["message"]
     # a fine-tune whose adapter is gone from disk is no model either
-    LocalJob.objects.create(model="fineweb-tiny", training_file="file-x", seed=1, status="succeeded",
-                            fine_tuned_model="ft:fineweb-tiny::ftjob-gone", finished_at=timezone.now())
+    LocalJob.objects.create(
+        model="fineweb-tiny",
+        training_file="file-x",
+        seed=1,
+        status="succeeded",
+        fine_tuned_model="ft:fineweb-tiny::ftjob-gone",
+        finished_at=timezone.now(),
+    )
     assert_openai_error(get(client, "/models/ft:fineweb-tiny::ftjob-gone"), 404, code="model_not_found")
 
 
@@ -61,7 +75,10 @@ def test_a_chat_completion_returns_openais_object_with_usage(client):
     assert choice["index"] == 0 and choice["message"]["role"] == "assistant"
     assert isinstance(choice["message"]["content"], str) and choice["message"]["content"]
     usage = body["usage"]
-    assert usage["prompt_tokens"] > 5 and usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    assert (
+        usage["prompt_tokens"] > 5
+        and usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    )
     assert choice["finish_reason"] in ("stop", "length") and usage["completion_tokens"] <= 6
     if choice["finish_reason"] == "length":
         assert usage["completion_tokens"] == 6
@@ -84,8 +101,10 @@ def test_a_streamed_completion_sends_chunks_token_by_token_then_usage_then_done(
     usage_chunk, final = chunks[-1], chunks[-2]
     assert usage_chunk["choices"] == [] and usage_chunk["usage"] == plain["usage"]
     assert all(c["usage"] is None for c in chunks[:-1])
-    assert final["choices"][0]["delta"] == {} and final["choices"][0]["finish_reason"] == (
-        plain["choices"][0]["finish_reason"])
+    assert (
+        final["choices"][0]["delta"] == {}
+        and final["choices"][0]["finish_reason"] == (plain["choices"][0]["finish_reason"])
+    )
     pieces = [c["choices"][0]["delta"]["content"] for c in chunks[1:-2]]
     assert len(pieces) > 2 and all(pieces)
     assert "".join(pieces) == plain["choices"][0]["message"]["content"]
@@ -98,7 +117,7 @@ def test_a_stream_without_include_usage_has_no_usage_field(client):
 
 def test_a_stop_sequence_cuts_the_reply_before_it(client):
     text = chat(client, max_tokens=16, temperature=0).json()["choices"][0]["message"]["content"]
-    stop = text[len(text) // 2: len(text) // 2 + 3]
+    stop = text[len(text) // 2 : len(text) // 2 + 3]
     assert stop.strip()
     body = chat(client, max_tokens=16, temperature=0, stop=[stop]).json()
     assert body["choices"][0]["message"]["content"] == text[: text.index(stop)]
@@ -106,15 +125,23 @@ def test_a_stop_sequence_cuts_the_reply_before_it(client):
 
 
 def test_sampling_with_a_seed_repeats(client):
-    a = chat(client, max_tokens=8, temperature=1.0, top_p=0.9, seed=11).json()["choices"][0]["message"]["content"]
-    b = chat(client, max_tokens=8, temperature=1.0, top_p=0.9, seed=11).json()["choices"][0]["message"]["content"]
+    a = chat(client, max_tokens=8, temperature=1.0, top_p=0.9, seed=11).json()["choices"][0]["message"][
+        "content"
+    ]
+    b = chat(client, max_tokens=8, temperature=1.0, top_p=0.9, seed=11).json()["choices"][0]["message"][
+        "content"
+    ]
     assert a == b
 
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_chat_with_an_unknown_model_is_a_404_model_not_found(client, stream):
-    error = assert_openai_error(chat(client, model="ft:fineweb-tiny::ftjob-nope", stream=stream), 404,
-                                code="model_not_found", param="model")
+    error = assert_openai_error(
+        chat(client, model="ft:fineweb-tiny::ftjob-nope", stream=stream),
+        404,
+        code="model_not_found",
+        param="model",
+    )
     assert "ftjob-nope" in error["message"]
 
 
@@ -126,8 +153,10 @@ def test_chat_with_an_unknown_model_is_a_404_model_not_found(client, stream):
         ({"messages": []}, "messages"),
         ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages"),
         ({"messages": [{"role": "user", "content": 5}]}, "messages"),
-        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
-         "messages"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+            "messages",
+        ),
         ({"messages": ["hi"]}, "messages"),
         ({"temperature": 3}, "temperature"),
         ({"temperature": "hot"}, "temperature"),
@@ -149,7 +178,9 @@ def test_a_bad_chat_request_is_a_400_naming_the_parameter(client, body, param):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_prompt_longer_than_the_context_is_a_400(client, stream):
-    error = assert_openai_error(chat(client, max_tokens=5000, stream=stream), 400, code="context_length_exceeded")
+    error = assert_openai_error(
+        chat(client, max_tokens=5000, stream=stream), 400, code="context_length_exceeded"
+    )
     assert "context" in error["message"]
 
 
@@ -167,9 +198,11 @@ def test_a_json_body_over_the_request_limit_is_a_413(client, settings):
 def test_under_asgi_the_stream_is_an_async_iterator_so_nothing_buffers_it():
     async def run():
         response = await AsyncClient().post(
-            f"{BASE}/chat/completions", {"model": "fineweb-tiny", "messages": HELLO, "max_tokens": 6,
-                                         "temperature": 0, "stream": True},
-            content_type="application/json", headers=auth())
+            f"{BASE}/chat/completions",
+            {"model": "fineweb-tiny", "messages": HELLO, "max_tokens": 6, "temperature": 0, "stream": True},
+            content_type="application/json",
+            headers=auth(),
+        )
         return response, [part async for part in response.streaming_content]
 
     response, frames = async_to_sync(run)()
@@ -182,11 +215,17 @@ def test_under_asgi_the_stream_is_an_async_iterator_so_nothing_buffers_it():
 def test_the_dashboard_can_reach_the_api_in_process_through_wsgi():
     import fineweb.wsgi
 
-    with httpx.Client(transport=httpx.WSGITransport(app=fineweb.wsgi.application),
-                      base_url="http://localhost/local/v1", headers=auth()) as http:
+    with httpx.Client(
+        transport=httpx.WSGITransport(app=fineweb.wsgi.application),
+        base_url="http://localhost/local/v1",
+        headers=auth(),
+    ) as http:
         assert http.get("/models").json()["data"][0]["object"] == "model"
-        with http.stream("POST", "/chat/completions", json={"model": "fineweb-tiny", "messages": HELLO,
-                                                            "max_tokens": 4, "stream": True}) as response:
+        with http.stream(
+            "POST",
+            "/chat/completions",
+            json={"model": "fineweb-tiny", "messages": HELLO, "max_tokens": 4, "stream": True},
+        ) as response:
             assert response.status_code == 200
             lines = [line for line in response.iter_lines() if line]
         assert lines[-1] == "data: [DONE]" and json.loads(lines[0][6:])["object"] == "chat.completion.chunk"

@@ -12,14 +12,22 @@ from openai import OpenAI
 from .localapi import food_rows, jsonl
 
 pytestmark = pytest.mark.worker
-PROMPT = [{"role": "system", "content": "Name a food of the given color."}, {"role": "user", "content": "red"}]
+PROMPT = [
+    {"role": "system", "content": "Name a food of the given color."},
+    {"role": "user", "content": "red"},
+]
 
 
 def test_the_openai_sdk_uploads_fine_tunes_follows_and_chats_with_the_local_provider(
-        live_server, start_worker, settings, tmp_path):
+    live_server, start_worker, settings, tmp_path
+):
     start_worker(queues="default,training")
-    client = OpenAI(base_url=live_server.url + "/local/v1", api_key=settings.FINEWEB_LOCAL_API_KEY,
-                    max_retries=0, timeout=120)
+    client = OpenAI(
+        base_url=live_server.url + "/local/v1",
+        api_key=settings.FINEWEB_LOCAL_API_KEY,
+        max_retries=0,
+        timeout=120,
+    )
     train_path, valid_path = tmp_path / "train.jsonl", tmp_path / "valid.jsonl"
     train_path.write_bytes(jsonl(food_rows(10)))
     valid_path.write_bytes(jsonl(food_rows(5)))
@@ -30,8 +38,13 @@ def test_the_openai_sdk_uploads_fine_tunes_follows_and_chats_with_the_local_prov
     assert client.files.content(training.id).content == train_path.read_bytes()
 
     job = client.fine_tuning.jobs.create(
-        model="fineweb-tiny", training_file=training.id, validation_file=validation.id, suffix="sdk", seed=1,
-        method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2, "batch_size": 2}}})
+        model="fineweb-tiny",
+        training_file=training.id,
+        validation_file=validation.id,
+        suffix="sdk",
+        seed=1,
+        method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2, "batch_size": 2}}},
+    )
     assert job.status == "validating_files" and job.model == "fineweb-tiny"
     assert job.id in [j.id for j in client.fine_tuning.jobs.list(limit=5)]
 
@@ -50,7 +63,9 @@ def test_the_openai_sdk_uploads_fine_tunes_follows_and_chats_with_the_local_prov
     assert all(e.data["total_steps"] == 10 and e.data["train_loss"] > 0 for e in metrics)
     assert any("valid_loss" in e.data for e in metrics)
     said = [e.message for e in events]
-    assert said[0] == "The job has successfully completed" and f"Created fine-tuning job: {job.id}" == said[-1]
+    assert (
+        said[0] == "The job has successfully completed" and f"Created fine-tuning job: {job.id}" == said[-1]
+    )
 
     checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id).data
     assert [c.step_number for c in checkpoints] == [10, 5]
@@ -62,21 +77,30 @@ def test_the_openai_sdk_uploads_fine_tunes_follows_and_chats_with_the_local_prov
     results = client.files.content(job.result_files[0]).text
     assert results.startswith("step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n")
 
-    reply = client.chat.completions.create(model=job.fine_tuned_model, messages=PROMPT, max_tokens=8,
-                                           temperature=0)
+    reply = client.chat.completions.create(
+        model=job.fine_tuned_model, messages=PROMPT, max_tokens=8, temperature=0
+    )
     text = reply.choices[0].message.content
     assert reply.model == job.fine_tuned_model and text
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens > 0
 
-    chunks = list(client.chat.completions.create(model=job.fine_tuned_model, messages=PROMPT, max_tokens=8,
-                                                 temperature=0, stream=True,
-                                                 stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model=job.fine_tuned_model,
+            messages=PROMPT,
+            max_tokens=8,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert all(c.object == "chat.completion.chunk" for c in chunks)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
     assert chunks[-1].usage.completion_tokens == reply.usage.completion_tokens
 
-    from_checkpoint = client.chat.completions.create(model=checkpoints[1].fine_tuned_model_checkpoint,
-                                                     messages=PROMPT, max_tokens=4, temperature=0)
+    from_checkpoint = client.chat.completions.create(
+        model=checkpoints[1].fine_tuned_model_checkpoint, messages=PROMPT, max_tokens=4, temperature=0
+    )
     assert from_checkpoint.choices[0].message.content
 
     with pytest.raises(openai.NotFoundError) as missing:

@@ -14,14 +14,21 @@ pytestmark = pytest.mark.worker
 
 
 def make_job(n_examples: int, n_epochs: int) -> LocalJob:
-    file_id = services.file_create(chunks=[jsonl(food_rows(n_examples))], filename="train.jsonl",
-                                   purpose="fine-tune").public_id
-    return services.job_create(model="fineweb-tiny", training_file=file_id, seed=5,
-                               hyperparameters={"n_epochs": n_epochs, "batch_size": 1})
+    file_id = services.file_create(
+        chunks=[jsonl(food_rows(n_examples))], filename="train.jsonl", purpose="fine-tune"
+    ).public_id
+    return services.job_create(
+        model="fineweb-tiny",
+        training_file=file_id,
+        seed=5,
+        hyperparameters={"n_epochs": n_epochs, "batch_size": 1},
+    )
 
 
 def metric_steps(job: LocalJob) -> list[int]:
-    return list(LocalEvent.objects.filter(job=job, type="metrics").order_by("step").values_list("step", flat=True))
+    return list(
+        LocalEvent.objects.filter(job=job, type="metrics").order_by("step").values_list("step", flat=True)
+    )
 
 
 def last_step(job: LocalJob) -> int:
@@ -30,7 +37,8 @@ def last_step(job: LocalJob) -> int:
 
 
 def test_a_worker_killed_mid_training_leaves_a_job_that_the_next_worker_resumes_storing_each_step_once(
-        start_worker):
+    start_worker,
+):
     job = make_job(n_examples=10, n_epochs=5)  # 50 steps, a checkpoint every 10
     first = start_worker(queues="default,training")
     wait_for(lambda: last_step(job) >= 13, timeout=300, interval=0.05, message="step 13")
@@ -42,8 +50,11 @@ def test_a_worker_killed_mid_training_leaves_a_job_that_the_next_worker_resumes_
     assert list(job.checkpoints.values_list("step", flat=True)) == [10]
 
     start_worker(queues="default,training")
-    wait_for(lambda: LocalJob.objects.get(pk=job.pk).status in ("succeeded", "failed"), timeout=600,
-             message="the job to finish on the second worker")
+    wait_for(
+        lambda: LocalJob.objects.get(pk=job.pk).status in ("succeeded", "failed"),
+        timeout=600,
+        message="the job to finish on the second worker",
+    )
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
     assert job.attempts == 2
@@ -63,8 +74,11 @@ def test_cancelling_a_running_job_stops_its_trainer_within_one_step(start_worker
     response = post_json(client, f"/fine_tuning/jobs/{job.public_id}/cancel", {})
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     at_cancel = last_step(job)
-    wait_for(lambda: LocalJob.objects.get(pk=job.pk).lease_owner == "", timeout=120,
-             message="the trainer to let go of the job")
+    wait_for(
+        lambda: LocalJob.objects.get(pk=job.pk).lease_owner == "",
+        timeout=120,
+        message="the trainer to let go of the job",
+    )
     job.refresh_from_db()
     assert job.status == "cancelled" and job.fine_tuned_model is None and job.result_files == []
     assert last_step(job) <= at_cancel + 1 < 80
