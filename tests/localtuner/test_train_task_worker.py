@@ -49,7 +49,7 @@ def test_a_worker_killed_mid_training_leaves_a_job_that_the_next_worker_resumes_
     assert 13 <= killed_at < 50
     assert list(job.checkpoints.values_list("step", flat=True)) == [10]
 
-    start_worker(queues="default,training")
+    second = start_worker(queues="default,training")
     wait_for(
         lambda: LocalJob.objects.get(pk=job.pk).status in ("succeeded", "failed"),
         timeout=600,
@@ -58,6 +58,8 @@ def test_a_worker_killed_mid_training_leaves_a_job_that_the_next_worker_resumes_
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
     assert job.attempts == 2
+    # Redis would redeliver the unacked message only after an hour: the starting worker's sweep did it.
+    assert "localtuner.tasks.sweep_stale_jobs" in second.log()
     assert metric_steps(job) == list(range(1, 51))  # every step, each exactly once
     assert sorted(job.checkpoints.values_list("step", flat=True)) == [10, 20, 30, 40, 50]
     said = list(job.events.order_by("pk").values_list("message", flat=True))
