@@ -57,6 +57,7 @@ class BaseModelInfo:
     description: str
     parameters: str
     build: Callable[[Path], None]  # materialise model + tokenizer into an empty directory
+    version: str = "1"  # bump when ``build`` changes: older caches are rebuilt
 
 
 def pick_device() -> str:
@@ -172,6 +173,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
         description="Tiny randomly initialised Llama (hidden 64, 2 layers) with the SmolLM2 tokenizer; for tests",
         parameters="3.2M",
         build=_build_tiny,
+        version="2",  # 2: larger init (embeddings std 0.3, linear 0.1)
     ),
 }
 
@@ -185,27 +187,35 @@ def model_dir(name: str, cache_dir: Path) -> Path:
     if name not in BASE_MODELS:
         raise UnknownModel(name)
     target = Path(cache_dir) / name
-    if (target / COMPLETE_MARKER).is_file():
+    marker = f"{name} version {BASE_MODELS[name].version}"
+
+    def complete() -> bool:
+        try:
+            return (target / COMPLETE_MARKER).read_text().split("\n")[0] == marker
+        except OSError:
+            return False
+
+    if complete():
         return target
     with _build_lock:
-        if (target / COMPLETE_MARKER).is_file():
+        if complete():
             return target
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.building-", dir=cache_dir))
         tmp.chmod(0o755)
         try:
             BASE_MODELS[name].build(tmp)
-            (tmp / COMPLETE_MARKER).write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+            (tmp / COMPLETE_MARKER).write_text(marker + "\n" + time.strftime("%Y-%m-%dT%H:%M:%S\n"))
             if target.exists():
-                # Another process may have finished first, or an incomplete leftover.
-                if (target / COMPLETE_MARKER).is_file():
+                # Another process may have finished first; otherwise an old version or a leftover.
+                if complete():
                     shutil.rmtree(tmp, ignore_errors=True)
                     return target
                 shutil.rmtree(target, ignore_errors=True)
             os.replace(tmp, target)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
-            if (target / COMPLETE_MARKER).is_file():
+            if complete():
                 return target
             raise
         except BaseException:

@@ -8,8 +8,9 @@
 * Labels are shifted *per example* into ``targets`` (``targets[t]`` is the
   token to predict after position ``t``), so when examples are concatenated
   no example is ever asked to predict the first token of the next one.
-* Packing: the examples of one optimizer step are placed into rows of at most
-  ``row_len`` tokens (first-fit decreasing), with ``position_ids`` restarting
+* Packing: the examples of one optimizer step are placed into as few rows of at
+  most ``row_len`` tokens as fit, balanced (longest first into the emptiest
+  row), with ``position_ids`` restarting
   at 0 for every example. With ``attention_mask=None``, ``use_cache=False``
   transformers 5.x (``masking_utils.find_packed_sequence_indices``) turns the
   position restarts into a block-diagonal causal mask for sdpa/eager, so
@@ -20,6 +21,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -297,28 +299,33 @@ class PackedBatch:
 
 
 def pack(examples: list[Example], row_len: int, pad_id: int) -> PackedBatch:
-    """Pack examples (each at most ``row_len`` tokens) into as few rows as possible.
+    """Pack examples (each at most ``row_len`` tokens) into as few, evenly filled rows as possible.
 
-    First-fit decreasing; examples are never split. Rows are padded only up to
-    the longest row.
+    Examples are never split. Rows are padded only up to the fullest row.
     """
     if not examples:
         raise ValueError("nothing to pack")
     order = sorted(range(len(examples)), key=lambda i: (-len(examples[i]), i))
-    rows: list[list[int]] = []
-    fill: list[int] = []
-    for i in order:
-        n = len(examples[i])
-        if n > row_len:
-            raise ValueError(f"example of {n} tokens does not fit a row of {row_len}")
-        for r, used in enumerate(fill):
-            if used + n <= row_len:
-                rows[r].append(i)
-                fill[r] += n
+    longest = len(examples[order[0]])
+    if longest > row_len:
+        raise ValueError(f"example of {longest} tokens does not fit a row of {row_len}")
+    total = sum(len(e) for e in examples)
+    # Balanced packing: as few rows as the budget allows, longest examples first, each into
+    # the emptiest row it fits (rows are padded to the fullest one, so balance = no waste).
+    n_rows = max(1, math.ceil(total / row_len))
+    while True:
+        rows: list[list[int]] = [[] for _ in range(n_rows)]
+        fill = [0] * n_rows
+        for i in order:
+            n = len(examples[i])
+            r = min(range(n_rows), key=lambda k: (fill[k], k))
+            if fill[r] + n > row_len:
                 break
+            rows[r].append(i)
+            fill[r] += n
         else:
-            rows.append([i])
-            fill.append(n)
+            break
+        n_rows += 1
     width = max(fill)
     shape = (len(rows), width)
     input_ids = torch.full(shape, pad_id, dtype=torch.long)
