@@ -6,6 +6,7 @@ Training itself (the Celery side) lives in `localtuner.training`, chat in `local
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import random
 import tempfile
@@ -21,6 +22,7 @@ from localtuner.api import ApiError, bad_request, not_found
 from localtuner.models import LocalCheckpoint, LocalEvent, LocalFile, LocalJob, blob_path, local_root
 from localtuner.objects import ORGANIZATION_ID, model_object, unix
 
+log = logging.getLogger(__name__)
 FINE_TUNE = "fine-tune"
 RESULTS = "fine-tune-results"
 # Base models have no upload date of their own: SmolLM2's release (2024-11-01).
@@ -181,10 +183,21 @@ def job_create(
         metadata=metadata,
     )
     event_add(job=job, key="created", message=f"Created fine-tuning job: {job.public_id}")
+    transaction.on_commit(lambda: _enqueue(job.pk))
+    return job
+
+
+def _enqueue(job_pk: int) -> None:
+    """Send the training task. The job is saved either way: if the broker is unreachable now, the
+    sweep a training worker runs when it starts sends it again."""
     from localtuner.tasks import train_job
 
-    transaction.on_commit(lambda: train_job.delay(job.pk))
-    return job
+    try:
+        train_job.delay(job_pk)
+    except Exception:
+        log.warning(
+            "could not send local job %s to the training queue; a starting worker will", job_pk, exc_info=True
+        )
 
 
 def job_cancel(*, job: LocalJob) -> LocalJob:
