@@ -13,8 +13,9 @@ import pytest
 from django.utils import timezone
 
 from localtuner import services
+from localtuner.lease import lease_is_dead, owner_id
 from localtuner.models import LocalEvent, LocalFile, LocalJob
-from localtuner.training import job_train, lease_is_dead, owner_id
+from localtuner.training import job_train
 
 from .localapi import food_rows, jsonl, preference_row
 
