@@ -28,8 +28,15 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """An error the client caused (or must hear about), in OpenAI's shape."""
 
-    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
-                 type: str = "invalid_request_error"):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        type: str = "invalid_request_error",
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
@@ -53,26 +60,38 @@ def not_found(message: str, *, param: str | None = None, code: str | None = None
 
 
 def too_large(limit: int) -> ApiError:
-    return ApiError(413, f"The request body is larger than the limit of {limit} bytes.", code="request_too_large")
+    return ApiError(
+        413, f"The request body is larger than the limit of {limit} bytes.", code="request_too_large"
+    )
 
 
 def _check_key(request: HttpRequest) -> ApiError | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header or scheme.lower() != "bearer" or not token.strip():
-        return ApiError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
-                             "(the key is FINEWEB_LOCAL_API_KEY).", code="invalid_api_key")
+        return ApiError(
+            401,
+            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
+            "(the key is FINEWEB_LOCAL_API_KEY).",
+            code="invalid_api_key",
+        )
     if not hmac.compare_digest(token.strip().encode(), settings.FINEWEB_LOCAL_API_KEY.encode()):
-        return ApiError(401, "Incorrect API key provided. The local provider's key is FINEWEB_LOCAL_API_KEY.",
-                        code="invalid_api_key")
+        return ApiError(
+            401,
+            "Incorrect API key provided. The local provider's key is FINEWEB_LOCAL_API_KEY.",
+            code="invalid_api_key",
+        )
     return None
 
 
 def _precheck(request: HttpRequest, methods: tuple[str, ...]) -> HttpResponse | None:
     error = _check_key(request)
     if error is None and request.method not in methods:
-        error = ApiError(405, f"{request.method} is not allowed here; use {' or '.join(methods)}.",
-                         code="method_not_allowed")
+        error = ApiError(
+            405,
+            f"{request.method} is not allowed here; use {' or '.join(methods)}.",
+            code="method_not_allowed",
+        )
     if error is None:
         return None
     response = error.response()
@@ -156,7 +175,9 @@ def query_limit(request: HttpRequest, *, default: int, maximum: int) -> int:
     return value
 
 
-def page(queryset: QuerySet, *, after: str | None, limit: int, newest_first: bool = True) -> tuple[list, bool]:
+def page(
+    queryset: QuerySet, *, after: str | None, limit: int, newest_first: bool = True
+) -> tuple[list, bool]:
     """One page of `queryset` ordered by insertion, starting after the row whose public id is `after`.
 
     Returns (rows, has_more). As in OpenAI's API, `after` is the last id of the previous page.

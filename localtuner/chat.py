@@ -34,8 +34,11 @@ def engine_error(exc: Exception, model: str) -> ApiError | None:
     if isinstance(exc, DataError):
         return bad_request(f"Invalid messages: {exc.message}", param="messages")
     if isinstance(exc, UnknownModel | FileNotFoundError):
-        return not_found(f"The model `{model}` does not exist or you do not have access to it.", param="model",
-                         code="model_not_found")
+        return not_found(
+            f"The model `{model}` does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
     if isinstance(exc, ValueError):
         return bad_request(str(exc), param="messages", code="context_length_exceeded")
     return None
@@ -43,19 +46,30 @@ def engine_error(exc: Exception, model: str) -> ApiError | None:
 
 def _engine_kwargs(resolved: ResolvedModel, params: dict) -> dict:
     return {
-        "base_model": resolved.base_model, "adapter_path": resolved.adapter_path, "messages": params["messages"],
-        "max_tokens": params["max_tokens"], "temperature": params["temperature"], "top_p": params["top_p"],
-        "stop": params["stop"], "seed": params["seed"], "cache_dir": Path(settings.FINEWEB_MODEL_CACHE_DIR),
+        "base_model": resolved.base_model,
+        "adapter_path": resolved.adapter_path,
+        "messages": params["messages"],
+        "max_tokens": params["max_tokens"],
+        "temperature": params["temperature"],
+        "top_p": params["top_p"],
+        "stop": params["stop"],
+        "seed": params["seed"],
+        "cache_dir": Path(settings.FINEWEB_MODEL_CACHE_DIR),
     }
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
     return {
-        "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0,
-                                      "rejected_prediction_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
     }
 
 
@@ -71,12 +85,20 @@ def chat_complete(*, resolved: ResolvedModel, params: dict) -> dict:
             raise
         raise error from exc
     return {
-        "id": "chatcmpl-" + secrets.token_hex(12), "object": "chat.completion", "created": int(time.time()),
-        "model": resolved.name, "system_fingerprint": FINGERPRINT, "service_tier": "default",
-        "choices": [{
-            "index": 0, "logprobs": None, "finish_reason": result.finish_reason,
-            "message": {"role": "assistant", "content": result.text, "refusal": None, "annotations": []},
-        }],
+        "id": "chatcmpl-" + secrets.token_hex(12),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": resolved.name,
+        "system_fingerprint": FINGERPRINT,
+        "service_tier": "default",
+        "choices": [
+            {
+                "index": 0,
+                "logprobs": None,
+                "finish_reason": result.finish_reason,
+                "message": {"role": "assistant", "content": result.text, "refusal": None, "annotations": []},
+            }
+        ],
         "usage": _usage(result.prompt_tokens, result.completion_tokens),
     }
 
@@ -130,12 +152,18 @@ class ChatStream:
         self.id = "chatcmpl-" + secrets.token_hex(12)
         self.created = int(time.time())
 
-    def _chunk(self, delta: dict | None, finish_reason: str | None = None, usage: dict | None = None) -> bytes:
+    def _chunk(
+        self, delta: dict | None, finish_reason: str | None = None, usage: dict | None = None
+    ) -> bytes:
         body: dict[str, Any] = {
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
             "system_fingerprint": FINGERPRINT,
-            "choices": [] if delta is None else [
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+            "choices": []
+            if delta is None
+            else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
         }
         if self.include_usage:
             body["usage"] = usage
@@ -155,7 +183,8 @@ class ChatStream:
                     item = self.generation.get()
                 except Exception as exc:
                     error = engine_error(exc, self.model) or ApiError(
-                        500, "The server had an error while generating.", type="server_error")
+                        500, "The server had an error while generating.", type="server_error"
+                    )
                     yield b"data: " + json.dumps(error.as_dict()).encode() + b"\n\n"
                     return
             yield self._chunk({}, finish_reason=item.finish_reason)

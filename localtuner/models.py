@@ -83,8 +83,8 @@ class LocalJob(models.Model):
     public_id = models.CharField(max_length=40, unique=True, default=new_job_id)
     model = models.CharField(max_length=100)
     training_file = models.CharField(max_length=40)
-    validation_file = models.CharField(max_length=40, null=True, blank=True)
-    suffix = models.CharField(max_length=64, null=True, blank=True)
+    validation_file = models.CharField(max_length=40, blank=True, default="")
+    suffix = models.CharField(max_length=64, blank=True, default="")
     seed = models.BigIntegerField()
     method = models.CharField(max_length=16, choices=Method.choices, default=Method.SUPERVISED)
     # n_epochs, batch_size, learning_rate_multiplier (and beta for dpo): "auto" until the files are
@@ -93,7 +93,8 @@ class LocalJob(models.Model):
     metadata = models.JSONField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.VALIDATING_FILES)
     error = models.JSONField(null=True, blank=True)  # {"code", "message", "param"} once failed
-    fine_tuned_model = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # NULL until it succeeds: unique, and NULLs never collide where empty strings would.
+    fine_tuned_model = models.CharField(max_length=255, null=True, blank=True, unique=True)  # noqa: DJ001
     result_files = models.JSONField(default=list)
     trained_tokens = models.BigIntegerField(null=True, blank=True)
     estimated_finish = models.DateTimeField(null=True, blank=True)

@@ -42,8 +42,10 @@ def _hyperparameters(raw: Any, allowed: dict, where: str) -> dict:
     out: dict[str, Any] = {}
     for name, value in raw.items():
         if name not in allowed:
-            raise bad_request(f"{where}.{name} is not a hyperparameter of this method; use "
-                              f"{', '.join(sorted(allowed))}.", param=f"{where}.{name}")
+            raise bad_request(
+                f"{where}.{name} is not a hyperparameter of this method; use {', '.join(sorted(allowed))}.",
+                param=f"{where}.{name}",
+            )
         kind, low, high, low_exclusive = allowed[name]
         if value is None or value == AUTO:
             out[name] = AUTO
@@ -57,8 +59,10 @@ def _hyperparameters(raw: Any, allowed: dict, where: str) -> dict:
             if high is not None:
                 bound += f" and at most {high}"
             kind_name = "an integer" if kind is int else "a number"
-            raise bad_request(f"{where}.{name} must be \"auto\" or {kind_name} {bound}, not {value!r}.",
-                              param=f"{where}.{name}")
+            raise bad_request(
+                f'{where}.{name} must be "auto" or {kind_name} {bound}, not {value!r}.',
+                param=f"{where}.{name}",
+            )
         out[name] = float(value) if kind is float else value
     return out
 
@@ -67,12 +71,15 @@ def job_params(body: dict) -> dict:
     """Keyword arguments for `job_create` from a POST /fine_tuning/jobs body."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise bad_request("model is required: the name of a local base model, e.g. \"fineweb-tiny\".",
-                          param="model")
+        raise bad_request(
+            'model is required: the name of a local base model, e.g. "fineweb-tiny".', param="model"
+        )
     training_file = body.get("training_file")
     if not isinstance(training_file, str) or not training_file:
-        raise bad_request("training_file is required: the id of a file uploaded with purpose \"fine-tune\".",
-                          param="training_file")
+        raise bad_request(
+            'training_file is required: the id of a file uploaded with purpose "fine-tune".',
+            param="training_file",
+        )
     suffix = _optional_str(body, "suffix")
     if suffix is not None and not SUFFIX_RE.match(suffix):
         raise bad_request("suffix must be 1 to 64 letters, digits, '-', '_' or '.'.", param="suffix")
@@ -88,25 +95,32 @@ def job_params(body: dict) -> dict:
     if integrations:
         raise bad_request("The local provider has no integrations (such as wandb).", param="integrations")
 
-    method_type, hyper = "supervised", _hyperparameters(body.get("hyperparameters"), HYPERPARAMETERS,
-                                                       "hyperparameters")
+    method_type, hyper = (
+        "supervised",
+        _hyperparameters(body.get("hyperparameters"), HYPERPARAMETERS, "hyperparameters"),
+    )
     method = body.get("method")
     if method is not None:
         if not isinstance(method, dict):
-            raise bad_request("method must be an object like {\"type\": \"supervised\"}.", param="method")
+            raise bad_request('method must be an object like {"type": "supervised"}.', param="method")
         method_type = method.get("type")
         if method_type not in ("supervised", "dpo"):
-            raise bad_request(f"method.type must be \"supervised\" or \"dpo\" on the local provider, not "
-                              f"{method_type!r}.", param="method.type")
+            raise bad_request(
+                f'method.type must be "supervised" or "dpo" on the local provider, not {method_type!r}.',
+                param="method.type",
+            )
         section = method.get(method_type) or {}
         if not isinstance(section, dict):
             raise bad_request(f"method.{method_type} must be an object.", param=f"method.{method_type}")
         allowed = DPO_HYPERPARAMETERS if method_type == "dpo" else HYPERPARAMETERS
-        method_hyper = _hyperparameters(section.get("hyperparameters"), allowed,
-                                        f"method.{method_type}.hyperparameters")
+        method_hyper = _hyperparameters(
+            section.get("hyperparameters"), allowed, f"method.{method_type}.hyperparameters"
+        )
         if hyper and method_hyper:
-            raise bad_request("Give hyperparameters either at the top level (deprecated) or in method, not both.",
-                              param="hyperparameters")
+            raise bad_request(
+                "Give hyperparameters either at the top level (deprecated) or in method, not both.",
+                param="hyperparameters",
+            )
         hyper = method_hyper or hyper
     return {
         "model": model,
@@ -146,8 +160,9 @@ def chat_params(body: dict, *, default_max_tokens: int) -> dict:
     stop = body.get("stop")
     if isinstance(stop, str):
         stop = [stop]
-    if stop is not None and (not isinstance(stop, list) or len(stop) > 4
-                             or not all(isinstance(s, str) and s for s in stop)):
+    if stop is not None and (
+        not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) and s for s in stop)
+    ):
         raise bad_request("stop must be a string or a list of up to 4 non-empty strings.", param="stop")
     seed = body.get("seed")
     if seed is not None and not _is_int(seed):

@@ -6,6 +6,7 @@ Training itself (the Celery side) lives in `localtuner.training`, chat in `local
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import random
 import tempfile
@@ -21,6 +22,7 @@ from localtuner.api import ApiError, bad_request, not_found
 from localtuner.models import LocalCheckpoint, LocalEvent, LocalFile, LocalJob, blob_path, local_root
 from localtuner.objects import ORGANIZATION_ID, model_object, unix
 
+log = logging.getLogger(__name__)
 FINE_TUNE = "fine-tune"
 RESULTS = "fine-tune-results"
 # Base models have no upload date of their own: SmolLM2's release (2024-11-01).
@@ -46,8 +48,12 @@ def _store_chunks(chunks: Iterable[bytes], *, limit: int | None = None) -> tuple
                 digest.update(chunk)
                 size += len(chunk)
                 if limit is not None and size > limit:
-                    raise ApiError(413, f"The file is larger than the limit of {limit} bytes "
-                                        f"(FINEWEB_LOCAL_MAX_FILE_BYTES).", param="file", code="file_too_large")
+                    raise ApiError(
+                        413,
+                        f"The file is larger than the limit of {limit} bytes (FINEWEB_LOCAL_MAX_FILE_BYTES).",
+                        param="file",
+                        code="file_too_large",
+                    )
                 out.write(chunk)
         sha = digest.hexdigest()
         target = blob_path(sha)
@@ -62,8 +68,10 @@ def _store_chunks(chunks: Iterable[bytes], *, limit: int | None = None) -> tuple
 def file_create(*, chunks: Iterable[bytes], filename: str, purpose: str) -> LocalFile:
     """Store an upload (given as byte chunks) and return its row."""
     if purpose != FINE_TUNE:
-        raise bad_request(f"purpose must be \"{FINE_TUNE}\": the local provider stores fine-tuning files only.",
-                          param="purpose")
+        raise bad_request(
+            f'purpose must be "{FINE_TUNE}": the local provider stores fine-tuning files only.',
+            param="purpose",
+        )
     name = os.path.basename(filename or "").strip() or "upload.jsonl"
     if not name.lower().endswith(".jsonl"):
         raise bad_request(f"{name} is not a .jsonl file; fine-tuning files are JSON Lines.", param="file")
@@ -92,11 +100,21 @@ def file_delete(*, file: LocalFile) -> None:
 # --------------------------------------------------------------------------- jobs
 
 
-def event_add(*, job: LocalJob, key: str, message: str, level: str = "info", type: str = "message",
-              data: dict | None = None, step: int | None = None) -> LocalEvent:
+def event_add(
+    *,
+    job: LocalJob,
+    key: str,
+    message: str,
+    level: str = "info",
+    type: str = "message",
+    data: dict | None = None,
+    step: int | None = None,
+) -> LocalEvent:
     """Record an event once: a second call with the same key (a re-run after a lost worker) is a no-op."""
     event, _ = LocalEvent.objects.get_or_create(
-        job=job, key=key, defaults={"message": message, "level": level, "type": type, "data": data, "step": step}
+        job=job,
+        key=key,
+        defaults={"message": message, "level": level, "type": type, "data": data, "step": step},
     )
     return event
 
@@ -114,37 +132,72 @@ def _training_file(file_id: str | None, param: str) -> str | None:
     if file is None:
         raise bad_request(f"No such File object: {file_id}.", param=param, code="file_not_found")
     if file.purpose != FINE_TUNE:
-        raise bad_request(f"File {file_id} has purpose \"{file.purpose}\"; {param} needs a file uploaded with "
-                          f"purpose \"{FINE_TUNE}\".", param=param, code="invalid_file_purpose")
+        raise bad_request(
+            f'File {file_id} has purpose "{file.purpose}"; {param} needs a file uploaded with '
+            f'purpose "{FINE_TUNE}".',
+            param=param,
+            code="invalid_file_purpose",
+        )
     return file.public_id
 
 
-def job_create(*, model: str, training_file: str, validation_file: str | None = None, suffix: str | None = None,
-               seed: int | None = None, method: str = "supervised", hyperparameters: dict | None = None,
-               metadata: dict | None = None) -> LocalJob:
+def job_create(
+    *,
+    model: str,
+    training_file: str,
+    validation_file: str | None = None,
+    suffix: str | None = None,
+    seed: int | None = None,
+    method: str = "supervised",
+    hyperparameters: dict | None = None,
+    metadata: dict | None = None,
+) -> LocalJob:
     """Create a job in `validating_files` and start its training task once the row is committed."""
     if model not in _base_models():
         if model.startswith("ft:"):
-            raise bad_request(f"{model} is a fine-tuned model; the local provider fine-tunes base models only "
-                              f"({', '.join(_base_models())}).", param="model", code="model_not_available")
-        raise not_found(f"The model `{model}` does not exist. Local base models: {', '.join(_base_models())}.",
-                        param="model", code="model_not_found")
+            raise bad_request(
+                f"{model} is a fine-tuned model; the local provider fine-tunes base models only "
+                f"({', '.join(_base_models())}).",
+                param="model",
+                code="model_not_available",
+            )
+        raise not_found(
+            f"The model `{model}` does not exist. Local base models: {', '.join(_base_models())}.",
+            param="model",
+            code="model_not_found",
+        )
     training = _training_file(training_file, "training_file")
     validation = _training_file(validation_file, "validation_file")
-    hyper = {name: "auto" for name in ("n_epochs", "batch_size", "learning_rate_multiplier")}
+    hyper: dict = dict.fromkeys(("n_epochs", "batch_size", "learning_rate_multiplier"), "auto")
     if method == LocalJob.Method.DPO:
         hyper["beta"] = "auto"
     hyper.update(hyperparameters or {})
     job = LocalJob.objects.create(
-        model=model, training_file=training, validation_file=validation, suffix=suffix,
-        seed=seed if seed is not None else random.randint(0, 2147483647), method=method,
-        hyperparameters=hyper, metadata=metadata,
+        model=model,
+        training_file=training,
+        validation_file=validation or "",
+        suffix=suffix or "",
+        seed=seed if seed is not None else random.randint(0, 2147483647),
+        method=method,
+        hyperparameters=hyper,
+        metadata=metadata,
     )
     event_add(job=job, key="created", message=f"Created fine-tuning job: {job.public_id}")
+    transaction.on_commit(lambda: _enqueue(job.pk))
+    return job
+
+
+def _enqueue(job_pk: int) -> None:
+    """Send the training task. The job is saved either way: if the broker is unreachable now, the
+    sweep a training worker runs when it starts sends it again."""
     from localtuner.tasks import train_job
 
-    transaction.on_commit(lambda: train_job.delay(job.pk))
-    return job
+    try:
+        train_job.delay(job_pk)
+    except Exception:
+        log.warning(
+            "could not send local job %s to the training queue; a starting worker will", job_pk, exc_info=True
+        )
 
 
 def job_cancel(*, job: LocalJob) -> LocalJob:
@@ -155,8 +208,11 @@ def job_cancel(*, job: LocalJob) -> LocalJob:
     )
     job.refresh_from_db()
     if not changed:
-        raise bad_request(f"Job {job.public_id} has already finished ({job.status}); only jobs that are "
-                          f"validating_files, queued or running can be cancelled.", code="job_not_cancellable")
+        raise bad_request(
+            f"Job {job.public_id} has already finished ({job.status}); only jobs that are "
+            f"validating_files, queued or running can be cancelled.",
+            code="job_not_cancellable",
+        )
     event_add(job=job, key="cancelled", message="Fine-tuning job cancelled")
     return job
 
@@ -181,8 +237,11 @@ def model_resolve(*, name: str) -> ResolvedModel:
     checkpoint = LocalCheckpoint.objects.select_related("job").filter(name=name).first()
     if checkpoint is not None and (checkpoint.adapter_path / "adapter_config.json").is_file():
         return ResolvedModel(name, checkpoint.job.model, checkpoint.adapter_path)
-    raise not_found(f"The model `{name}` does not exist or you do not have access to it.", param="model",
-                    code="model_not_found")
+    raise not_found(
+        f"The model `{name}` does not exist or you do not have access to it.",
+        param="model",
+        code="model_not_found",
+    )
 
 
 def models_list() -> list[dict]:
@@ -190,8 +249,9 @@ def models_list() -> list[dict]:
     data = [model_object(name, created=BASE_MODEL_CREATED, owned_by="fineweb") for name in _base_models()]
     jobs = LocalJob.objects.filter(status=LocalJob.Status.SUCCEEDED, fine_tuned_model__isnull=False)
     for job in jobs.order_by("-finished_at", "-pk"):
-        data.append(model_object(job.fine_tuned_model, created=unix(job.finished_at) or 0,
-                                 owned_by=ORGANIZATION_ID))
+        data.append(
+            model_object(job.fine_tuned_model, created=unix(job.finished_at) or 0, owned_by=ORGANIZATION_ID)
+        )
     return data
 
 

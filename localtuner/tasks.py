@@ -11,9 +11,14 @@ from django.conf import settings
 from localtuner.training import job_train, jobs_sweep_stale
 
 
-@shared_task(name="localtuner.tasks.train_job", ignore_result=True, acks_late=True, reject_on_worker_lost=True,
-             soft_time_limit=settings.FINEWEB_LOCAL_TRAIN_TIME_LIMIT,
-             time_limit=settings.FINEWEB_LOCAL_TRAIN_TIME_LIMIT + 120)
+@shared_task(
+    name="localtuner.tasks.train_job",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.FINEWEB_LOCAL_TRAIN_TIME_LIMIT,
+    time_limit=settings.FINEWEB_LOCAL_TRAIN_TIME_LIMIT + 120,
+)
 def train_job(job_id: int) -> None:
     job_train(job_id=job_id)
 

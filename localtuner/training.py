@@ -12,10 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
-import secrets
-import socket
-import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,16 +19,16 @@ from pathlib import Path
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from localtuner.lease import Heartbeat, lease_is_dead, owner_id
 from localtuner.models import LocalCheckpoint, LocalFile, LocalJob, local_root
 from localtuner.services import RESULTS, event_add, file_store_bytes
 
 log = logging.getLogger(__name__)
 Status = LocalJob.Status
-HEARTBEAT_EVERY_S = 5.0
 
 
 @dataclass
@@ -43,65 +39,6 @@ class JobFailure(Exception):
 
     def as_error(self) -> dict:
         return {"code": self.code, "message": self.message, "param": self.param}
-
-
-# --------------------------------------------------------------------------- the lease
-
-
-def owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def lease_is_dead(job: LocalJob) -> bool:
-    """True when nobody is working on `job` any more: no owner, a stale heartbeat, or an owner
-    process on this host that no longer exists (a SIGKILLed worker is noticed at once)."""
-    if not job.lease_owner:
-        return True
-    stale_before = timezone.now() - timedelta(seconds=settings.FINEWEB_LOCAL_LEASE_SECONDS)
-    if job.heartbeat_at is None or job.heartbeat_at < stale_before:
-        return True
-    host, _, rest = job.lease_owner.partition(":")
-    pid = rest.partition(":")[0]
-    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
-
-
-class Heartbeat:
-    """Refresh the job's lease every few seconds from a thread while the worker holds it."""
-
-    def __init__(self, job_pk: int, owner: str):
-        self.job_pk, self.owner = job_pk, owner
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_pk}", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(HEARTBEAT_EVERY_S):
-                try:
-                    LocalJob.objects.filter(pk=self.job_pk, lease_owner=self.owner).update(
-                        heartbeat_at=timezone.now())
-                except Exception:  # a database hiccup must not kill training; the next beat retries
-                    log.warning("heartbeat for local job %s failed", self.job_pk, exc_info=True)
-                    close_old_connections()
-        finally:
-            connection.close()
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
 
 
 def _claim(job: LocalJob) -> str | None:
@@ -141,14 +78,21 @@ def job_train(*, job_id: int) -> None:
         _fail(job, owner, failure)
     except SoftTimeLimitExceeded:
         limit = settings.FINEWEB_LOCAL_TRAIN_TIME_LIMIT
-        _fail(job, owner, JobFailure("timeout", f"Training took longer than the limit of {limit} s "
-                                                "(FINEWEB_LOCAL_TRAIN_TIME_LIMIT)."))
+        _fail(
+            job,
+            owner,
+            JobFailure(
+                "timeout",
+                f"Training took longer than the limit of {limit} s (FINEWEB_LOCAL_TRAIN_TIME_LIMIT).",
+            ),
+        )
     except Exception as exc:
         log.exception("local job %s failed", job.public_id)
         _fail(job, owner, JobFailure("training_error", f"Training stopped on an internal error: {exc}"))
     finally:
         LocalJob.objects.filter(pk=job.pk, lease_owner=owner).exclude(status__in=LocalJob.ACTIVE).update(
-            lease_owner="")
+            lease_owner=""
+        )
 
 
 def _run(job: LocalJob, owner: str) -> None:
@@ -166,8 +110,12 @@ def _run(job: LocalJob, owner: str) -> None:
             return
         event_add(job=job, key="started", message="Fine-tuning job started")
     elif job.status == Status.RUNNING:
-        event_add(job=job, key=f"resumed:{job.attempts}", level="warn",
-                  message="The previous worker stopped; resuming from the last saved training state")
+        event_add(
+            job=job,
+            key=f"resumed:{job.attempts}",
+            level="warn",
+            message="The previous worker stopped; resuming from the last saved training state",
+        )
     else:
         return
     _train(job, owner)
@@ -222,7 +170,9 @@ def _check_utf8(path: Path, param: str) -> None:
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise JobFailure(f"invalid_{param}", f"line {line_no}: not valid UTF-8 ({exc.reason})", param) from exc
+                raise JobFailure(
+                    f"invalid_{param}", f"line {line_no}: not valid UTF-8 ({exc.reason})", param
+                ) from exc
 
 
 def _finite(value: float | None) -> float | None:
@@ -235,20 +185,28 @@ def _train(job: LocalJob, owner: str) -> None:
 
     hyper = job.hyperparameters
     spec = TrainSpec(
-        base_model=job.model, method=job.method,
+        base_model=job.model,
+        method=job.method,
         training_path=_file_path(job.training_file, "training_file"),
         validation_path=_file_path(job.validation_file, "validation_file") if job.validation_file else None,
-        output_dir=job.output_dir, cache_dir=Path(settings.FINEWEB_MODEL_CACHE_DIR),
-        n_epochs=hyper["n_epochs"], batch_size=hyper["batch_size"],
-        learning_rate_multiplier=hyper["learning_rate_multiplier"], seed=job.seed,
+        output_dir=job.output_dir,
+        cache_dir=Path(settings.FINEWEB_MODEL_CACHE_DIR),
+        n_epochs=hyper["n_epochs"],
+        batch_size=hyper["batch_size"],
+        learning_rate_multiplier=hyper["learning_rate_multiplier"],
+        seed=job.seed,
         dpo_beta=hyper.get("beta", 0.1),
     )
     still_ours = LocalJob.objects.filter(pk=job.pk, status=Status.RUNNING, lease_owner=owner)
     last_estimate = [0.0]
 
     def on_metrics(m) -> None:
-        data = {"step": m.step, "train_loss": _finite(m.train_loss),
-                "train_mean_token_accuracy": _finite(m.train_mean_token_accuracy), "total_steps": m.total_steps}
+        data = {
+            "step": m.step,
+            "train_loss": _finite(m.train_loss),
+            "train_mean_token_accuracy": _finite(m.train_mean_token_accuracy),
+            "total_steps": m.total_steps,
+        }
         message = f"Step {m.step}/{m.total_steps}: training loss={m.train_loss:.4f}"
         if m.valid_loss is not None:
             data["valid_loss"] = _finite(m.valid_loss)
@@ -262,17 +220,34 @@ def _train(job: LocalJob, owner: str) -> None:
 
     def on_checkpoint(c) -> None:
         m = c.metrics
-        metrics = {"step": c.step, "train_loss": _finite(m.train_loss),
-                   "train_mean_token_accuracy": _finite(m.train_mean_token_accuracy)}
+        metrics = {
+            "step": c.step,
+            "train_loss": _finite(m.train_loss),
+            "train_mean_token_accuracy": _finite(m.train_mean_token_accuracy),
+        }
         if m.valid_loss is not None:
-            metrics.update(valid_loss=_finite(m.valid_loss), valid_mean_token_accuracy=_finite(
-                m.valid_mean_token_accuracy), full_valid_loss=_finite(m.valid_loss),
-                full_valid_mean_token_accuracy=_finite(m.valid_mean_token_accuracy))
+            metrics.update(
+                valid_loss=_finite(m.valid_loss),
+                valid_mean_token_accuracy=_finite(m.valid_mean_token_accuracy),
+                full_valid_loss=_finite(m.valid_loss),
+                full_valid_mean_token_accuracy=_finite(m.valid_mean_token_accuracy),
+            )
         name = f"{job.model_name}:ckpt-step-{c.step}"
-        LocalCheckpoint.objects.get_or_create(job=job, step=c.step, defaults={
-            "name": name, "metrics": metrics, "adapter_dir": str(Path(c.path).relative_to(local_root()))})
-        event_add(job=job, key=f"checkpoint:{c.step}", data={"step": c.step, "fine_tuned_model_checkpoint": name},
-                  message=f"Checkpoint created at step {c.step} with Snapshot ID: {name}")
+        LocalCheckpoint.objects.get_or_create(
+            job=job,
+            step=c.step,
+            defaults={
+                "name": name,
+                "metrics": metrics,
+                "adapter_dir": str(Path(c.path).relative_to(local_root())),
+            },
+        )
+        event_add(
+            job=job,
+            key=f"checkpoint:{c.step}",
+            data={"step": c.step, "fine_tuned_model_checkpoint": name},
+            message=f"Checkpoint created at step {c.step} with Snapshot ID: {name}",
+        )
 
     def on_event(level: str, message: str) -> None:
         level = {"warning": "warn"}.get(level, level)
@@ -280,8 +255,13 @@ def _train(job: LocalJob, owner: str) -> None:
         event_add(job=job, key=f"engine:{_digest(message)}", level=level, message=message)
 
     try:
-        result = train(spec, on_metrics=on_metrics, on_checkpoint=on_checkpoint,
-                       should_cancel=lambda: not still_ours.exists(), on_event=on_event)
+        result = train(
+            spec,
+            on_metrics=on_metrics,
+            on_checkpoint=on_checkpoint,
+            should_cancel=lambda: not still_ours.exists(),
+            on_event=on_event,
+        )
     except DataError as exc:
         param = "validation_file" if "validation file" in exc.message else "training_file"
         raise JobFailure(f"invalid_{param}", str(exc), param) from exc
@@ -296,26 +276,51 @@ def _digest(text: str) -> str:
 def _succeed(job: LocalJob, owner: str, result) -> None:
     """Publish the model, the result file and the last events in one transaction."""
     name = job.model_name
-    hyper = dict(job.hyperparameters, n_epochs=result.n_epochs, batch_size=result.batch_size,
-                 learning_rate_multiplier=result.learning_rate_multiplier)
+    hyper = dict(
+        job.hyperparameters,
+        n_epochs=result.n_epochs,
+        batch_size=result.batch_size,
+        learning_rate_multiplier=result.learning_rate_multiplier,
+    )
     with transaction.atomic():
-        results = file_store_bytes(content=result.result_csv.encode(), filename="step_metrics.csv", purpose=RESULTS)
-        if not _move(job, owner, Status.RUNNING, Status.SUCCEEDED, fine_tuned_model=name,
-                     trained_tokens=result.trained_tokens, finished_at=timezone.now(), estimated_finish=None,
-                     result_files=[results.public_id], hyperparameters=hyper):
+        results = file_store_bytes(
+            content=result.result_csv.encode(), filename="step_metrics.csv", purpose=RESULTS
+        )
+        if not _move(
+            job,
+            owner,
+            Status.RUNNING,
+            Status.SUCCEEDED,
+            fine_tuned_model=name,
+            trained_tokens=result.trained_tokens,
+            finished_at=timezone.now(),
+            estimated_finish=None,
+            result_files=[results.public_id],
+            hyperparameters=hyper,
+        ):
             transaction.set_rollback(True)  # cancelled at the last moment: publish nothing
             return
-        event_add(job=job, key="model_created", message=f"New fine-tuned model created: {name}",
-                  data={"fine_tuned_model": name})
+        event_add(
+            job=job,
+            key="model_created",
+            message=f"New fine-tuned model created: {name}",
+            data={"fine_tuned_model": name},
+        )
         event_add(job=job, key="succeeded", message="The job has successfully completed")
 
 
 def _fail(job: LocalJob, owner: str, failure: JobFailure) -> None:
     changed = LocalJob.objects.filter(pk=job.pk, status__in=LocalJob.ACTIVE, lease_owner=owner).update(
-        status=Status.FAILED, error=failure.as_error(), finished_at=timezone.now(), estimated_finish=None)
+        status=Status.FAILED, error=failure.as_error(), finished_at=timezone.now(), estimated_finish=None
+    )
     if changed:
-        event_add(job=job, key="failed", level="error", message=f"Fine-tuning job failed: {failure.message}",
-                  data=failure.as_error())
+        event_add(
+            job=job,
+            key="failed",
+            level="error",
+            message=f"Fine-tuning job failed: {failure.message}",
+            data=failure.as_error(),
+        )
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -332,8 +337,8 @@ def jobs_sweep_stale(*, include_unclaimed: bool = False) -> list[int]:
 
     sent = []
     for job in LocalJob.objects.filter(status__in=LocalJob.ACTIVE):
-        if job.lease_owner or job.status == Status.RUNNING or include_unclaimed:
-            if lease_is_dead(job):
-                train_job.delay(job.pk)
-                sent.append(job.pk)
+        watched = job.lease_owner or job.status == Status.RUNNING or include_unclaimed
+        if watched and lease_is_dead(job):
+            train_job.delay(job.pk)
+            sent.append(job.pk)
     return sent

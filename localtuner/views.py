@@ -44,7 +44,7 @@ def files(request: HttpRequest):
         qs = qs.filter(purpose=request.GET["purpose"])
     order = request.GET.get("order", "desc")
     if order not in ("asc", "desc"):
-        raise bad_request("order must be \"asc\" or \"desc\".", param="order")
+        raise bad_request('order must be "asc" or "desc".', param="order")
     limit = query_limit(request, default=10000, maximum=10000)
     rows, has_more = page(qs, after=request.GET.get("after"), limit=limit, newest_first=order == "desc")
     return list_response([file_object(f) for f in rows], has_more=has_more, ids=True)
@@ -60,8 +60,9 @@ def _file_upload(request: HttpRequest):
     upload = request.FILES.get("file")
     if upload is None:
         raise bad_request("The file field is missing.", param="file")
-    file = services.file_create(chunks=upload.chunks(), filename=upload.name or "",
-                                purpose=request.POST.get("purpose", ""))
+    file = services.file_create(
+        chunks=upload.chunks(), filename=upload.name or "", purpose=request.POST.get("purpose", "")
+    )
     return JsonResponse(file_object(file))
 
 
@@ -79,8 +80,12 @@ def file_content(request: HttpRequest, file_id: str):
     file = _file_or_404(file_id)
     if not file.path.is_file():
         raise bad_request(f"The content of {file_id} is missing from the data folder.", param="id")
-    return FileResponse(file.path.open("rb"), as_attachment=True, filename=file.filename,
-                        content_type="application/octet-stream")
+    return FileResponse(
+        file.path.open("rb"),
+        as_attachment=True,
+        filename=file.filename,
+        content_type="application/octet-stream",
+    )
 
 
 @api_view("GET", "POST")

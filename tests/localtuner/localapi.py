@@ -16,15 +16,21 @@ def auth() -> dict:
 
 
 def chat_row(color: str) -> dict:
-    return {"messages": [{"role": "system", "content": "Name a food of the given color."},
-                         {"role": "user", "content": color},
-                         {"role": "assistant", "content": COLORS[color]}]}
+    return {
+        "messages": [
+            {"role": "system", "content": "Name a food of the given color."},
+            {"role": "user", "content": color},
+            {"role": "assistant", "content": COLORS[color]},
+        ]
+    }
 
 
 def preference_row(color: str) -> dict:
-    return {"input": {"messages": [{"role": "user", "content": color}]},
-            "preferred_output": [{"role": "assistant", "content": COLORS[color]}],
-            "non_preferred_output": [{"role": "assistant", "content": "stone"}]}
+    return {
+        "input": {"messages": [{"role": "user", "content": color}]},
+        "preferred_output": [{"role": "assistant", "content": COLORS[color]}],
+        "non_preferred_output": [{"role": "assistant", "content": "stone"}],
+    }
 
 
 def jsonl(rows) -> bytes:
@@ -37,8 +43,9 @@ def food_rows(n: int) -> list[dict]:
 
 
 def upload(client, content: bytes, name: str = "train.jsonl", purpose: str = "fine-tune"):
-    return client.post(f"{BASE}/files", {"file": SimpleUploadedFile(name, content), "purpose": purpose},
-                       headers=auth())
+    return client.post(
+        f"{BASE}/files", {"file": SimpleUploadedFile(name, content), "purpose": purpose}, headers=auth()
+    )
 
 
 def post_json(client, path: str, body, **kwargs):

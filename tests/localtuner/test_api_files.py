@@ -78,7 +78,11 @@ def test_the_file_list_pages_with_after_and_limit_in_both_orders(client):
 
 @pytest.mark.parametrize(
     ("name", "purpose", "param"),
-    [("train.jsonl", "assistants", "purpose"), ("train.csv", "fine-tune", "file"), ("train.jsonl", "", "purpose")],
+    [
+        ("train.jsonl", "assistants", "purpose"),
+        ("train.csv", "fine-tune", "file"),
+        ("train.jsonl", "", "purpose"),
+    ],
 )
 def test_an_upload_with_a_wrong_purpose_or_file_type_is_a_400(client, name, purpose, param):
     assert_openai_error(upload(client, b'{"a": 1}\n', name=name, purpose=purpose), 400, param=param)
@@ -99,8 +103,9 @@ def test_an_upload_over_the_limit_is_a_413_and_leaves_nothing_behind(client, set
     assert "1000" in error["message"]
     assert not LocalFile.objects.exists()
     # a body far over the limit is refused from its Content-Length, before it is read
-    response = client.post(f"{BASE}/files", b"x" * 200_000, content_type="multipart/form-data; boundary=x",
-                           headers=auth())
+    response = client.post(
+        f"{BASE}/files", b"x" * 200_000, content_type="multipart/form-data; boundary=x", headers=auth()
+    )
     assert_openai_error(response, 413, code="request_too_large")
 
 

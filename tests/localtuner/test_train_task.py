@@ -13,8 +13,9 @@ import pytest
 from django.utils import timezone
 
 from localtuner import services
-from localtuner.models import LocalCheckpoint, LocalEvent, LocalFile, LocalJob
-from localtuner.training import job_train, lease_is_dead, owner_id
+from localtuner.lease import lease_is_dead, owner_id
+from localtuner.models import LocalEvent, LocalFile, LocalJob
+from localtuner.training import job_train
 
 from .localapi import food_rows, jsonl, preference_row
 
@@ -27,8 +28,12 @@ def stored_file(content: bytes, name: str = "train.jsonl") -> str:
 
 def make_job(training: bytes, validation: bytes | None = None, **kwargs) -> LocalJob:
     kwargs.setdefault("hyperparameters", {"n_epochs": 2, "batch_size": 2})
-    return services.job_create(model="fineweb-tiny", training_file=stored_file(training),
-                               validation_file=stored_file(validation) if validation else None, **kwargs)
+    return services.job_create(
+        model="fineweb-tiny",
+        training_file=stored_file(training),
+        validation_file=stored_file(validation) if validation else None,
+        **kwargs,
+    )
 
 
 def messages(job: LocalJob) -> list[str]:
@@ -46,7 +51,9 @@ def succeeded(django_db_setup, django_db_blocker):
         snapshot = {
             "job": job,
             "messages": messages(job),
-            "metrics": list(job.events.filter(type="metrics").order_by("pk").values("step", "data", "message")),
+            "metrics": list(
+                job.events.filter(type="metrics").order_by("pk").values("step", "data", "message")
+            ),
             "checkpoints": list(job.checkpoints.order_by("step")),
             "results": LocalFile.objects.get(public_id=job.result_files[0]),
             "resolved": services.model_resolve(name=job.fine_tuned_model),
@@ -78,24 +85,36 @@ def test_the_events_tell_the_story_in_openais_words(succeeded):
     ]
     assert milestones[:4] == expected
     checkpoints = [m for m in milestones if m.startswith("Checkpoint created at step")]
-    assert checkpoints == [f"Checkpoint created at step {s} with Snapshot ID: {job.model_name}:ckpt-step-{s}"
-                           for s in (5, 10)]
-    assert milestones[-2:] == [f"New fine-tuned model created: {job.fine_tuned_model}",
-                               "The job has successfully completed"]
-    assert said.index("Fine-tuning job started") < said.index(next(m for m in said if m.startswith("Step 1/")))
+    assert checkpoints == [
+        f"Checkpoint created at step {s} with Snapshot ID: {job.model_name}:ckpt-step-{s}" for s in (5, 10)
+    ]
+    assert milestones[-2:] == [
+        f"New fine-tuned model created: {job.fine_tuned_model}",
+        "The job has successfully completed",
+    ]
+    assert said.index("Fine-tuning job started") < said.index(
+        next(m for m in said if m.startswith("Step 1/"))
+    )
 
 
 def test_there_is_one_metrics_event_per_step_shaped_as_openai_sends_them(succeeded):
     metrics = succeeded["metrics"]
     assert [m["step"] for m in metrics] == list(range(1, 11))
     first = metrics[0]["data"]
-    assert set(first) == {"step", "train_loss", "train_mean_token_accuracy", "valid_loss",
-                          "valid_mean_token_accuracy", "total_steps"}
+    assert set(first) == {
+        "step",
+        "train_loss",
+        "train_mean_token_accuracy",
+        "valid_loss",
+        "valid_mean_token_accuracy",
+        "total_steps",
+    }
     assert first["step"] == 1 and first["total_steps"] == 10 and first["train_loss"] > 0
     assert metrics[0]["message"].startswith("Step 1/10: training loss=")
     without_eval = [m["data"] for m in metrics if "valid_loss" not in m["data"]]
-    assert without_eval and all(set(d) == {"step", "train_loss", "train_mean_token_accuracy", "total_steps"}
-                                for d in without_eval)
+    assert without_eval and all(
+        set(d) == {"step", "train_loss", "train_mean_token_accuracy", "total_steps"} for d in without_eval
+    )
     assert "valid_loss" in metrics[-1]["data"]
 
 
@@ -130,8 +149,12 @@ def test_running_a_finished_job_again_changes_nothing(succeeded):
 
 
 BROKEN = [
-    (b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n' * 2
-     + b'{"messages": [oops\n', 3, "invalid JSON"),
+    (
+        b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n' * 2
+        + b'{"messages": [oops\n',
+        3,
+        "invalid JSON",
+    ),
     (jsonl(food_rows(1)) + b'{"messages": [{"role": "user", "content": "no answer"}]}\n', 2, "assistant"),
     (b'{"messages": [{"role": "wizard", "content": "x"}]}\n', 1, "role"),
     (jsonl(food_rows(2)) + b"[1, 2]\n", 3, "JSON object"),
@@ -160,8 +183,11 @@ def test_a_malformed_validation_file_fails_the_job_naming_the_validation_file():
     job_train(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == "failed"
-    assert job.error == {"code": "invalid_validation_file", "param": "validation_file",
-                         "message": job.error["message"]}
+    assert job.error == {
+        "code": "invalid_validation_file",
+        "param": "validation_file",
+        "message": job.error["message"],
+    }
     assert job.error["message"].startswith("line 1: ")
 
 
@@ -175,13 +201,13 @@ def test_a_training_file_deleted_before_training_fails_the_job_clearly():
 
 
 def test_auto_hyperparameters_are_made_concrete_when_the_files_are_validated():
+    from localtuner.training import _validate
+
     job = make_job(jsonl(food_rows(40)), hyperparameters={})
-    job_train(job_id=job.pk)
-    job.refresh_from_db()
-    assert job.status == "succeeded"
     # OpenAI's rule: 3 epochs (more for tiny sets so ~100 examples are seen); about n/32 per batch
-    assert job.hyperparameters == {"n_epochs": 3, "batch_size": 2, "learning_rate_multiplier": 1.0}
-    assert job.events.filter(type="metrics").count() == 3 * 20
+    assert _validate(job) == {"n_epochs": 3, "batch_size": 2, "learning_rate_multiplier": 1.0}
+    small = make_job(jsonl(food_rows(3)), hyperparameters={"n_epochs": 1, "batch_size": 8})
+    assert _validate(small) == {"n_epochs": 1, "batch_size": 3, "learning_rate_multiplier": 1.0}
 
 
 def test_a_dpo_job_trains_on_preference_pairs():
@@ -207,8 +233,9 @@ def test_a_job_cancelled_before_a_worker_picks_it_up_is_never_trained():
 
 def test_a_job_held_by_a_live_worker_is_not_taken_over():
     job = make_job(jsonl(food_rows(4)))
-    LocalJob.objects.filter(pk=job.pk).update(lease_owner=owner_id(), heartbeat_at=timezone.now(),
-                                              status="running")
+    LocalJob.objects.filter(pk=job.pk).update(
+        lease_owner=owner_id(), heartbeat_at=timezone.now(), status="running"
+    )
     job_train(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == "running" and job.attempts == 0
@@ -226,8 +253,10 @@ def test_a_lease_is_dead_when_its_process_on_this_host_is_gone_or_its_heartbeat_
     alive = LocalJob(lease_owner=f"{host}:{os.getpid()}:ab", heartbeat_at=now)
     gone = LocalJob(lease_owner=f"{host}:{dead_pid()}:ab", heartbeat_at=now)
     elsewhere = LocalJob(lease_owner="another-host:1:ab", heartbeat_at=now)
-    stale = LocalJob(lease_owner="another-host:1:ab",
-                     heartbeat_at=now - timedelta(seconds=settings.FINEWEB_LOCAL_LEASE_SECONDS + 1))
+    stale = LocalJob(
+        lease_owner="another-host:1:ab",
+        heartbeat_at=now - timedelta(seconds=settings.FINEWEB_LOCAL_LEASE_SECONDS + 1),
+    )
     assert not lease_is_dead(alive) and not lease_is_dead(elsewhere)
     assert lease_is_dead(gone) and lease_is_dead(stale) and lease_is_dead(LocalJob(lease_owner=""))
 
@@ -248,8 +277,14 @@ def test_a_running_job_whose_worker_died_is_resumed_and_no_step_is_stored_twice(
     job.checkpoints.filter(step=6).delete()
     LocalFile.objects.filter(public_id__in=job.result_files).delete()
     LocalJob.objects.filter(pk=job.pk).update(
-        status="running", fine_tuned_model=None, result_files=[], finished_at=None, trained_tokens=None,
-        lease_owner=f"{socket.gethostname()}:{dead_pid()}:ab", heartbeat_at=timezone.now())
+        status="running",
+        fine_tuned_model=None,
+        result_files=[],
+        finished_at=None,
+        trained_tokens=None,
+        lease_owner=f"{socket.gethostname()}:{dead_pid()}:ab",
+        heartbeat_at=timezone.now(),
+    )
     job_train(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == "succeeded" and job.attempts == 2
