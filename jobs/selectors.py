@@ -212,6 +212,8 @@ def jobs_filtered(*, team, params) -> tuple[list[Job], dict]:
         qs = qs.filter(connection_id=int(connection))
     if dataset.isdigit():
         qs = qs.filter(dataset_version__dataset_id=int(dataset))
+    elif dataset == "none":  # imported jobs whose training data isn't in fineweb
+        qs = qs.filter(dataset_version__isnull=True)
     filters = {
         "status": status, "connection": connection, "dataset": dataset,
         "connections": Connection.objects.filter(team=team).order_by("name"),
@@ -240,7 +242,8 @@ def launch_initial(*, team, params) -> dict:
         if source is None:
             raise Http404  # another team's job (or none): nothing to relaunch
         if source is not None:
-            version_id = str(source.dataset_version_id)
+            # An imported job may have no version in fineweb: the form then asks for one.
+            version_id = str(source.dataset_version_id or "")
             for key, value in (source.hyperparameters or {}).items():
                 data[key] = str(value)
             data["suffix"] = source.suffix
@@ -298,6 +301,8 @@ def launch_context(*, team, membership, data) -> dict:
         "spend": spend, "budget": budget, "over_budget": over_budget, "is_owner": membership.is_owner,
         "unfrozen_count": unfrozen, "has_versions": versions.exists(), "method": version.dataset.method if version else "",
         "relaunch_from": data.get("from", "") if str(data.get("from", "")).isdigit() else "",
+        "relaunch_job": _pick(Job.objects.filter(team=team).select_related("dataset_version__dataset", "connection"),
+                              data.get("from")),
         "confirm_checked": data.get("confirm_over_budget") in ("on", "true", "1"),
     }
 
