@@ -20,6 +20,7 @@ from fineweb.lib.downsample import lttb
 from jobs.models import Job, MetricPoint
 
 MAX_POINTS_PER_SERIES = 5000
+SVG_MAX_POINTS = 2000  # per series; longer series are drawn with WebGL
 
 # Rough training throughput (tokens per second) for the duration estimate. Hosted providers add
 # queueing time we can't know; we say "about" and show it as a range in the sentence.
@@ -139,7 +140,7 @@ def curves_figure(jobs: list[Job], *, max_points: int | None = MAX_POINTS_PER_SE
     Each series is reduced with LTTB to `max_points` (None keeps every point: the benchmark's
     baseline) so a 100k-step run stays quick to build, send and draw.
     """
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
                         subplot_titles=("Loss (lower is better)", "Token accuracy (higher is better)"))
     several = len(jobs) > 1
     for index, job in enumerate(jobs):
@@ -156,8 +157,11 @@ def curves_figure(jobs: list[Job], *, max_points: int | None = MAX_POINTS_PER_SE
             else:
                 x, y = x[mask], y[mask]
             name = f"#{job.id} {label}" if several else label
+            # SVG draws a few thousand points crisply and anywhere (no WebGL needed); WebGL
+            # keeps long runs, overlaid, quick to pan and zoom.
+            trace = go.Scatter if len(x) <= SVG_MAX_POINTS else go.Scattergl
             fig.add_trace(
-                go.Scattergl(x=x, y=y, mode="lines+markers" if len(x) <= 100 else "lines", name=name,
+                trace(x=x, y=y, mode="lines+markers" if len(x) <= 100 else "lines", name=name,
                              line={"color": color, "dash": dash, "width": 1.5}, marker={"size": 4},
                              legendgroup=str(job.id)),
                 row=row, col=1,
