@@ -20,10 +20,9 @@ SKIPPED_NAMESPACES = {"admin", "localtuner"}
 def build_world(team, user) -> dict:
     """One of everything, in alice's team: the objects whose ids the URLs take."""
     from datasets_app.services import dataset_upload, version_freeze
-    from tests.datasets_app.conftest import good_lines, upload_file
-
     from jobs.models import Job, MetricPoint
     from providers.services import connection_create
+    from tests.datasets_app.conftest import good_lines, upload_file
 
     version = dataset_upload(team=team, user=user, name="world", uploaded_file=upload_file(good_lines(12)))
     version_freeze(version=version, user=user)
@@ -61,7 +60,7 @@ def walk(patterns, namespace=None):
                 yield (f"{namespace}:{entry.name}" if namespace else entry.name), params
 
 
-PATTERNS = sorted(set((name, tuple(params)) for name, params in walk(get_resolver().url_patterns)))
+PATTERNS = sorted({(name, tuple(params)) for name, params in walk(get_resolver().url_patterns)})
 
 
 def test_every_parameterised_pattern_has_a_factory():
