@@ -309,3 +309,6 @@ def test_the_import_button_runs_the_import_in_a_worker(start_worker, team, alice
     assert counts(team) == (3, 134 + 3 + 7, 4 + 5, 2)
     status = alice_client.get(f"/connections/{connection.id}/import/status/").content.decode()
     assert "Imported 3 new jobs" in status and "hx-trigger" not in status
+    assert f'href="/jobs/?connection={connection.id}"' in status
+    listed = alice_client.get(f"/jobs/?connection={connection.id}").content.decode()
+    assert listed.count('class="badge imported"') == 3
