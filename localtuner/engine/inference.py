@@ -204,7 +204,11 @@ def generate_stream(
     cache_dir: str | Path,
     cache: ModelCache | None = None,
 ) -> Iterator[str | StreamEnd]:
-    """Yield the completion as text pieces, then one ``StreamEnd`` with usage and finish_reason."""
+    """Return an iterator of the completion's text pieces, then one ``StreamEnd`` (usage, finish_reason).
+
+    Loading and validation happen here, before the first piece: UnknownModel, DataError
+    (bad messages) and ValueError (too long) are raised by the call itself, not mid-stream.
+    """
     loaded = (cache or DEFAULT_CACHE).get(base_model, adapter_path, cache_dir)
     model, tokenizer = loaded.model, loaded.tokenizer
     stops = [s for s in ([stop] if isinstance(stop, str) else (stop or [])) if s]
@@ -216,6 +220,12 @@ def generate_stream(
             f"prompt ({len(prompt_ids)} tokens) plus max_tokens ({max_tokens}) exceeds the model's "
             f"context of {limit} tokens"
         )
+    return _decode(loaded, prompt_ids, max_tokens, float(temperature), float(top_p), stops, seed)
+
+
+def _decode(loaded: LoadedModel, prompt_ids: list[int], max_tokens: int, temperature: float, top_p: float,
+            stops: list[str], seed: int | None) -> Iterator[str | StreamEnd]:
+    model, tokenizer = loaded.model, loaded.tokenizer
     eos = _stop_ids(tokenizer, model)
     generator = torch.Generator(device=loaded.device)
     generator.manual_seed(seed if seed is not None else secrets.randbits(63))
@@ -232,7 +242,7 @@ def generate_stream(
         for _ in range(max_tokens):
             out = model(input_ids=step_input, past_key_values=past, use_cache=True, logits_to_keep=1)
             past = out.past_key_values
-            token = _pick(out.logits[0, -1].float(), float(temperature), float(top_p), generator)
+            token = _pick(out.logits[0, -1].float(), temperature, top_p, generator)
             ids.append(token)
             if token in eos:
                 finish = "stop"

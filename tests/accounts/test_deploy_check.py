@@ -21,10 +21,9 @@ PRODUCTION_ENV = {
 
 
 def run_check(tmp_path, extra: dict) -> subprocess.CompletedProcess:
-    env = dict(os.environ, FINEWEB_DATA_DIR=str(tmp_path), **extra)
-    # The browser tests set this for the whole session (Playwright's loop shares the thread with
-    # the database); production never has it, and the deploy check rightly warns about it.
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for Playwright; production never has it.
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update(FINEWEB_DATA_DIR=str(tmp_path), **extra)
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,

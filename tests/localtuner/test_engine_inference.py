@@ -94,6 +94,13 @@ def test_an_unknown_model_raises(cache_dir, cache):
         generate(**run(cache_dir, cache, base_model="nope"))
 
 
+def test_stream_errors_are_raised_by_the_call_before_any_piece(cache_dir, cache):
+    with pytest.raises(UnknownModel):
+        generate_stream(**run(cache_dir, cache, base_model="nope"))
+    with pytest.raises(ValueError, match="role"):
+        generate_stream(**run(cache_dir, cache, messages=[{"role": "robot", "content": "hi"}]))
+
+
 def test_a_prompt_longer_than_the_context_is_refused(cache_dir, cache):
     with pytest.raises(ValueError, match="context"):
         generate(**run(cache_dir, cache, messages=[{"role": "user", "content": "word " * 2100}]))
