@@ -39,13 +39,20 @@ class Job(models.Model):
         SUPERVISED = "supervised", "Supervised (SFT)"
         DPO = "dpo", "Preference (DPO)"
 
+    class Source(models.TextChoices):
+        LAUNCHED = "launched", "Launched in fineweb"
+        IMPORTED = "imported", "Imported from the provider"
+
     # Statuses the provider is still working on: beat keeps syncing these.
     ACTIVE_AT_PROVIDER = (Status.VALIDATING_FILES, Status.QUEUED, Status.RUNNING, Status.CANCELLING)
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
     team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="jobs")
     # PROTECT: a dataset version (and so its dataset) that trained a model can't be deleted.
-    dataset_version = models.ForeignKey("datasets_app.DatasetVersion", on_delete=models.PROTECT, related_name="jobs")
+    # NULL only for a job imported from a provider whose training file matches no version here.
+    dataset_version = models.ForeignKey(
+        "datasets_app.DatasetVersion", on_delete=models.PROTECT, related_name="jobs", null=True, blank=True
+    )
     connection = models.ForeignKey("providers.Connection", on_delete=models.PROTECT, related_name="jobs")
     base_model = models.CharField(max_length=200)
     method = models.CharField(max_length=16, choices=Method.choices, default=Method.SUPERVISED)
@@ -65,6 +72,13 @@ class Job(models.Model):
     provider_validation_file_id = models.CharField(max_length=200, blank=True)
     provider_status = models.CharField(max_length=50, blank=True)
     fine_tuned_model = models.CharField(max_length=300, blank=True)
+
+    # A job that ran before fineweb knew it ("leaving OpenAI"): copied from the provider's history.
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.LAUNCHED)
+    imported_at = models.DateTimeField(null=True, blank=True)
+    # The provider's training file as it described it (the imported job's only link to its data).
+    provider_training_filename = models.CharField(max_length=255, blank=True)
+    provider_training_bytes = models.BigIntegerField(null=True, blank=True)
 
     estimated_cost_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     estimated_tokens = models.BigIntegerField(null=True, blank=True)
@@ -90,11 +104,20 @@ class Job(models.Model):
             models.UniqueConstraint(
                 fields=["connection", "provider_job_id"], name="one_row_per_provider_job",
                 condition=models.Q(provider_job_id__isnull=False),
-            )
+            ),
+            # Only an imported job may lack a dataset version: everything launched here has one.
+            models.CheckConstraint(
+                condition=models.Q(source="imported") | models.Q(dataset_version__isnull=False),
+                name="launched_jobs_have_a_dataset_version",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"job {self.pk} ({self.status})"
+
+    @property
+    def imported(self) -> bool:
+        return self.source == self.Source.IMPORTED
 
     @property
     def is_active(self) -> bool:

@@ -20,6 +20,7 @@ from fineweb.lib.downsample import lttb
 from jobs.models import Job, MetricPoint
 
 MAX_POINTS_PER_SERIES = 5000
+SVG_MAX_POINTS = 2000  # per series; longer series are drawn with WebGL
 
 # Rough training throughput (tokens per second) for the duration estimate. Hosted providers add
 # queueing time we can't know; we say "about" and show it as a range in the sentence.
@@ -139,7 +140,7 @@ def curves_figure(jobs: list[Job], *, max_points: int | None = MAX_POINTS_PER_SE
     Each series is reduced with LTTB to `max_points` (None keeps every point: the benchmark's
     baseline) so a 100k-step run stays quick to build, send and draw.
     """
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
                         subplot_titles=("Loss (lower is better)", "Token accuracy (higher is better)"))
     several = len(jobs) > 1
     for index, job in enumerate(jobs):
@@ -156,8 +157,11 @@ def curves_figure(jobs: list[Job], *, max_points: int | None = MAX_POINTS_PER_SE
             else:
                 x, y = x[mask], y[mask]
             name = f"#{job.id} {label}" if several else label
+            # SVG draws a few thousand points crisply and anywhere (no WebGL needed); WebGL
+            # keeps long runs, overlaid, quick to pan and zoom.
+            trace = go.Scatter if len(x) <= SVG_MAX_POINTS else go.Scattergl
             fig.add_trace(
-                go.Scattergl(x=x, y=y, mode="lines+markers" if len(x) <= 100 else "lines", name=name,
+                trace(x=x, y=y, mode="lines+markers" if len(x) <= 100 else "lines", name=name,
                              line={"color": color, "dash": dash, "width": 1.5}, marker={"size": 4},
                              legendgroup=str(job.id)),
                 row=row, col=1,
@@ -212,6 +216,8 @@ def jobs_filtered(*, team, params) -> tuple[list[Job], dict]:
         qs = qs.filter(connection_id=int(connection))
     if dataset.isdigit():
         qs = qs.filter(dataset_version__dataset_id=int(dataset))
+    elif dataset == "none":  # imported jobs whose training data isn't in fineweb
+        qs = qs.filter(dataset_version__isnull=True)
     filters = {
         "status": status, "connection": connection, "dataset": dataset,
         "connections": Connection.objects.filter(team=team).order_by("name"),
@@ -240,7 +246,8 @@ def launch_initial(*, team, params) -> dict:
         if source is None:
             raise Http404  # another team's job (or none): nothing to relaunch
         if source is not None:
-            version_id = str(source.dataset_version_id)
+            # An imported job may have no version in fineweb: the form then asks for one.
+            version_id = str(source.dataset_version_id or "")
             for key, value in (source.hyperparameters or {}).items():
                 data[key] = str(value)
             data["suffix"] = source.suffix
@@ -298,6 +305,8 @@ def launch_context(*, team, membership, data) -> dict:
         "spend": spend, "budget": budget, "over_budget": over_budget, "is_owner": membership.is_owner,
         "unfrozen_count": unfrozen, "has_versions": versions.exists(), "method": version.dataset.method if version else "",
         "relaunch_from": data.get("from", "") if str(data.get("from", "")).isdigit() else "",
+        "relaunch_job": _pick(Job.objects.filter(team=team).select_related("dataset_version__dataset", "connection"),
+                              data.get("from")),
         "confirm_checked": data.get("confirm_over_budget") in ("on", "true", "1"),
     }
 

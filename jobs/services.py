@@ -18,8 +18,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
-from jobs.metrics import Points, metric_points_store, points_add
-from jobs.models import Checkpoint, Job, JobEvent
+from jobs.imports import job_import_history  # noqa: F401  (providers' import task stores through it)
+from jobs.models import Job
+from jobs.reports import job_reports_store
 from providers.base import Provider
 from providers.errors import ProviderError
 from providers.services import connection_get_provider
@@ -259,19 +260,6 @@ def jobs_stalled_submits() -> list[int]:
     )
 
 
-def _event_rows(job: Job, events) -> list[JobEvent]:
-    rows = []
-    for event in events:
-        created = event.created_at or timezone.now()
-        rows.append(
-            JobEvent(
-                job=job, provider_event_id=str(event.id), created_at=created, level=(event.level or "info")[:20],
-                message=event.message or "", type=(event.type or "")[:50], data=event.data or None,
-            )
-        )
-    return rows
-
-
 def job_sync(*, job_id: int, client=None) -> Job:
     """Bring the job up to date with its provider; each event, point and checkpoint stored once."""
     job = Job.objects.select_related("connection").get(id=job_id)
@@ -298,28 +286,7 @@ def job_sync(*, job_id: int, client=None) -> Job:
         return job
 
     with transaction.atomic():
-        JobEvent.objects.bulk_create(_event_rows(job, events), ignore_conflicts=True)
-        points: Points = {}
-        total_steps = None
-        for event in events:
-            data = event.data if isinstance(event.data, dict) else None
-            if data and (event.type == "metrics" or "train_loss" in data):
-                points_add(points, data)
-                total_steps = data.get("total_steps") or total_steps
-        for point in extra_points:
-            points_add(points, point)
-            total_steps = getattr(point, "total_steps", None) or total_steps
-        metric_points_store(job=job, points=points)
-        Checkpoint.objects.bulk_create(
-            [
-                Checkpoint(
-                    job=job, provider_checkpoint_id=str(c.id), step=c.step, model_name=c.model_name or "",
-                    metrics=c.metrics or {}, created_at=c.created_at,
-                )
-                for c in checkpoints
-            ],
-            ignore_conflicts=True,
-        )
+        total_steps = job_reports_store(job=job, events=events, extra_points=extra_points, checkpoints=checkpoints)
         _job_apply_remote(job, remote, total_steps=total_steps)
     job.mark_sync_ok()
     return job

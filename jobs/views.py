@@ -75,7 +75,10 @@ def job_detail(request, job_id: int):
     template = "jobs/detail.html"
     if request.htmx:
         template += "#activity" if request.GET.get("part") == "activity" else "#live"
-    return render(request, template, ctx)
+    response = render(request, template, ctx)
+    if request.htmx and job.is_finished:
+        response["HX-Trigger"] = "job-finished"  # the event log refreshes once more, at once
+    return response
 
 
 @require_POST

@@ -116,7 +116,9 @@ def _local_host() -> str:
 class _InProcessTransport(httpx.WSGITransport):
     """Calls this server's WSGI app directly. Inside a transaction (tests, or a caller holding one)
     the nested request must not close the thread's database connection, so Django's
-    close_old_connections is held off for the duration of the call."""
+    close_old_connections is held off for the duration of the call: the reply is read (and the
+    nested request finished) inside that window, and the receivers are put back only if they were
+    connected before (Django's test client holds them off itself while its own request runs)."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         from django.core import signals
@@ -124,13 +126,20 @@ class _InProcessTransport(httpx.WSGITransport):
 
         if not connection.in_atomic_block:
             return super().handle_request(request)
-        signals.request_started.disconnect(close_old_connections)
-        signals.request_finished.disconnect(close_old_connections)
+        started = signals.request_started.disconnect(close_old_connections)
+        finished = signals.request_finished.disconnect(close_old_connections)
         try:
-            return super().handle_request(request)
+            response = super().handle_request(request)
+            content = response.read()
+            response.close()
+            return httpx.Response(
+                response.status_code, headers=response.headers, content=content, request=request
+            )
         finally:
-            signals.request_started.connect(close_old_connections)
-            signals.request_finished.connect(close_old_connections)
+            if started:
+                signals.request_started.connect(close_old_connections)
+            if finished:
+                signals.request_finished.connect(close_old_connections)
 
 
 def local_provider_base_url() -> str:

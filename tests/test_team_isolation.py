@@ -20,11 +20,19 @@ SKIPPED_NAMESPACES = {"admin", "localtuner"}
 def build_world(team, user) -> dict:
     """One of everything, in alice's team: the objects whose ids the URLs take."""
     from datasets_app.services import dataset_upload, version_freeze
+    from jobs.models import Job, MetricPoint
+    from providers.services import connection_create
     from tests.datasets_app.conftest import good_lines, upload_file
 
     version = dataset_upload(team=team, user=user, name="world", uploaded_file=upload_file(good_lines(12)))
     version_freeze(version=version, user=user)
-    return {"dataset": version.dataset, "version": version}
+    connection = connection_create(team=team, user=user, kind="openai", name="world", api_key="sk-world-1234")
+    job = Job.objects.create(
+        team=team, dataset_version=version, connection=connection, base_model="gpt-4o-mini-2024-07-18",
+        status=Job.Status.RUNNING, provider_job_id="ftjob-world", fine_tuned_model="ft:world",
+    )
+    MetricPoint.objects.create(job=job, step=1, train_loss=1.0)
+    return {"dataset": version.dataset, "version": version, "connection": connection, "job": job}
 
 
 # parameter name -> callable(world) returning the value for an object of alice's team.
@@ -32,6 +40,8 @@ FACTORIES: dict[str, Callable] = {
     "dataset_id": lambda w: w["dataset"].id,
     "number": lambda w: w["version"].number,
     "which": lambda w: "original",
+    "job_id": lambda w: w["job"].id,
+    "connection_id": lambda w: w["connection"].id,
 }
 
 
@@ -50,7 +60,7 @@ def walk(patterns, namespace=None):
                 yield (f"{namespace}:{entry.name}" if namespace else entry.name), params
 
 
-PATTERNS = sorted(set((name, tuple(params)) for name, params in walk(get_resolver().url_patterns)))
+PATTERNS = sorted({(name, tuple(params)) for name, params in walk(get_resolver().url_patterns)})
 
 
 def test_every_parameterised_pattern_has_a_factory():

@@ -27,7 +27,10 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API leaves its event loop marked as running in
+# this thread until it stops, and tests that run after the browser tests (the local provider's
+# chat, through async_to_sync) must find no running loop.
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 

@@ -132,3 +132,39 @@ def test_the_curve_sends_at_most_5000_points_per_series(alice_client, team, vers
     assert xs is None or len(xs) == 5000
     if xs is None:  # plotly may send typed arrays: {"dtype": ..., "bdata": ...}
         assert trace["x"]["dtype"] and len(__import__("base64").b64decode(trace["x"]["bdata"])) == 5000 * 8
+
+
+def test_a_finished_live_fragment_tells_the_event_log_to_refresh_once_more(alice_client, running_job):
+    live = alice_client.get(f"/jobs/{running_job.id}/", headers={"HX-Request": "true"})
+    assert "HX-Trigger" not in live
+    Job.objects.filter(id=running_job.id).update(status=Job.Status.SUCCEEDED)
+    live = alice_client.get(f"/jobs/{running_job.id}/", headers={"HX-Request": "true"})
+    assert live["HX-Trigger"] == "job-finished"
+    html = alice_client.get(f"/jobs/{running_job.id}/").content.decode()
+    assert "job-finished from:body" not in html  # finished: the event log no longer listens or polls
+
+
+def test_short_curves_are_svg_and_long_ones_webgl(alice_client, team, version, openai_connection):
+    short = make_job(team, version, openai_connection, status=Job.Status.SUCCEEDED)
+    long = make_job(team, version, openai_connection, status=Job.Status.SUCCEEDED)
+    MetricPoint.objects.bulk_create([MetricPoint(job=short, step=s, train_loss=1.0) for s in range(1, 51)])
+    MetricPoint.objects.bulk_create([MetricPoint(job=long, step=s, train_loss=1.0) for s in range(1, 3001)])
+    for job, kind in ((short, "scatter"), (long, "scattergl")):
+        html = alice_client.get(f"/jobs/curves/?ids={job.id}").content.decode()
+        figure = json.loads(re.search(r'id="curve-data">(.*?)</script>', html, re.S).group(1))
+        assert {trace["type"] for trace in figure["data"]} == {kind}
+
+
+def test_a_frozen_version_page_leads_to_the_launch_form(alice_client, bob_client, version):
+    url = f"/datasets/{version.dataset_id}/v/{version.number}/"
+    html = alice_client.get(url).content.decode()
+    assert f'href="/jobs/new/?version={version.id}"' in html and "Launch a fine-tuning job" in html
+    form = alice_client.get(f"/jobs/new/?version={version.id}").content.decode()
+    assert f'<option value="{version.id}" selected' in form
+    assert "/jobs/new/" not in bob_client.get(url).content.decode()  # a reviewer can't launch
+
+
+def test_an_unfrozen_version_page_has_no_launch_link(alice_client, team):
+    draft = make_version(team, name="draft", frozen=False)
+    html = alice_client.get(f"/datasets/{draft.dataset_id}/v/{draft.number}/").content.decode()
+    assert "/jobs/new/" not in html
