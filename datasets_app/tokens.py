@@ -100,7 +100,7 @@ class MessageCounter:
                 return None
             n = cache.get(content)
             if n is None:
-                n = self.text(content)
+                n = self.text(content)  # counts and caches it
             total += overhead + n
             if role == "assistant":
                 trained += n

@@ -22,6 +22,7 @@ import numpy as np
 
 from datasets_app import privacy, rules, sniff
 from datasets_app.costs import model_spec
+from datasets_app.forkpool import ForkPool
 from datasets_app.tokens import MessageCounter, raw_counter
 
 try:
@@ -168,19 +169,9 @@ def validate_file(
             "checking %s (%d bytes) in %d processes, %d chunks", path.name, size, n_workers, len(ranges)
         )
         raw_counter(spec.encoding)  # load the vocabulary once, before forking: the workers share it
-        with _pool(n_workers) as pool:
-            pending = [
-                pool.apply_async(_check_range_task, ((str(path), start, end, method, model),))
-                for start, end in ranges
-            ]
-            _merge(
-                report,
-                (p.get() for p in pending),
-                spec=spec,
-                method=method,
-                size=size,
-                on_progress=on_progress,
-            )
+        tasks = [(str(path), start, end, method, model) for start, end in ranges]
+        with ForkPool(_check_range_task, tasks, n_workers) as pool:
+            _merge(report, pool.results(), spec=spec, method=method, size=size, on_progress=on_progress)
     else:
         part = _check_range(path, 0, size, method=method, model=model, on_progress=on_progress, size=size)
         _merge(report, [part], spec=spec, method=method, size=size, on_progress=None)
@@ -232,17 +223,6 @@ def _line_ranges(path: Path, size: int, chunk: int) -> list[tuple[int, int]]:
                 break
             starts.append(start)
     return list(zip(starts, starts[1:] + [size], strict=True))
-
-
-def _pool(n: int):
-    """A pool of `n` forked processes. billiard's (Celery's multiprocessing fork) rather than the
-    standard library's: it also works inside a Celery prefork child, which is a daemonic process
-    (multiprocessing.Pool and ProcessPoolExecutor refuse to start children there), and a result
-    whose worker died raises WorkerLostError instead of waiting forever. Leaving the `with`
-    block, even on an error or a task time limit, terminates the workers."""
-    import billiard
-
-    return billiard.get_context("fork").Pool(n)
 
 
 @dataclass

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 
 import pytest
 
 from datasets_app import validation
+from datasets_app.forkpool import ForkPool, WorkerError
 from datasets_app.validation import DPO, MAX_STORED, validate_file
 from tests.datasets_app.conftest import chat
 
@@ -86,17 +88,24 @@ def count_duplicates(data: bytes) -> int:
     return n
 
 
+class Pools(list):
+    """The sizes of the process pools validate_file started, and their children's pids."""
+
+    pids: list[int]
+
+
 @pytest.fixture
-def pools(monkeypatch):
-    """The sizes of the process pools validate_file starts (in this, the parent process)."""
-    started: list[int] = []
-    original = validation._pool
+def pools(monkeypatch) -> Pools:
+    started = Pools()
+    started.pids = []
 
-    def recording(n):
-        started.append(n)
-        return original(n)
+    class Recording(ForkPool):
+        def __init__(self, func, tasks, processes):
+            started.append(processes)
+            super().__init__(func, tasks, processes)
+            started.pids.extend(self._children.values())
 
-    monkeypatch.setattr(validation, "_pool", recording)
+    monkeypatch.setattr(validation, "ForkPool", Recording)
     return started
 
 
@@ -112,6 +121,9 @@ def test_the_parallel_report_is_the_serial_report_with_problems_across_chunk_bou
     )
 
     assert pools == [3], "the second run used a pool of three processes"
+    for pid in pools.pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # every child was stopped and reaped
     assert parallel.to_dict() == serial.to_dict()
     # The file really has what the comparison is about:
     assert serial.error_count > MAX_STORED and len(serial.errors) == MAX_STORED
@@ -180,3 +192,35 @@ def test_a_small_file_or_a_process_with_other_threads_is_checked_in_one_process(
         stop.set()
         thread.join()
     assert validation._worker_count(10**9, 4) == 4
+
+
+def crash_on_second_chunk(args):
+    if args[1] > 0:
+        raise ValueError("a bug in the checks")
+    return validation._check_range_task(args)
+
+
+def die_on_second_chunk(args):
+    if args[1] > 0:
+        os._exit(3)
+    return validation._check_range_task(args)
+
+
+@pytest.mark.parametrize(
+    "task, message",
+    [(crash_on_second_chunk, "ValueError: a bug in the checks"), (die_on_second_chunk, "died before")],
+)
+def test_a_failing_or_dying_worker_raises_instead_of_hanging_and_leaves_no_process(
+    tmp_path, monkeypatch, pools, task, message
+):
+    path = tmp_path / "good.jsonl"
+    path.write_bytes(b"\n".join(json.dumps(chat(i)).encode() for i in range(2000)))
+    monkeypatch.setattr(validation, "_check_range_task", task)
+
+    with pytest.raises(WorkerError, match=message):
+        validate_file(path, workers=2, chunk_bytes=CHUNK)
+
+    assert pools == [2] and len(pools.pids) == 2
+    for pid in pools.pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # stopped and reaped: no zombie, nothing left running
