@@ -40,8 +40,12 @@ class ForkPool:
         self._tasks = tasks
         self._children: dict[Connection, int] = {}  # our end of each child's pipe -> its pid
         self._next_task = 0
-        for _ in range(max(1, min(processes, len(tasks)))):
-            self._start_child()
+        try:
+            for _ in range(max(1, min(processes, len(tasks)))):
+                self._start_child()
+        except BaseException as exc:  # fork failed (out of memory, process limit): stop the others
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
 
     def _start_child(self) -> None:
         ours, theirs = Pipe()
