@@ -1,9 +1,12 @@
 """The one validator: streams a JSONL file line by line, checks every line, counts tokens.
 
-`validate_file` is what the upload page (through services.dataset_version_validate, inline or in
-a Celery task) and `manage.py dataset_check` call. Memory stays flat in the file's size: one line
+`validate_file` is what the upload page (through services.dataset_validate, inline or in a
+Celery task) and `manage.py dataset_check` call. Memory stays flat in the file's size: one line
 is read at a time, and per example only 20 bytes are kept (a hash for duplicates, a line number
 and a token count); problems beyond MAX_STORED are counted, not kept.
+
+A large file is cut into byte ranges on line starts, checked by forked processes (ForkPool) and
+merged in file order into the report one pass would give (_check_range, then _merge).
 """
 
 from __future__ import annotations
