@@ -8,7 +8,6 @@ reply priming at the end.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 
 import bpe_openai
@@ -36,7 +35,7 @@ _SIMPLE_ROLES = {
     "system": TOKENS_PER_MESSAGE + 1,
     "user": TOKENS_PER_MESSAGE + 1,
     "assistant": TOKENS_PER_MESSAGE + 1,
-}  # the per-content cache holds at most this many characters at once
+}
 
 
 @functools.lru_cache(maxsize=4)
@@ -58,59 +57,24 @@ def raw_counter(name: str) -> Callable[[str], int]:
     return lambda text: len(enc.encode(text, disallowed_special=()))  # pragma: no cover
 
 
-# A space that follows a whitespace character: there the tokenizer's pre-split may not cut.
-_UNSAFE_SPACE = re.compile(r"\s ")
-_WORD_CACHE_MAX = 50_000
-_MIN_WORDS = 6  # below this, one tokenizer call is cheaper than the word lookups
-
-
 class MessageCounter:
     """Counts example tokens exactly, fast, with memory that stays flat.
 
-    Two caches. (1) Whole strings: training files repeat the same system prompt on every line.
-    (2) Words: OpenAI's encodings (o200k_base, cl100k_base) first split text with a regular
-    expression whose pieces never cross a single space that follows a non-space character (such
-    a space always starts a new piece, " word"), and BPE merges only inside a piece. So the count
-    of "a b c" is count("a") + count(" b") + count(" c"), and " b" is looked up in a dictionary:
-    natural language repeats its words. Text where a space follows whitespace ("a  b", "\n x")
-    is counted in one call. tests/datasets_app/test_tokens.py checks the equality on many texts.
-    Both caches are cleared when full.
+    Whole strings are cached (training files repeat the same system prompt on every line); the
+    cache is cleared when it holds more than _CACHE_CHARS characters. Everything else goes straight
+    to the Rust backend's count(), which measured faster than any Python-side splitting into cached
+    words (benchmarks/bench_dataset_validation.py; docs/architecture.md, "Datasets").
     """
 
     def __init__(self, encoding_name: str):
         self._count = raw_counter(encoding_name)
         self._cache: dict[str, int] = {}
         self._cached_chars = 0
-        self._words: dict[str, int] = {}  # word -> tokens of " " + word
-        self._firsts: dict[str, int] = {}  # first word of a text -> its tokens
-
-    def _count_words(self, text: str) -> int:
-        words = text.split(" ")
-        if len(words) < _MIN_WORDS or "" in words or _UNSAFE_SPACE.search(text):
-            return self._count(text)
-        cache = self._words
-        counts = list(map(cache.get, words[1:]))
-        if None in counts:
-            if len(cache) > _WORD_CACHE_MAX:
-                cache.clear()
-            count = self._count
-            for i, n in enumerate(counts):
-                if n is None:
-                    word = words[i + 1]
-                    n = counts[i] = count(" " + word)
-                    cache[word] = n
-        first = words[0]
-        n_first = self._firsts.get(first)
-        if n_first is None:
-            if len(self._firsts) > _WORD_CACHE_MAX:
-                self._firsts.clear()
-            n_first = self._firsts[first] = self._count(first)
-        return n_first + sum(counts)
 
     def text(self, text: str) -> int:
         n = self._cache.get(text)
         if n is None:
-            n = self._count_words(text)
+            n = self._count(text)
             self._cached_chars += len(text)
             if self._cached_chars > _CACHE_CHARS:
                 self._cache.clear()
@@ -136,7 +100,7 @@ class MessageCounter:
                 return None
             n = cache.get(content)
             if n is None:
-                n = self.text(content)
+                n = self.text(content)  # counts and caches it
             total += overhead + n
             if role == "assistant":
                 trained += n

@@ -135,6 +135,10 @@ DATASET_MAX_UPLOAD_BYTES = env_int("FINEWEB_DATASET_MAX_BYTES", 512 * 1024 * 102
 BLOB_DIR = DATA_DIR / "blobs"
 # Dataset files up to this size are validated during the upload; larger ones by a Celery worker.
 DATASET_INLINE_VALIDATE_BYTES = env_int("FINEWEB_DATASET_INLINE_VALIDATE_BYTES", 2 * 1024 * 1024)
+# Files from this size on are checked by a pool of forked processes, one per CPU, or at most
+# FINEWEB_DATASET_VALIDATION_WORKERS when that is set above 0 (1: always one process).
+DATASET_PARALLEL_MIN_BYTES = env_int("FINEWEB_DATASET_PARALLEL_MIN_BYTES", 4 * 1024 * 1024)
+DATASET_VALIDATION_WORKERS = env_int("FINEWEB_DATASET_VALIDATION_WORKERS", 0)
 
 # --- Celery: a broker that needs no server by default (kombu filesystem transport).
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")

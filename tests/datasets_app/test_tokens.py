@@ -47,7 +47,7 @@ def test_gpt35_models_count_with_cl100k_and_gpt4o_with_o200k():
 
 
 @pytest.mark.parametrize("encoding", ["o200k_base", "cl100k_base"])
-def test_the_word_cache_gives_exactly_the_tokenizers_count_on_awkward_text(encoding):
+def test_the_counter_gives_exactly_the_tokenizers_count_on_awkward_text_cached_or_not(encoding):
     rng = random.Random(3)
     pieces = list("abcXYZ0123456789.,;:!?'\"-_()/\\\n\t") + [
         "ä",
@@ -71,6 +71,7 @@ def test_the_word_cache_gives_exactly_the_tokenizers_count_on_awkward_text(encod
         ]
         text = " ".join(words)
         assert counter.text(text) == raw(text), repr(text)
+        assert counter.text(text) == raw(text), "and again, from the cache"
 
 
 def test_simple_examples_take_the_fast_path_with_the_same_count():
