@@ -12,11 +12,11 @@
    fraction of answers detected as German (stopword heuristic) and fraction of
    answers that parse as JSON.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 import tempfile
@@ -26,19 +26,81 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import torch  # noqa: E402
+
 from localtuner.engine import TrainSpec, generate, train  # noqa: E402
 from localtuner.engine.basemodels import load_base  # noqa: E402
 from localtuner.engine.data import pack, pad_batch, read_jsonl  # noqa: E402
 from localtuner.engine.inference import ModelCache  # noqa: E402
 from localtuner.engine.trainer import LORA_TARGETS, _threads, token_stats  # noqa: E402
 
-import torch  # noqa: E402
-
 SAMPLES = ROOT / "localtuner" / "samples"
-GERMAN_WORDS = set("der die das und ist ein eine einen nicht ich du wir sie es zu mit von im in den dem des auf "
-                   "für man hat sind am nach wenn um oft auch kann".split())
-ENGLISH_WORDS = set("the and is a an not i you we they it to with of in on for are was has have can be this "
-                    "that there at by".split())
+GERMAN_WORDS = {
+    "der",
+    "die",
+    "das",
+    "und",
+    "ist",
+    "ein",
+    "eine",
+    "einen",
+    "nicht",
+    "ich",
+    "du",
+    "wir",
+    "sie",
+    "es",
+    "zu",
+    "mit",
+    "von",
+    "im",
+    "in",
+    "den",
+    "dem",
+    "des",
+    "auf",
+    "für",
+    "man",
+    "hat",
+    "sind",
+    "am",
+    "nach",
+    "wenn",
+    "um",
+    "oft",
+    "auch",
+    "kann",
+}
+ENGLISH_WORDS = {
+    "the",
+    "and",
+    "is",
+    "a",
+    "an",
+    "not",
+    "i",
+    "you",
+    "we",
+    "they",
+    "it",
+    "to",
+    "with",
+    "of",
+    "in",
+    "on",
+    "for",
+    "are",
+    "was",
+    "has",
+    "have",
+    "can",
+    "be",
+    "this",
+    "that",
+    "there",
+    "at",
+    "by",
+}
 
 
 def is_german(text: str) -> bool:
@@ -64,7 +126,9 @@ def lora_model(model_name: str, cache_dir: Path, seed: int):
 
     model, tokenizer = load_base(model_name, cache_dir=cache_dir, device="cpu")
     torch.manual_seed(seed)
-    config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=8, lora_alpha=16, lora_dropout=0.0, target_modules=LORA_TARGETS, task_type="CAUSAL_LM"
+    )
     model = get_peft_model(model, config)
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
@@ -81,7 +145,7 @@ def run_loop(kind: str, model_name: str, cache_dir: Path, batches, pad_id: int) 
             model.load_state_dict(state, strict=False)
             optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
             start = time.perf_counter()
-        for examples in (batches if timed else batches[:1]):
+        for examples in batches if timed else batches[:1]:
             optimizer.zero_grad(set_to_none=True)
             if kind == "packed":
                 batch = pack(examples, 512, pad_id)  # rows of max_seq_len, as in train()
@@ -90,8 +154,12 @@ def run_loop(kind: str, model_name: str, cache_dir: Path, batches, pad_id: int) 
                 tokens, total = batch.n_tokens, batch.n_tokens + batch.n_pad
             else:
                 batch = pad_batch(examples, pad_id)
-                loss = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                             labels=batch.labels, use_cache=False).loss
+                loss = model(
+                    input_ids=batch.input_ids,
+                    attention_mask=batch.attention_mask,
+                    labels=batch.labels,
+                    use_cache=False,
+                ).loss
                 tokens, total = batch.n_tokens, batch.n_tokens + batch.n_pad
             loss.backward()
             optimizer.step()
@@ -101,8 +169,13 @@ def run_loop(kind: str, model_name: str, cache_dir: Path, batches, pad_id: int) 
                 padded_total += total
         if timed:
             seconds = time.perf_counter() - start
-    return {"seconds": seconds, "useful_tokens": useful, "computed_tokens": padded_total,
-            "tokens_per_s": useful / seconds, "losses": losses}
+    return {
+        "seconds": seconds,
+        "useful_tokens": useful,
+        "computed_tokens": padded_total,
+        "tokens_per_s": useful / seconds,
+        "losses": losses,
+    }
 
 
 def sample_examples(tokenizer, mixed_lengths: bool):
@@ -130,24 +203,32 @@ def throughput(model_name: str, cache_dir: Path, steps: int, batch_size: int, mi
     batches = []
     while len(batches) < steps:
         for i in range(0, len(order) - batch_size + 1, batch_size):
-            batches.append([examples[j] for j in order[i: i + batch_size]])
+            batches.append([examples[j] for j in order[i : i + batch_size]])
     batches = batches[:steps]
     lengths = sorted(len(e) for e in examples)
-    what = ("sample chats extended to 1-6 turns" if mixed_lengths else "sample chats as shipped (1 turn)")
-    print(f"\n== Throughput: {model_name}, {steps} steps of {batch_size} examples; data: {what}, "
-          f"example length min/median/max {lengths[0]}/{lengths[len(lengths) // 2]}/{lengths[-1]} tokens, "
-          f"{sum(len(e) for b in batches for e in b)} useful tokens in the timed steps")
+    what = "sample chats extended to 1-6 turns" if mixed_lengths else "sample chats as shipped (1 turn)"
+    print(
+        f"\n== Throughput: {model_name}, {steps} steps of {batch_size} examples; data: {what}, "
+        f"example length min/median/max {lengths[0]}/{lengths[len(lengths) // 2]}/{lengths[-1]} tokens, "
+        f"{sum(len(e) for b in batches for e in b)} useful tokens in the timed steps"
+    )
     results = {}
     for kind in ("padded", "packed"):
         results[kind] = r = run_loop(kind, model_name, cache_dir, batches, tokenizer.pad_token_id)
         pad_share = 1 - r["useful_tokens"] / r["computed_tokens"]
-        tail = r["losses"][-max(1, steps // 5):]
-        print(f"{kind:>7}: {r['tokens_per_s']:8.1f} useful tokens/s  ({r['seconds']:.1f} s, "
-              f"padding {pad_share:.0%} of computed positions)  loss first {r['losses'][0]:.4f} "
-              f"last {r['losses'][-1]:.4f} (mean of last {len(tail)}: {sum(tail) / len(tail):.4f})")
+        tail = r["losses"][-max(1, steps // 5) :]
+        print(
+            f"{kind:>7}: {r['tokens_per_s']:8.1f} useful tokens/s  ({r['seconds']:.1f} s, "
+            f"padding {pad_share:.0%} of computed positions)  loss first {r['losses'][0]:.4f} "
+            f"last {r['losses'][-1]:.4f} (mean of last {len(tail)}: {sum(tail) / len(tail):.4f})"
+        )
     ratio = results["packed"]["tokens_per_s"] / results["padded"]["tokens_per_s"]
-    diffs = [abs(a - b) for a, b in zip(results["packed"]["losses"], results["padded"]["losses"])]
-    print(f"packed / padded useful tokens/s: {ratio:.2f}x   max |loss difference| over the curve: {max(diffs):.2e}")
+    diffs = [
+        abs(a - b) for a, b in zip(results["packed"]["losses"], results["padded"]["losses"], strict=False)
+    ]
+    print(
+        f"packed / padded useful tokens/s: {ratio:.2f}x   max |loss difference| over the curve: {max(diffs):.2e}"
+    )
     return ratio
 
 
@@ -156,8 +237,18 @@ def throughput(model_name: str, cache_dir: Path, steps: int, batch_size: int, mi
 
 def answers(model_name, adapter, cache_dir, prompts, max_tokens):
     cache = ModelCache(max_models=1)
-    return [generate(base_model=model_name, adapter_path=adapter, messages=p, max_tokens=max_tokens,
-                     temperature=0, cache_dir=cache_dir, cache=cache).text for p in prompts]
+    return [
+        generate(
+            base_model=model_name,
+            adapter_path=adapter,
+            messages=p,
+            max_tokens=max_tokens,
+            temperature=0,
+            cache_dir=cache_dir,
+            cache=cache,
+        ).text
+        for p in prompts
+    ]
 
 
 def quality(model_name: str, cache_dir: Path, epochs: int, lr_mult: float, max_tokens: int) -> None:
@@ -171,27 +262,40 @@ def quality(model_name: str, cache_dir: Path, epochs: int, lr_mult: float, max_t
         metrics = []
         with tempfile.TemporaryDirectory() as out:
             spec = TrainSpec(
-                base_model=model_name, method="supervised", training_path=SAMPLES / f"{stem}.jsonl",
-                validation_path=SAMPLES / f"{stem}_valid.jsonl", output_dir=Path(out), cache_dir=cache_dir,
-                n_epochs=epochs, batch_size=4, learning_rate_multiplier=lr_mult, eval_every=10, max_seq_len=256,
+                base_model=model_name,
+                method="supervised",
+                training_path=SAMPLES / f"{stem}.jsonl",
+                validation_path=SAMPLES / f"{stem}_valid.jsonl",
+                output_dir=Path(out),
+                cache_dir=cache_dir,
+                n_epochs=epochs,
+                batch_size=4,
+                learning_rate_multiplier=lr_mult,
+                eval_every=10,
+                max_seq_len=256,
             )
             t0 = time.perf_counter()
-            result = train(spec, on_metrics=metrics.append, on_checkpoint=lambda c: None,
-                           should_cancel=lambda: False)
+            result = train(
+                spec, on_metrics=metrics.append, on_checkpoint=lambda c: None, should_cancel=lambda: False
+            )
             train_s = time.perf_counter() - t0
             after = answers(model_name, result.adapter_path, cache_dir, held_out, max_tokens)
         valid = [m.valid_loss for m in metrics if m.valid_loss is not None]
         b, a = sum(map(score, before)), sum(map(score, after))
-        print(f"{label}: held-out answers passing the check: before {b}/{len(before)}, after {a}/{len(after)}  "
-              f"(train {train_s:.0f} s, {result.steps} steps, {result.trained_tokens} tokens, "
-              f"{result.trained_tokens / train_s:.0f} tokens/s incl. evals; valid loss {valid[0]:.3f} -> "
-              f"{valid[-1]:.3f}; generating 10 answers took {gen_s:.1f} s)")
-        for q, x, y in list(zip(held_out, before, after))[:3]:
+        print(
+            f"{label}: held-out answers passing the check: before {b}/{len(before)}, after {a}/{len(after)}  "
+            f"(train {train_s:.0f} s, {result.steps} steps, {result.trained_tokens} tokens, "
+            f"{result.trained_tokens / train_s:.0f} tokens/s incl. evals; valid loss {valid[0]:.3f} -> "
+            f"{valid[-1]:.3f}; generating 10 answers took {gen_s:.1f} s)"
+        )
+        for q, x, y in list(zip(held_out, before, after, strict=True))[:3]:
             print(f"   Q: {q[-1]['content']}\n      before: {x[:90]!r}\n      after:  {y[:90]!r}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="SmolLM2-135M-Instruct")
     parser.add_argument("--steps", type=int, default=8, help="steps of the throughput comparison")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -203,14 +307,18 @@ def main() -> None:
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
     _threads("cpu" if not torch.cuda.is_available() else "cuda")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device "
-          f"{'cuda' if torch.cuda.is_available() else 'cpu'} (benchmark loops run on CPU)")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device "
+        f"{'cuda' if torch.cuda.is_available() else 'cpu'} (benchmark loops run on CPU)"
+    )
     t0 = time.perf_counter()
     load_base(args.model, cache_dir=args.cache_dir, device="cpu")
     print(f"model cache ready in {time.perf_counter() - t0:.1f} s ({args.cache_dir})")
     if not args.skip_throughput:
-        ratios = [throughput(args.model, args.cache_dir, args.steps, args.batch_size, mixed)
-                  for mixed in (False, True)]
+        ratios = [
+            throughput(args.model, args.cache_dir, args.steps, args.batch_size, mixed)
+            for mixed in (False, True)
+        ]
         print(f"\nratios (packed / padded): as shipped {ratios[0]:.2f}x, mixed lengths {ratios[1]:.2f}x")
     if not args.skip_quality:
         quality(args.model, args.cache_dir, args.epochs, args.lr_multiplier, args.max_tokens)

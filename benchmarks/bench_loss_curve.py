@@ -72,8 +72,12 @@ def main() -> int:
         blob = Blob.objects.create(sha256="0" * 64, size=0)
         dataset = Dataset.objects.create(team=team, name="bench")
         version = DatasetVersion.objects.create(dataset=dataset, number=1, blob=blob, status="valid")
-        conn = Connection.objects.filter(team=team).first() or Connection.objects.create(team=team, kind="local", name="local")
-        job = Job.objects.create(team=team, dataset_version=version, connection=conn, base_model="m", status="succeeded")
+        conn = Connection.objects.filter(team=team).first() or Connection.objects.create(
+            team=team, kind="local", name="local"
+        )
+        job = Job.objects.create(
+            team=team, dataset_version=version, connection=conn, base_model="m", status="succeeded"
+        )
         rng = np.random.default_rng(0)
         n = args.points
         steps = np.arange(1, n + 1)
@@ -82,14 +86,23 @@ def main() -> int:
         acc = 1 - train / 4
         start = time.perf_counter()
         MetricPoint.objects.bulk_create(
-            [MetricPoint(job=job, step=int(s), train_loss=float(t), train_accuracy=float(a),
-                         valid_loss=float(t + 0.1) if s % 10 == 0 else None,
-                         valid_accuracy=float(a - 0.02) if s % 10 == 0 else None)
-             for s, t, a in zip(steps, train, acc, strict=True)],
+            [
+                MetricPoint(
+                    job=job,
+                    step=int(s),
+                    train_loss=float(t),
+                    train_accuracy=float(a),
+                    valid_loss=float(t + 0.1) if s % 10 == 0 else None,
+                    valid_accuracy=float(a - 0.02) if s % 10 == 0 else None,
+                )
+                for s, t, a in zip(steps, train, acc, strict=True)
+            ],
             batch_size=5000,
         )
-        print(f"stored {n:,} metric points in {time.perf_counter() - start:.1f}s "
-              f"({connection.vendor}); median of {args.repeat} runs below")
+        print(
+            f"stored {n:,} metric points in {time.perf_counter() - start:.1f}s "
+            f"({connection.vendor}); median of {args.repeat} runs below"
+        )
 
         t_down, fig_down = timed(lambda: selectors.figure_json(selectors.curves_figure([job])), args.repeat)
         t_full, fig_full = timed(
@@ -99,14 +112,24 @@ def main() -> int:
         client.force_login(user)
         t_page, response = timed(lambda: client.get(f"/jobs/curves/?ids={job.id}"), args.repeat)
         t_job, _ = timed(lambda: client.get(f"/jobs/{job.id}/", headers={"HX-Request": "true"}), args.repeat)
-        print(f"figure, LTTB <=5,000 points/series : {t_down * 1000:8.1f} ms  JSON {len(fig_down) / 1e6:6.2f} MB")
-        print(f"figure, all {n:,} points/series  : {t_full * 1000:8.1f} ms  JSON {len(fig_full) / 1e6:6.2f} MB")
-        print(f"curves page (LTTB), whole request  : {t_page * 1000:8.1f} ms  HTML {len(response.content) / 1e6:6.2f} MB")
+        print(
+            f"figure, LTTB <=5,000 points/series : {t_down * 1000:8.1f} ms  JSON {len(fig_down) / 1e6:6.2f} MB"
+        )
+        print(
+            f"figure, all {n:,} points/series  : {t_full * 1000:8.1f} ms  JSON {len(fig_full) / 1e6:6.2f} MB"
+        )
+        print(
+            f"curves page (LTTB), whole request  : {t_page * 1000:8.1f} ms  HTML {len(response.content) / 1e6:6.2f} MB"
+        )
         print(f"job page live fragment (LTTB)      : {t_job * 1000:8.1f} ms")
-        print(f"ratio all-points / LTTB: time {t_full / t_down:.1f}x, payload {len(fig_full) / len(fig_down):.1f}x")
+        print(
+            f"ratio all-points / LTTB: time {t_full / t_down:.1f}x, payload {len(fig_full) / len(fig_down):.1f}x"
+        )
         figure = selectors.curves_figure([job])
         kept = max(float(np.max(_values(t["y"]))) for t in figure["data"] if t["name"] == "train loss")
-        print(f"loss spike of {train[n // 3]:.3f} at step {n // 3 + 1:,} kept by LTTB: {'yes' if kept == train[n // 3] else 'no'}")
+        print(
+            f"loss spike of {train[n // 3]:.3f} at step {n // 3 + 1:,} kept by LTTB: {'yes' if kept == train[n // 3] else 'no'}"
+        )
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
     return 0

@@ -191,7 +191,9 @@ FINEWEB_LOCAL_LEASE_SECONDS = env_int("FINEWEB_LOCAL_LEASE_SECONDS", 60)
 FINEWEB_LOCAL_TRAIN_TIME_LIMIT = env_int("FINEWEB_LOCAL_TRAIN_TIME_LIMIT", 24 * 3600)
 FINEWEB_LOCAL_DEFAULT_MAX_TOKENS = env_int("FINEWEB_LOCAL_DEFAULT_MAX_TOKENS", 256)
 CELERY_BEAT_SCHEDULE["localtuner-sweep"] = {
-    "task": "localtuner.tasks.sweep_stale_jobs", "schedule": 60.0, "options": {"queue": "default"},
+    "task": "localtuner.tasks.sweep_stale_jobs",
+    "schedule": 60.0,
+    "options": {"queue": "default"},
 }
 # Provider API keys are encrypted at rest with MultiFernet: the first key encrypts, all decrypt.
 FINEWEB_FERNET_KEYS = env_list("FINEWEB_FERNET_KEYS", []) or [

@@ -15,12 +15,12 @@ AUTO = "auto"
 # One sentence per hyperparameter, shown under its field.
 HELP = {
     "n_epochs": "How many times the model reads the whole dataset. More epochs fit the examples more closely "
-    "but can make the model repeat them; \"auto\" picks a number from the dataset size.",
+    'but can make the model repeat them; "auto" picks a number from the dataset size.',
     "batch_size": "How many examples the model learns from at once. Larger batches are steadier but need more "
-    "data; \"auto\" lets the provider choose.",
+    'data; "auto" lets the provider choose.',
     "learning_rate_multiplier": "How big each learning step is, relative to the provider's default. Lower is "
-    "safer, higher learns faster; \"auto\" is usually right.",
-    "beta": "DPO only: how strongly the model is kept close to the base model. Higher stays closer; \"auto\" is "
+    'safer, higher learns faster; "auto" is usually right.',
+    "beta": 'DPO only: how strongly the model is kept close to the base model. Higher stays closer; "auto" is '
     "the provider's default.",
     "suffix": "A short name added to the fine-tuned model's name so you can recognise it (letters, digits, - and _).",
     "seed": "Optional. The same seed and data give the same run again, where the provider supports it.",
@@ -34,9 +34,9 @@ def _auto_or_number(value: str, *, kind, low, high, label: str):
     try:
         number = kind(value)
     except ValueError as exc:
-        raise forms.ValidationError(f"{label} must be \"auto\" or a number.") from exc
+        raise forms.ValidationError(f'{label} must be "auto" or a number.') from exc
     if not low <= number <= high:
-        raise forms.ValidationError(f"{label} must be between {low} and {high}, or \"auto\".")
+        raise forms.ValidationError(f'{label} must be between {low} and {high}, or "auto".')
     return number
 
 
@@ -50,9 +50,15 @@ class LaunchForm(forms.Form):
         initial=AUTO, label="Learning rate multiplier", help_text=HELP["learning_rate_multiplier"]
     )
     beta = forms.CharField(initial=AUTO, required=False, label="DPO beta", help_text=HELP["beta"])
-    suffix = forms.CharField(required=False, max_length=40, label="Model name suffix", help_text=HELP["suffix"])
-    seed = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1, label="Seed", help_text=HELP["seed"])
-    confirm_over_budget = forms.BooleanField(required=False, label="I am an owner and approve going over the budget")
+    suffix = forms.CharField(
+        required=False, max_length=40, label="Model name suffix", help_text=HELP["suffix"]
+    )
+    seed = forms.IntegerField(
+        required=False, min_value=0, max_value=2**31 - 1, label="Seed", help_text=HELP["seed"]
+    )
+    confirm_over_budget = forms.BooleanField(
+        required=False, label="I am an owner and approve going over the budget"
+    )
     launch_token = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def __init__(self, *args, team, models: list[str], method: str = "", **kwargs):
@@ -60,7 +66,8 @@ class LaunchForm(forms.Form):
         self.method = method
         self.fields["version"].queryset = (
             DatasetVersion.objects.filter(dataset__team=team, frozen_at__isnull=False)
-            .select_related("dataset").order_by("dataset__name", "-number")
+            .select_related("dataset")
+            .order_by("dataset__name", "-number")
         )
         self.fields["connection"].queryset = Connection.objects.filter(team=team).order_by("name")
         self.fields["base_model"].choices = [(m, m) for m in models]
@@ -80,12 +87,17 @@ class LaunchForm(forms.Form):
 
     def clean_learning_rate_multiplier(self):
         return _auto_or_number(
-            self.cleaned_data["learning_rate_multiplier"], kind=float, low=0.01, high=10.0,
+            self.cleaned_data["learning_rate_multiplier"],
+            kind=float,
+            low=0.01,
+            high=10.0,
             label="Learning rate multiplier",
         )
 
     def clean_beta(self):
-        return _auto_or_number(self.cleaned_data.get("beta"), kind=float, low=0.01, high=2.0, label="DPO beta")
+        return _auto_or_number(
+            self.cleaned_data.get("beta"), kind=float, low=0.01, high=2.0, label="DPO beta"
+        )
 
     def clean_suffix(self):
         suffix = self.cleaned_data["suffix"].strip()

@@ -17,10 +17,18 @@ from jobs.models import Job, MetricPoint
 # Names providers use for our four values (OpenAI events and CSV, OpenAI checkpoints, Together).
 _ALIASES = {
     "train_loss": ("train_loss", "train/loss", "loss"),
-    "train_accuracy": ("train_accuracy", "train_mean_token_accuracy", "train/accuracy", "train/token_accuracy"),
+    "train_accuracy": (
+        "train_accuracy",
+        "train_mean_token_accuracy",
+        "train/accuracy",
+        "train/token_accuracy",
+    ),
     "valid_loss": ("valid_loss", "full_valid_loss", "eval/loss", "validation_loss", "val_loss"),
     "valid_accuracy": (
-        "valid_accuracy", "valid_mean_token_accuracy", "full_valid_mean_token_accuracy", "eval/accuracy",
+        "valid_accuracy",
+        "valid_mean_token_accuracy",
+        "full_valid_mean_token_accuracy",
+        "eval/accuracy",
         "eval/token_accuracy",
     ),
 }
@@ -73,7 +81,9 @@ def metric_points_store(*, job: Job, points: Points) -> int:
     created = 0
     for start in range(0, len(steps), 2000):
         chunk = steps[start : start + 2000]
-        existing = {p.step: p for p in MetricPoint.objects.select_for_update().filter(job=job, step__in=chunk)}
+        existing = {
+            p.step: p for p in MetricPoint.objects.select_for_update().filter(job=job, step__in=chunk)
+        }
         rows = []
         for step in chunk:
             row = existing.get(step) or MetricPoint(job=job, step=step)
@@ -81,7 +91,10 @@ def metric_points_store(*, job: Job, points: Points) -> int:
                 setattr(row, field, value)
             rows.append(row)
         MetricPoint.objects.bulk_create(
-            rows, update_conflicts=True, unique_fields=["job", "step"], update_fields=list(MetricPoint.VALUE_FIELDS)
+            rows,
+            update_conflicts=True,
+            unique_fields=["job", "step"],
+            update_fields=list(MetricPoint.VALUE_FIELDS),
         )
         created += len(chunk) - len(existing)
     return created

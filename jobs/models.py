@@ -62,7 +62,9 @@ class Job(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
 
     # Stored when the row is created, i.e. before any provider call, and sent with the create call.
-    idempotency_key = models.CharField(max_length=64, unique=True, default=new_idempotency_key, editable=False)
+    idempotency_key = models.CharField(
+        max_length=64, unique=True, default=new_idempotency_key, editable=False
+    )
     # NULL (not ""), so the per-connection unique constraint ignores jobs not yet created there.
     provider_job_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     # When a submit took the job, and how many times one did (>1 means: look before creating).
@@ -87,7 +89,9 @@ class Job(models.Model):
     total_steps = models.IntegerField(null=True, blank=True)
     error_message = models.TextField(blank=True)
 
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
     created = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -102,7 +106,8 @@ class Job(models.Model):
         ordering = ["-created"]
         constraints = [
             models.UniqueConstraint(
-                fields=["connection", "provider_job_id"], name="one_row_per_provider_job",
+                fields=["connection", "provider_job_id"],
+                name="one_row_per_provider_job",
                 condition=models.Q(provider_job_id__isnull=False),
             ),
             # Only an imported job may lack a dataset version: everything launched here has one.
@@ -129,7 +134,10 @@ class Job(models.Model):
 
     @property
     def can_cancel(self) -> bool:
-        return self.status in (self.Status.SUBMITTING, *self.ACTIVE_AT_PROVIDER) and self.status != self.Status.CANCELLING
+        return (
+            self.status in (self.Status.SUBMITTING, *self.ACTIVE_AT_PROVIDER)
+            and self.status != self.Status.CANCELLING
+        )
 
     # --- single-row changes -------------------------------------------------------------------
 

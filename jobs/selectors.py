@@ -47,7 +47,10 @@ def launch_estimate(*, version, connection, base_model: str, n_epochs) -> Launch
     epochs = int(n_epochs) if str(n_epochs).isdigit() and int(n_epochs) > 0 else None
     tokens = version.tokens_capped_total or version.total_tokens
     estimate = costs.estimate(
-        n_examples=version.n_examples, tokens_per_example_capped_total=tokens, model=base_model, n_epochs=epochs
+        n_examples=version.n_examples,
+        tokens_per_example_capped_total=tokens,
+        model=base_model,
+        n_epochs=epochs,
     )
     kind = getattr(connection, "kind", "") if connection else ""
     cost = estimate.cost_usd
@@ -60,8 +63,13 @@ def launch_estimate(*, version, connection, base_model: str, n_epochs) -> Launch
     speed = _TOKENS_PER_SECOND.get(kind, 4000)
     seconds = _QUEUE_SECONDS.get(kind, 600) + int(estimate.billed_tokens / speed)
     return LaunchEstimate(
-        n_examples=version.n_examples, tokens=tokens, n_epochs=estimate.n_epochs,
-        billed_tokens=estimate.billed_tokens, cost_usd=cost, seconds=seconds, price_note=note,
+        n_examples=version.n_examples,
+        tokens=tokens,
+        n_epochs=estimate.n_epochs,
+        billed_tokens=estimate.billed_tokens,
+        cost_usd=cost,
+        seconds=seconds,
+        price_note=note,
     )
 
 
@@ -108,7 +116,9 @@ def sync_note(job: Job) -> str:
     wait = ""
     if job.next_sync_at:
         wait = f" fineweb tries again in {duration_words(max((job.next_sync_at - timezone.now()).total_seconds(), 1))}."
-    return f"fineweb could not reach the provider ({job.sync_failures} tries in a row): {job.sync_error}{wait}"
+    return (
+        f"fineweb could not reach the provider ({job.sync_failures} tries in a row): {job.sync_error}{wait}"
+    )
 
 
 # --- loss curves ---------------------------------------------------------------------------
@@ -127,7 +137,9 @@ def job_series(job_id: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     # A plain cursor: building 100k model tuples through the ORM costs more than the plot itself.
     columns = ", ".join(("step", *MetricPoint.VALUE_FIELDS))
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {MetricPoint._meta.db_table} WHERE job_id = %s ORDER BY step", [job_id])
+        cursor.execute(
+            f"SELECT {columns} FROM {MetricPoint._meta.db_table} WHERE job_id = %s ORDER BY step", [job_id]
+        )
         rows = cursor.fetchall()
     arr = np.array(rows, dtype=float).reshape(-1, 1 + len(MetricPoint.VALUE_FIELDS))  # NULL becomes NaN
     steps = arr[:, 0]
@@ -140,8 +152,13 @@ def curves_figure(jobs: list[Job], *, max_points: int | None = MAX_POINTS_PER_SE
     Each series is reduced with LTTB to `max_points` (None keeps every point: the benchmark's
     baseline) so a 100k-step run stays quick to build, send and draw.
     """
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
-                        subplot_titles=("Loss (lower is better)", "Token accuracy (higher is better)"))
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.12,
+        subplot_titles=("Loss (lower is better)", "Token accuracy (higher is better)"),
+    )
     several = len(jobs) > 1
     for index, job in enumerate(jobs):
         series = job_series(job.id)
@@ -161,14 +178,25 @@ def curves_figure(jobs: list[Job], *, max_points: int | None = MAX_POINTS_PER_SE
             # keeps long runs, overlaid, quick to pan and zoom.
             trace = go.Scatter if len(x) <= SVG_MAX_POINTS else go.Scattergl
             fig.add_trace(
-                trace(x=x, y=y, mode="lines+markers" if len(x) <= 100 else "lines", name=name,
-                             line={"color": color, "dash": dash, "width": 1.5}, marker={"size": 4},
-                             legendgroup=str(job.id)),
-                row=row, col=1,
+                trace(
+                    x=x,
+                    y=y,
+                    mode="lines+markers" if len(x) <= 100 else "lines",
+                    name=name,
+                    line={"color": color, "dash": dash, "width": 1.5},
+                    marker={"size": 4},
+                    legendgroup=str(job.id),
+                ),
+                row=row,
+                col=1,
             )
     fig.update_layout(
-        height=520, margin={"l": 50, "r": 20, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.12},
-        plot_bgcolor="#fff", paper_bgcolor="#fff", uirevision="keep",
+        height=520,
+        margin={"l": 50, "r": 20, "t": 40, "b": 40},
+        legend={"orientation": "h", "y": -0.12},
+        plot_bgcolor="#fff",
+        paper_bgcolor="#fff",
+        uirevision="keep",
     )
     fig.update_xaxes(title_text="step", row=2, col=1, gridcolor="#eef1f5")
     fig.update_yaxes(gridcolor="#eef1f5")
@@ -219,7 +247,9 @@ def jobs_filtered(*, team, params) -> tuple[list[Job], dict]:
     elif dataset == "none":  # imported jobs whose training data isn't in fineweb
         qs = qs.filter(dataset_version__isnull=True)
     filters = {
-        "status": status, "connection": connection, "dataset": dataset,
+        "status": status,
+        "connection": connection,
+        "dataset": dataset,
         "connections": Connection.objects.filter(team=team).order_by("name"),
         "datasets": Dataset.objects.filter(team=team).order_by("name"),
     }
@@ -229,15 +259,22 @@ def jobs_filtered(*, team, params) -> tuple[list[Job], dict]:
 def _frozen_versions(team):
     from datasets_app.models import DatasetVersion
 
-    return DatasetVersion.objects.filter(dataset__team=team, frozen_at__isnull=False).select_related("dataset")
+    return DatasetVersion.objects.filter(dataset__team=team, frozen_at__isnull=False).select_related(
+        "dataset"
+    )
 
 
 def launch_initial(*, team, params) -> dict:
     """Initial values of the launch form: from ?version=, or from ?from=<job> for a relaunch."""
     from providers.models import Connection
 
-    data: dict = {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto", "beta": "auto",
-                  "launch_token": uuid.uuid4().hex}
+    data: dict = {
+        "n_epochs": "auto",
+        "batch_size": "auto",
+        "learning_rate_multiplier": "auto",
+        "beta": "auto",
+        "launch_token": uuid.uuid4().hex,
+    }
     connections = list(Connection.objects.filter(team=team).order_by("name"))
     version_id = params.get("version", "")
     source_id = params.get("from", "")
@@ -260,7 +297,10 @@ def launch_initial(*, team, params) -> dict:
     if version_id:
         from datasets_app.models import DatasetVersion
 
-        if not (version_id.isdigit() and DatasetVersion.objects.filter(dataset__team=team, id=int(version_id)).exists()):
+        if not (
+            version_id.isdigit()
+            and DatasetVersion.objects.filter(dataset__team=team, id=int(version_id)).exists()
+        ):
             raise Http404
         if _frozen_versions(team).filter(id=int(version_id)).exists():
             data["version"] = version_id
@@ -291,22 +331,37 @@ def launch_context(*, team, membership, data) -> dict:
         base_model = target if target in models else (models[0] if models else "")
     estimate = None
     if version is not None and base_model:
-        estimate = launch_estimate(version=version, connection=connection, base_model=base_model,
-                                   n_epochs=data.get("n_epochs"))
+        estimate = launch_estimate(
+            version=version, connection=connection, base_model=base_model, n_epochs=data.get("n_epochs")
+        )
     spend = team_month_spend(team=team)
     budget = float(team.monthly_budget_usd)
-    over_budget = bool(estimate and estimate.cost_usd is not None and spend + float(estimate.cost_usd) > budget)
+    over_budget = bool(
+        estimate and estimate.cost_usd is not None and spend + float(estimate.cost_usd) > budget
+    )
     from datasets_app.models import DatasetVersion
 
     unfrozen = DatasetVersion.objects.filter(dataset__team=team, frozen_at__isnull=True).count()
     return {
-        "version": version, "connection": connection, "models": models, "models_error": models_error,
-        "base_model": base_model, "estimate": estimate, "duration": duration_words(estimate.seconds) if estimate else "",
-        "spend": spend, "budget": budget, "over_budget": over_budget, "is_owner": membership.is_owner,
-        "unfrozen_count": unfrozen, "has_versions": versions.exists(), "method": version.dataset.method if version else "",
+        "version": version,
+        "connection": connection,
+        "models": models,
+        "models_error": models_error,
+        "base_model": base_model,
+        "estimate": estimate,
+        "duration": duration_words(estimate.seconds) if estimate else "",
+        "spend": spend,
+        "budget": budget,
+        "over_budget": over_budget,
+        "is_owner": membership.is_owner,
+        "unfrozen_count": unfrozen,
+        "has_versions": versions.exists(),
+        "method": version.dataset.method if version else "",
         "relaunch_from": data.get("from", "") if str(data.get("from", "")).isdigit() else "",
-        "relaunch_job": _pick(Job.objects.filter(team=team).select_related("dataset_version__dataset", "connection"),
-                              data.get("from")),
+        "relaunch_job": _pick(
+            Job.objects.filter(team=team).select_related("dataset_version__dataset", "connection"),
+            data.get("from"),
+        ),
         "confirm_checked": data.get("confirm_over_budget") in ("on", "true", "1"),
     }
 
@@ -315,10 +370,18 @@ def job_page_context(*, job: Job, membership) -> dict:
     events = list(job.events.all()[:200])
     has_points = job.metric_points.exists()
     figure = figure_json(curves_figure([job])) if has_points else ""
-    compare_url = f"/compare/?model={quote(job.fine_tuned_model)}&job={job.id}" if job.fine_tuned_model else ""
+    compare_url = (
+        f"/compare/?model={quote(job.fine_tuned_model)}&job={job.id}" if job.fine_tuned_model else ""
+    )
     return {
-        "job": job, "progress": job_progress(job), "events": events, "checkpoints": list(job.checkpoints.all()),
-        "sync_note": sync_note(job), "figure": figure, "can_cancel": membership.can_launch and job.can_cancel,
-        "can_launch": membership.can_launch, "compare_url": compare_url,
+        "job": job,
+        "progress": job_progress(job),
+        "events": events,
+        "checkpoints": list(job.checkpoints.all()),
+        "sync_note": sync_note(job),
+        "figure": figure,
+        "can_cancel": membership.can_launch and job.can_cancel,
+        "can_launch": membership.can_launch,
+        "compare_url": compare_url,
         "estimated_duration": duration_words(job.estimated_seconds) if job.estimated_seconds else "",
     }

@@ -103,8 +103,18 @@ def team_month_spend(*, team) -> float:
 
 
 def job_launch(
-    *, team, user, membership, dataset_version, connection, base_model: str, hyperparameters: dict,
-    suffix: str = "", seed: int | None = None, estimate: dict, owner_confirmed: bool = False,
+    *,
+    team,
+    user,
+    membership,
+    dataset_version,
+    connection,
+    base_model: str,
+    hyperparameters: dict,
+    suffix: str = "",
+    seed: int | None = None,
+    estimate: dict,
+    owner_confirmed: bool = False,
     idempotency_key: str | None = None,
 ) -> Job:
     """Create the job row (its idempotency key included) and start the submit after commit.
@@ -133,11 +143,19 @@ def job_launch(
                 "tick the confirmation box to launch anyway."
             )
     fields = {
-        "team": team, "created_by": user, "dataset_version": dataset_version, "connection": connection,
-        "base_model": base_model, "method": dataset_version.dataset.method,
-        "hyperparameters": hyperparameters, "suffix": suffix, "seed": seed,
-        "estimated_cost_usd": cost, "estimated_tokens": estimate.get("billed_tokens"),
-        "estimated_seconds": estimate.get("seconds"), "status": Job.Status.DRAFT,
+        "team": team,
+        "created_by": user,
+        "dataset_version": dataset_version,
+        "connection": connection,
+        "base_model": base_model,
+        "method": dataset_version.dataset.method,
+        "hyperparameters": hyperparameters,
+        "suffix": suffix,
+        "seed": seed,
+        "estimated_cost_usd": cost,
+        "estimated_tokens": estimate.get("billed_tokens"),
+        "estimated_seconds": estimate.get("seconds"),
+        "status": Job.Status.DRAFT,
     }
     if idempotency_key:
         fields["idempotency_key"] = idempotency_key
@@ -161,7 +179,10 @@ def job_claim_for_submit(*, job_id: int) -> bool:
     now = timezone.now()
     return bool(
         Job.objects.filter(id=job_id)
-        .filter(Q(status=Job.Status.DRAFT) | Q(status=Job.Status.SUBMITTING, submit_claimed_at__lt=now - SUBMIT_LEASE))
+        .filter(
+            Q(status=Job.Status.DRAFT)
+            | Q(status=Job.Status.SUBMITTING, submit_claimed_at__lt=now - SUBMIT_LEASE)
+        )
         .update(status=Job.Status.SUBMITTING, submit_claimed_at=now, submit_attempts=F("submit_attempts") + 1)
     )
 
@@ -180,7 +201,9 @@ def job_submit(*, job_id: int, client=None) -> Job | None:
         provider = _provider(job, client)
         if not job.provider_training_file_id:
             blob = version.train_blob or version.blob
-            uploaded = provider.upload_file(path=blob.path, filename=f"fineweb-{job.idempotency_key}-train.jsonl")
+            uploaded = provider.upload_file(
+                path=blob.path, filename=f"fineweb-{job.idempotency_key}-train.jsonl"
+            )
             job.provider_training_file_id = uploaded.id
             job.save(update_fields=["provider_training_file_id"])
         if version.validation_blob_id and not job.provider_validation_file_id:
@@ -213,8 +236,10 @@ def job_submit(*, job_id: int, client=None) -> Job | None:
         return job
     # A cancel pressed meanwhile wins: the job then gets cancelled at the provider by the sync.
     updated = Job.objects.filter(id=job.id, status=Job.Status.SUBMITTING).update(
-        provider_job_id=provider_job.id, status=_submitted_status(provider_job.status),
-        error_message="", next_sync_at=timezone.now(),
+        provider_job_id=provider_job.id,
+        status=_submitted_status(provider_job.status),
+        error_message="",
+        next_sync_at=timezone.now(),
     )
     if not updated:
         Job.objects.filter(id=job.id).update(provider_job_id=provider_job.id, next_sync_at=timezone.now())
@@ -256,7 +281,9 @@ def jobs_stalled_submits() -> list[int]:
     """Jobs left in submitting by a worker that died: their lease is over, submit them again."""
     cutoff = timezone.now() - SUBMIT_LEASE
     return list(
-        Job.objects.filter(status=Job.Status.SUBMITTING, submit_claimed_at__lt=cutoff).values_list("id", flat=True)
+        Job.objects.filter(status=Job.Status.SUBMITTING, submit_claimed_at__lt=cutoff).values_list(
+            "id", flat=True
+        )
     )
 
 
@@ -286,7 +313,9 @@ def job_sync(*, job_id: int, client=None) -> Job:
         return job
 
     with transaction.atomic():
-        total_steps = job_reports_store(job=job, events=events, extra_points=extra_points, checkpoints=checkpoints)
+        total_steps = job_reports_store(
+            job=job, events=events, extra_points=extra_points, checkpoints=checkpoints
+        )
         _job_apply_remote(job, remote, total_steps=total_steps)
     job.mark_sync_ok()
     return job
@@ -309,13 +338,22 @@ def _job_apply_remote(job: Job, remote, *, total_steps: int | None) -> None:
         job.finished_at = job.finished_at or getattr(remote, "finished_at", None) or timezone.now()
         job.next_sync_at = None
     if status == Job.Status.FAILED:
-        job.error_message = getattr(remote, "error_message", None) or job.error_message or (
-            "The provider reports that the job failed without saying why."
+        job.error_message = (
+            getattr(remote, "error_message", None)
+            or job.error_message
+            or ("The provider reports that the job failed without saying why.")
         )
     job.save(
         update_fields=[
-            "status", "provider_status", "fine_tuned_model", "trained_tokens", "total_steps", "started_at",
-            "finished_at", "next_sync_at", "error_message",
+            "status",
+            "provider_status",
+            "fine_tuned_model",
+            "trained_tokens",
+            "total_steps",
+            "started_at",
+            "finished_at",
+            "next_sync_at",
+            "error_message",
         ]
     )
 

@@ -14,13 +14,21 @@ logger = logging.getLogger(__name__)
 
 def _submit_failed(task, exc, task_id, args, kwargs, einfo):
     """Out of retries (or an unexpected error): the job page says what happened."""
-    message = getattr(exc, "user_message", None) or "fineweb could not submit this job. Try launching it again."
+    message = (
+        getattr(exc, "user_message", None) or "fineweb could not submit this job. Try launching it again."
+    )
     services.job_submit_give_up(job_id=args[0], message=message)
 
 
 @shared_task(
-    name="jobs.submit", bind=True, autoretry_for=(ProviderError,), retry_backoff=5, retry_backoff_max=300,
-    retry_jitter=True, max_retries=6, on_failure=_submit_failed,
+    name="jobs.submit",
+    bind=True,
+    autoretry_for=(ProviderError,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=6,
+    on_failure=_submit_failed,
 )
 def job_submit_task(self, job_id: int) -> None:
     services.job_submit(job_id=job_id)

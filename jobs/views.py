@@ -30,19 +30,33 @@ def job_list(request):
 
 @role_required(*LAUNCHERS)
 def job_new(request):
-    data = request.POST if request.method == "POST" else selectors.launch_initial(team=request.team, params=request.GET)
+    data = (
+        request.POST
+        if request.method == "POST"
+        else selectors.launch_initial(team=request.team, params=request.GET)
+    )
     ctx = selectors.launch_context(team=request.team, membership=request.membership, data=data)
-    form = LaunchForm(data if request.method == "POST" else None, initial=data, team=request.team,
-                      models=ctx["models"], method=ctx["method"])
+    form = LaunchForm(
+        data if request.method == "POST" else None,
+        initial=data,
+        team=request.team,
+        models=ctx["models"],
+        method=ctx["method"],
+    )
     if request.method == "POST" and form.is_valid():
         try:
             job = services.job_launch(
-                team=request.team, user=request.user, membership=request.membership,
-                dataset_version=form.cleaned_data["version"], connection=form.cleaned_data["connection"],
+                team=request.team,
+                user=request.user,
+                membership=request.membership,
+                dataset_version=form.cleaned_data["version"],
+                connection=form.cleaned_data["connection"],
                 base_model=form.cleaned_data["base_model"],
                 hyperparameters=form.hyperparameters(form.cleaned_data["version"].dataset.method),
-                suffix=form.cleaned_data["suffix"], seed=form.cleaned_data["seed"],
-                estimate=ctx["estimate"].as_dict(), owner_confirmed=form.cleaned_data["confirm_over_budget"],
+                suffix=form.cleaned_data["suffix"],
+                seed=form.cleaned_data["seed"],
+                estimate=ctx["estimate"].as_dict(),
+                owner_confirmed=form.cleaned_data["confirm_over_budget"],
                 idempotency_key=f"fineweb-{form.cleaned_data['launch_token']}"[:64],
             )
         except services.LaunchError as exc:
@@ -97,9 +111,12 @@ def job_cancel(request, job_id: int):
 @team_required
 def job_curves(request):
     ids = selectors.ids_from_params(request.GET)
-    jobs = list(Job.objects.filter(team=request.team, id__in=ids).select_related("connection", "dataset_version__dataset"))
+    jobs = list(
+        Job.objects.filter(team=request.team, id__in=ids).select_related(
+            "connection", "dataset_version__dataset"
+        )
+    )
     if ids and len(jobs) != len(set(ids)):
         raise Http404  # someone else's job among the ids: say nothing about it
     figure = selectors.figure_json(selectors.curves_figure(jobs)) if jobs else ""
     return render(request, "jobs/curves.html", {"jobs": jobs, "figure": figure})
-

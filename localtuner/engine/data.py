@@ -18,13 +18,15 @@
   the step (rarely more than a few tokens); padding forms its own segment and
   has no targets.
 """
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
@@ -74,7 +76,7 @@ def read_jsonl(path: Path) -> list[tuple[int, dict]]:
     """(line_no, object) for every non-blank line; DataError names the bad line."""
     rows: list[tuple[int, dict]] = []
     try:
-        handle = open(path, "r", encoding="utf-8")
+        handle = open(path, encoding="utf-8")
     except OSError as exc:
         raise DataError(0, f"cannot read {path}: {exc}") from exc
     with handle:
@@ -175,7 +177,9 @@ def _tok(tokenizer, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def encode_messages(tokenizer, messages: list[dict], *, train_last_only: bool = False) -> tuple[list[int], list[int]]:
+def encode_messages(
+    tokenizer, messages: list[dict], *, train_last_only: bool = False
+) -> tuple[list[int], list[int]]:
     """Token ids and (unshifted) labels of a normalised conversation.
 
     Each message's text is what the chat template adds when that message is
@@ -190,14 +194,14 @@ def encode_messages(tokenizer, messages: list[dict], *, train_last_only: bool = 
         if not text.startswith(previous):
             # A template that rewrites earlier turns: fall back to the whole text at once.
             raise ValueError("chat template is not prefix-stable")
-        segment = text[len(previous):]
+        segment = text[len(previous) :]
         trained = message["role"] == "assistant" and message.get("weight", 1) == 1
         if train_last_only and i != len(messages) - 1:
             trained = False
         if message["role"] == "assistant":
             header_text = _render(tokenizer, messages[:i], True) if i else None
             if header_text is not None and header_text.startswith(previous) and text.startswith(header_text):
-                header, body = header_text[len(previous):], text[len(header_text):]
+                header, body = header_text[len(previous) :], text[len(header_text) :]
             else:
                 cut = segment.rfind(message["content"]) if message["content"] else -1
                 header, body = (segment[:cut], segment[cut:]) if cut >= 0 else ("", segment)
@@ -222,7 +226,9 @@ def encode_prompt(tokenizer, messages: list[dict]) -> list[int]:
 def chat_example(tokenizer, obj: dict, line_no: int, max_len: int) -> Example:
     if "messages" not in obj:
         if "input" in obj and "preferred_output" in obj:
-            raise DataError(line_no, "this is a preference (DPO) example; the supervised method needs 'messages'")
+            raise DataError(
+                line_no, "this is a preference (DPO) example; the supervised method needs 'messages'"
+            )
         raise DataError(line_no, "missing 'messages'")
     messages = normalise_messages(obj["messages"], line_no)
     if not any(m["role"] == "assistant" for m in messages):
@@ -245,8 +251,11 @@ def _single_output(obj: dict, key: str, line_no: int) -> dict:
 def preference_pair(tokenizer, obj: dict, line_no: int, max_len: int) -> PreferencePair:
     if "input" not in obj:
         if "messages" in obj:
-            raise DataError(line_no, "this is a chat (supervised) example; the dpo method needs 'input', "
-                                     "'preferred_output' and 'non_preferred_output'")
+            raise DataError(
+                line_no,
+                "this is a chat (supervised) example; the dpo method needs 'input', "
+                "'preferred_output' and 'non_preferred_output'",
+            )
         raise DataError(line_no, "missing 'input'")
     if not isinstance(obj["input"], dict):
         raise DataError(line_no, "'input' must be an object with 'messages'")
@@ -263,8 +272,8 @@ def preference_pair(tokenizer, obj: dict, line_no: int, max_len: int) -> Prefere
             keep_answer = min(n_answer, max(1, max_len // 2))
             keep_prompt = max_len - keep_answer
             n_prompt = len(ids) - n_answer
-            ids = ids[n_prompt - keep_prompt: n_prompt + keep_answer]
-            labels = labels[n_prompt - keep_prompt: n_prompt + keep_answer]
+            ids = ids[n_prompt - keep_prompt : n_prompt + keep_answer]
+            labels = labels[n_prompt - keep_prompt : n_prompt + keep_answer]
         return Example(ids, labels, line_no)
 
     return PreferencePair(encode(chosen), encode(rejected), line_no)
@@ -291,10 +300,15 @@ class PackedBatch:
     n_tokens: int  # real (non-pad) tokens
     n_pad: int
 
-    def to(self, device) -> "PackedBatch":
+    def to(self, device) -> PackedBatch:
         return PackedBatch(
-            self.input_ids.to(device), self.targets.to(device), self.position_ids.to(device),
-            self.segment_ids.to(device), self.n_examples, self.n_tokens, self.n_pad,
+            self.input_ids.to(device),
+            self.targets.to(device),
+            self.position_ids.to(device),
+            self.segment_ids.to(device),
+            self.n_examples,
+            self.n_tokens,
+            self.n_pad,
         )
 
 
@@ -337,16 +351,17 @@ def pack(examples: list[Example], row_len: int, pad_id: int) -> PackedBatch:
         for i in sorted(members):  # stable, order-independent layout inside a row
             ex = examples[i]
             n = len(ex)
-            input_ids[r, at: at + n] = torch.tensor(ex.input_ids)
-            targets[r, at: at + n] = torch.tensor(ex.targets)
-            position_ids[r, at: at + n] = torch.arange(n)
-            segment_ids[r, at: at + n] = i
+            input_ids[r, at : at + n] = torch.tensor(ex.input_ids)
+            targets[r, at : at + n] = torch.tensor(ex.targets)
+            position_ids[r, at : at + n] = torch.arange(n)
+            segment_ids[r, at : at + n] = i
             at += n
         if at < width:
             position_ids[r, at:] = torch.arange(width - at)
     n_tokens = sum(fill)
-    return PackedBatch(input_ids, targets, position_ids, segment_ids, len(examples), n_tokens,
-                       len(rows) * width - n_tokens)
+    return PackedBatch(
+        input_ids, targets, position_ids, segment_ids, len(examples), n_tokens, len(rows) * width - n_tokens
+    )
 
 
 @dataclass

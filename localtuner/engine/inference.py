@@ -11,22 +11,22 @@
   are found across token boundaries: text that could still become a stop
   sequence is held back until it cannot.
 """
-from __future__ import annotations
 
-from . import _env  # noqa: F401
+from __future__ import annotations
 
 import os
 import secrets
 import threading
 import warnings
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
-from .basemodels import UnknownModel, load_base, pick_device, BASE_MODELS
+from . import _env  # noqa: F401
+from .basemodels import BASE_MODELS, UnknownModel, load_base, pick_device
 from .data import encode_prompt, normalise_messages
 
 
@@ -223,8 +223,15 @@ def generate_stream(
     return _decode(loaded, prompt_ids, max_tokens, float(temperature), float(top_p), stops, seed)
 
 
-def _decode(loaded: LoadedModel, prompt_ids: list[int], max_tokens: int, temperature: float, top_p: float,
-            stops: list[str], seed: int | None) -> Iterator[str | StreamEnd]:
+def _decode(
+    loaded: LoadedModel,
+    prompt_ids: list[int],
+    max_tokens: int,
+    temperature: float,
+    top_p: float,
+    stops: list[str],
+    seed: int | None,
+) -> Iterator[str | StreamEnd]:
     model, tokenizer = loaded.model, loaded.tokenizer
     eos = _stop_ids(tokenizer, model)
     generator = torch.Generator(device=loaded.device)
@@ -265,7 +272,9 @@ def _decode(loaded: LoadedModel, prompt_ids: list[int], max_tokens: int, tempera
             step_input = torch.tensor([[token]], device=loaded.device)
     if len(text) > emitted:
         yield text[emitted:]
-    yield StreamEnd(text=text, prompt_tokens=len(prompt_ids), completion_tokens=len(ids), finish_reason=finish)
+    yield StreamEnd(
+        text=text, prompt_tokens=len(prompt_ids), completion_tokens=len(ids), finish_reason=finish
+    )
 
 
 def generate(
@@ -284,8 +293,16 @@ def generate(
     """Generate one assistant reply (see ``generate_stream``)."""
     end = None
     for item in generate_stream(
-        base_model=base_model, adapter_path=adapter_path, messages=messages, max_tokens=max_tokens,
-        temperature=temperature, top_p=top_p, stop=stop, seed=seed, cache_dir=cache_dir, cache=cache,
+        base_model=base_model,
+        adapter_path=adapter_path,
+        messages=messages,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        stop=stop,
+        seed=seed,
+        cache_dir=cache_dir,
+        cache=cache,
     ):
         if isinstance(item, StreamEnd):
             end = item

@@ -2,9 +2,8 @@
 
 See README.md for the design. The public entry point is ``train(spec, ...)``.
 """
-from __future__ import annotations
 
-from . import _env  # noqa: F401
+from __future__ import annotations
 
 import hashlib
 import json
@@ -14,13 +13,14 @@ import random
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from . import _env  # noqa: F401
 from .basemodels import load_base, pick_device
 from .data import IGNORE, DataError, Example, PackedBatch, load_preference, load_supervised, pack
 
@@ -130,7 +130,9 @@ def _hidden(model, batch: PackedBatch) -> torch.Tensor:
     # attention_mask=None + position_ids restarting per example -> transformers builds a
     # block-diagonal causal mask (masking_utils.find_packed_sequence_indices). use_cache=False
     # matters: with a cache the packed-sequence detection is skipped.
-    return decoder(input_ids=batch.input_ids, position_ids=batch.position_ids, use_cache=False).last_hidden_state
+    return decoder(
+        input_ids=batch.input_ids, position_ids=batch.position_ids, use_cache=False
+    ).last_hidden_state
 
 
 def token_stats(model, batch: PackedBatch) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -192,10 +194,19 @@ def _fingerprint(spec: TrainSpec, n_epochs: int, batch_size: int, lr_mult: float
 
     blob = json.dumps(
         {
-            "base": spec.base_model, "method": spec.method, "train": file_id(spec.training_path),
-            "valid": file_id(spec.validation_path), "epochs": n_epochs, "batch": batch_size, "lr": lr_mult,
-            "seed": spec.seed, "beta": spec.dpo_beta, "len": spec.max_seq_len, "rank": spec.lora_rank,
-            "alpha": spec.lora_alpha, "dropout": spec.lora_dropout,
+            "base": spec.base_model,
+            "method": spec.method,
+            "train": file_id(spec.training_path),
+            "valid": file_id(spec.validation_path),
+            "epochs": n_epochs,
+            "batch": batch_size,
+            "lr": lr_mult,
+            "seed": spec.seed,
+            "beta": spec.dpo_beta,
+            "len": spec.max_seq_len,
+            "rank": spec.lora_rank,
+            "alpha": spec.lora_alpha,
+            "dropout": spec.lora_dropout,
         },
         sort_keys=True,
     )
@@ -328,7 +339,9 @@ def _train(spec, on_metrics, on_checkpoint, should_cancel, event) -> TrainResult
     valid_items = []
     if spec.validation_path:
         try:
-            valid_items = loader(Path(spec.validation_path), tokenizer, spec.max_seq_len)[: spec.max_eval_examples]
+            valid_items = loader(Path(spec.validation_path), tokenizer, spec.max_seq_len)[
+                : spec.max_eval_examples
+            ]
         except DataError as exc:
             raise DataError(exc.line_no, f"validation file: {exc.message}") from exc
     n = len(train_items)
@@ -337,7 +350,9 @@ def _train(spec, on_metrics, on_checkpoint, should_cancel, event) -> TrainResult
     lr_mult = spec.learning_rate_multiplier or 1.0
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = steps_per_epoch * n_epochs
-    n_tokens = sum(len(p.chosen) + len(p.rejected) for p in train_items) if dpo else sum(len(e) for e in train_items)
+    n_tokens = (
+        sum(len(p.chosen) + len(p.rejected) for p in train_items) if dpo else sum(len(e) for e in train_items)
+    )
     event(
         "info",
         f"Training {spec.method} on {n} examples ({n_tokens} tokens), {len(valid_items)} validation examples: "
@@ -348,15 +363,21 @@ def _train(spec, on_metrics, on_checkpoint, should_cancel, event) -> TrainResult
     torch.manual_seed(spec.seed)
     random.seed(spec.seed)
     lora = LoraConfig(
-        r=spec.lora_rank, lora_alpha=spec.lora_alpha, lora_dropout=spec.lora_dropout,
-        target_modules=LORA_TARGETS, bias="none", task_type="CAUSAL_LM",
+        r=spec.lora_rank,
+        lora_alpha=spec.lora_alpha,
+        lora_dropout=spec.lora_dropout,
+        target_modules=LORA_TARGETS,
+        bias="none",
+        task_type="CAUSAL_LM",
     )
     with warnings.catch_warnings():  # peft calls a transformers API deprecated in 5.x
         warnings.simplefilter("ignore", FutureWarning)
         model = get_peft_model(model, lora)
     model.to(device)
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW([p for _, p in trainable], lr=BASE_LEARNING_RATE * lr_mult, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(
+        [p for _, p in trainable], lr=BASE_LEARNING_RATE * lr_mult, weight_decay=0.0
+    )
     warmup = max(1, min(10, round(0.05 * total_steps)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total_steps, warmup))
 
@@ -370,7 +391,9 @@ def _train(spec, on_metrics, on_checkpoint, should_cancel, event) -> TrainResult
     if state_dir is not None:
         state = torch.load(state_dir / STATE_FILE, map_location="cpu", weights_only=False)
         if state.get("fingerprint") != fingerprint:
-            event("warning", f"Ignoring saved state {state_dir.name}: it belongs to different data or settings")
+            event(
+                "warning", f"Ignoring saved state {state_dir.name}: it belongs to different data or settings"
+            )
         else:
             params = dict(trainable)
             with torch.no_grad():
@@ -380,7 +403,10 @@ def _train(spec, on_metrics, on_checkpoint, should_cancel, event) -> TrainResult
             scheduler.load_state_dict(state["scheduler"])
             _set_rng_state(state["rng"])
             step, tokens_seen, elapsed_before, rows = (
-                state["step"], state["tokens_seen"], state["elapsed_s"], state["rows"]
+                state["step"],
+                state["tokens_seen"],
+                state["elapsed_s"],
+                state["rows"],
             )
             resumed_from = step
             event("info", f"Resumed from step {step} ({state_dir.parent.name}/{state_dir.name})")
@@ -433,8 +459,8 @@ def _train(spec, on_metrics, on_checkpoint, should_cancel, event) -> TrainResult
         chunk = max(1, min(16, batch_size * 2))
         with torch.no_grad():
             for i in range(0, len(valid_items), chunk):
-                l, c, k = stats(batch_of(valid_items[i: i + chunk]))
-                loss_sum, correct, count = loss_sum + float(l), correct + int(c), count + k
+                loss_part, c, k = stats(batch_of(valid_items[i : i + chunk]))
+                loss_sum, correct, count = loss_sum + float(loss_part), correct + int(c), count + k
         model.train()
         return (loss_sum / count, correct / count) if count else (None, None)
 
@@ -454,7 +480,7 @@ def _train(spec, on_metrics, on_checkpoint, should_cancel, event) -> TrainResult
             status = "cancelled"
             event("info", f"Cancelled after step {step}")
             break
-        ids = order[in_epoch * batch_size: (in_epoch + 1) * batch_size].tolist()
+        ids = order[in_epoch * batch_size : (in_epoch + 1) * batch_size].tolist()
         batch = batch_of([train_items[i] for i in ids])
         loss_sum, correct, count = stats(batch)
         optimizer.zero_grad(set_to_none=True)
@@ -471,9 +497,15 @@ def _train(spec, on_metrics, on_checkpoint, should_cancel, event) -> TrainResult
         if valid_items and (step == 1 or step % max(1, spec.eval_every) == 0 or step == total_steps):
             valid_loss, valid_acc = evaluate()
         last_metrics = Metrics(
-            step=step, total_steps=total_steps, epoch=epoch_index + 1, train_loss=train_loss,
-            train_mean_token_accuracy=train_acc, valid_loss=valid_loss, valid_mean_token_accuracy=valid_acc,
-            tokens_seen=tokens_seen, elapsed_s=round(elapsed(), 3),
+            step=step,
+            total_steps=total_steps,
+            epoch=epoch_index + 1,
+            train_loss=train_loss,
+            train_mean_token_accuracy=train_acc,
+            valid_loss=valid_loss,
+            valid_mean_token_accuracy=valid_acc,
+            tokens_seen=tokens_seen,
+            elapsed_s=round(elapsed(), 3),
         )
         rows.append(asdict(last_metrics))
         on_metrics(last_metrics)
@@ -499,7 +531,15 @@ def _train(spec, on_metrics, on_checkpoint, should_cancel, event) -> TrainResult
     if last_metrics is None and rows:
         last_metrics = Metrics(**rows[-1])
     return TrainResult(
-        status=status, trained_tokens=tokens_seen, steps=step, metrics=last_metrics, adapter_path=adapter_path,
-        result_csv=_csv(rows), n_epochs=n_epochs, batch_size=batch_size, learning_rate_multiplier=lr_mult,
-        total_steps=total_steps, resumed_from_step=resumed_from,
+        status=status,
+        trained_tokens=tokens_seen,
+        steps=step,
+        metrics=last_metrics,
+        adapter_path=adapter_path,
+        result_csv=_csv(rows),
+        n_epochs=n_epochs,
+        batch_size=batch_size,
+        learning_rate_multiplier=lr_mult,
+        total_steps=total_steps,
+        resumed_from_step=resumed_from,
     )

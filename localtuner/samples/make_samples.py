@@ -2,6 +2,7 @@
 
 python localtuner/samples/make_samples.py
 """
+
 import json
 from pathlib import Path
 
@@ -121,7 +122,9 @@ def chat(question: str, answer: str) -> dict:
 
 
 def write(name: str, rows: list[dict]) -> None:
-    (HERE / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    (HERE / name).write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
 
 
 if __name__ == "__main__":

@@ -88,6 +88,19 @@ def count_duplicates(data: bytes) -> int:
     return n
 
 
+@pytest.fixture(autouse=True)
+def only_this_tests_threads(monkeypatch):
+    """Count only the threads a test starts itself.
+
+    pytest-django's live server is session-scoped: once a browser or SDK test ran, its thread stays
+    in this process for the rest of the run, and validate_file rightly refuses to fork then. A
+    Celery prefork child or `manage.py dataset_check` has no such thread.
+    """
+    real = threading.active_count
+    baseline = real()
+    monkeypatch.setattr(validation.threading, "active_count", lambda: real() - baseline + 1)
+
+
 class Pools(list):
     """The sizes of the process pools validate_file started, and their children's pids."""
 

@@ -43,9 +43,23 @@ def beat(transactional_db, tmp_path):
     env = dict(os.environ, DATABASE_URL=database_url_for_children(), PYTHONUNBUFFERED="1")
     with open(tmp_path / "beat.log", "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "fineweb", "beat", "-s", str(tmp_path / "beat-schedule"),
-             "--loglevel", "INFO"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "fineweb",
+                "beat",
+                "-s",
+                str(tmp_path / "beat-schedule"),
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         yield tmp_path / "beat.log"
         proc.terminate()
@@ -139,7 +153,9 @@ def test_a_new_user_uploads_freezes_launches_and_watches_the_local_provider_trai
     page.wait_for_function("window.__statuses.at(-1) === 'Succeeded'", timeout=180_000)
     statuses = page.evaluate("window.__statuses")
     assert statuses[-1] == "Succeeded" and len(statuses) >= 2, statuses
-    assert set(statuses) <= {"Draft", "Submitting", "Validating files", "Queued", "Running", "Succeeded"}, statuses
+    assert set(statuses) <= {"Draft", "Submitting", "Validating files", "Queued", "Running", "Succeeded"}, (
+        statuses
+    )
 
     # The loss curve: plotly's SVG holds the traces and their points.
     page.wait_for_function(

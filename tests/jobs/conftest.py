@@ -17,7 +17,12 @@ from tests.conftest import PASSWORD, _client_for
 from tests.providers.fakes import OPENAI_KEY, TOGETHER_KEY, FakeOpenAI, FakeTogether
 
 CHAT_LINES = [
-    {"messages": [{"role": "user", "content": f"What is {i} + {i}?"}, {"role": "assistant", "content": str(2 * i)}]}
+    {
+        "messages": [
+            {"role": "user", "content": f"What is {i} + {i}?"},
+            {"role": "assistant", "content": str(2 * i)},
+        ]
+    }
     for i in range(12)
 ]
 
@@ -31,14 +36,30 @@ def blob_from_lines(lines: list[dict]) -> Blob:
     return blob
 
 
-def make_version(team, *, name="support-bot", method="supervised", frozen=True, split=False,
-                 n_examples=12, tokens=1200, lines=CHAT_LINES, target_model="gpt-4o-mini-2024-07-18"):
+def make_version(
+    team,
+    *,
+    name="support-bot",
+    method="supervised",
+    frozen=True,
+    split=False,
+    n_examples=12,
+    tokens=1200,
+    lines=CHAT_LINES,
+    target_model="gpt-4o-mini-2024-07-18",
+):
     dataset = Dataset.objects.create(team=team, name=name, method=method, target_model=target_model)
     blob = blob_from_lines(lines)
     version = DatasetVersion.objects.create(
-        dataset=dataset, number=1, blob=blob, status=DatasetVersion.Status.VALID,
-        report={"errors": [], "warnings": [], "stats": {
-            "n_examples": n_examples, "total_tokens": tokens, "tokens_capped_total": tokens}},
+        dataset=dataset,
+        number=1,
+        blob=blob,
+        status=DatasetVersion.Status.VALID,
+        report={
+            "errors": [],
+            "warnings": [],
+            "stats": {"n_examples": n_examples, "total_tokens": tokens, "tokens_capped_total": tokens},
+        },
         frozen_at=timezone.now() if frozen else None,
     )
     if split:
@@ -55,8 +76,12 @@ def make_connection(team, *, kind="openai", name="OpenAI", api_key=OPENAI_KEY, b
 
 
 def make_job(team, version, connection, **fields) -> Job:
-    defaults = {"base_model": "gpt-4o-mini-2024-07-18", "hyperparameters": {"n_epochs": "auto"},
-                "status": Job.Status.DRAFT, "estimated_cost_usd": Decimal("1.00")}
+    defaults = {
+        "base_model": "gpt-4o-mini-2024-07-18",
+        "hyperparameters": {"n_epochs": "auto"},
+        "status": Job.Status.DRAFT,
+        "estimated_cost_usd": Decimal("1.00"),
+    }
     defaults.update(fields)
     return Job.objects.create(team=team, dataset_version=version, connection=connection, **defaults)
 
@@ -115,6 +140,8 @@ def fast_retries(monkeypatch):
     original = services.connection_get_provider
 
     def no_sleep(*, connection, client=None, retry=None):
-        return original(connection=connection, client=client, retry=RetryPolicy(max_attempts=2, sleep=lambda s: None))
+        return original(
+            connection=connection, client=client, retry=RetryPolicy(max_attempts=2, sleep=lambda s: None)
+        )
 
     monkeypatch.setattr(services, "connection_get_provider", no_sleep)

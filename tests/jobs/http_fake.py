@@ -27,8 +27,10 @@ class FakeHTTPServer:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 request = httpx.Request(
-                    self.command, f"http://{self.headers.get('host')}{self.path}",
-                    headers=list(self.headers.items()), content=body,
+                    self.command,
+                    f"http://{self.headers.get('host')}{self.path}",
+                    headers=list(self.headers.items()),
+                    content=body,
                 )
                 response = outer.handle(request)
                 content = response.read()

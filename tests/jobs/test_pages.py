@@ -15,13 +15,28 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def running_job(team, version, openai_connection):
-    job = make_job(team, version, openai_connection, status=Job.Status.RUNNING, provider_job_id="ftjob-abc",
-                   total_steps=100, started_at=timezone.now() - timezone.timedelta(minutes=5))
-    MetricPoint.objects.bulk_create(
-        [MetricPoint(job=job, step=s, train_loss=3 - s / 50, train_accuracy=0.4 + s / 500) for s in range(1, 41)]
+    job = make_job(
+        team,
+        version,
+        openai_connection,
+        status=Job.Status.RUNNING,
+        provider_job_id="ftjob-abc",
+        total_steps=100,
+        started_at=timezone.now() - timezone.timedelta(minutes=5),
     )
-    JobEvent.objects.create(job=job, provider_event_id="e1", created_at=timezone.now(), level="info",
-                            message="<script>alert('x')</script> Step 40/100")
+    MetricPoint.objects.bulk_create(
+        [
+            MetricPoint(job=job, step=s, train_loss=3 - s / 50, train_accuracy=0.4 + s / 500)
+            for s in range(1, 41)
+        ]
+    )
+    JobEvent.objects.create(
+        job=job,
+        provider_event_id="e1",
+        created_at=timezone.now(),
+        level="info",
+        message="<script>alert('x')</script> Step 40/100",
+    )
     return job
 
 
@@ -38,13 +53,17 @@ def test_the_job_page_shows_progress_eta_events_escaped_and_polls_while_running(
 
 
 def test_the_live_fragment_stops_polling_once_the_job_is_finished(alice_client, running_job):
-    Job.objects.filter(id=running_job.id).update(status=Job.Status.SUCCEEDED, fine_tuned_model="ft:gpt-4o-mini:acme::x1")
+    Job.objects.filter(id=running_job.id).update(
+        status=Job.Status.SUCCEEDED, fine_tuned_model="ft:gpt-4o-mini:acme::x1"
+    )
     html = alice_client.get(f"/jobs/{running_job.id}/", headers={"HX-Request": "true"}).content.decode()
     assert html.lstrip().startswith('<div id="live"')
     assert "every 2s" not in html
     assert "Cancel job" not in html
-    assert f'/compare/?model=ft%3Agpt-4o-mini%3Aacme%3A%3Ax1&amp;job={running_job.id}' in html
-    activity = alice_client.get(f"/jobs/{running_job.id}/?part=activity", headers={"HX-Request": "true"}).content.decode()
+    assert f"/compare/?model=ft%3Agpt-4o-mini%3Aacme%3A%3Ax1&amp;job={running_job.id}" in html
+    activity = alice_client.get(
+        f"/jobs/{running_job.id}/?part=activity", headers={"HX-Request": "true"}
+    ).content.decode()
     assert activity.lstrip().startswith('<div id="activity"') and "every 2s" not in activity
     assert "&lt;script&gt;alert" in activity
 
@@ -69,8 +88,9 @@ def test_cancel_needs_the_csrf_token(alice, running_job):
     assert Job.objects.get(id=running_job.id).status == Job.Status.RUNNING
 
 
-def test_cancel_asks_the_provider_and_shows_the_new_status(alice_client, team, version, openai_connection, openai_fake,
-                                                           monkeypatch):
+def test_cancel_asks_the_provider_and_shows_the_new_status(
+    alice_client, team, version, openai_connection, openai_fake, monkeypatch
+):
     from jobs import services
 
     remote = openai_fake.add_job(status="running")
@@ -91,8 +111,9 @@ def test_cancelling_a_job_not_yet_sent_cancels_it_here(alice_client, team, versi
     assert job.status == Job.Status.CANCELLED
 
 
-def test_the_list_filters_by_status_connection_and_dataset(alice_client, team, version, openai_connection,
-                                                           together_connection):
+def test_the_list_filters_by_status_connection_and_dataset(
+    alice_client, team, version, openai_connection, together_connection
+):
     other = make_version(team, name="other-set")
     a = make_job(team, version, openai_connection, status=Job.Status.SUCCEEDED)
     b = make_job(team, other, together_connection, status=Job.Status.FAILED)
@@ -112,8 +133,12 @@ def test_the_curves_page_overlays_several_runs(alice_client, team, version, open
     jobs = []
     for n in range(2):
         job = make_job(team, version, openai_connection, status=Job.Status.SUCCEEDED)
-        MetricPoint.objects.bulk_create([MetricPoint(job=job, step=s, train_loss=2 - s / 10 - n, valid_loss=2.1 - s / 10)
-                                         for s in range(1, 11)])
+        MetricPoint.objects.bulk_create(
+            [
+                MetricPoint(job=job, step=s, train_loss=2 - s / 10 - n, valid_loss=2.1 - s / 10)
+                for s in range(1, 11)
+            ]
+        )
         jobs.append(job)
     html = alice_client.get(f"/jobs/curves/?ids={jobs[0].id},{jobs[1].id}").content.decode()
     figure = json.loads(re.search(r'id="curve-data">(.*?)</script>', html, re.S).group(1))
@@ -124,7 +149,9 @@ def test_the_curves_page_overlays_several_runs(alice_client, team, version, open
 
 def test_the_curve_sends_at_most_5000_points_per_series(alice_client, team, version, openai_connection):
     job = make_job(team, version, openai_connection, status=Job.Status.SUCCEEDED)
-    MetricPoint.objects.bulk_create([MetricPoint(job=job, step=s, train_loss=1 + (s % 7) / 10) for s in range(1, 12_001)])
+    MetricPoint.objects.bulk_create(
+        [MetricPoint(job=job, step=s, train_loss=1 + (s % 7) / 10) for s in range(1, 12_001)]
+    )
     html = alice_client.get(f"/jobs/curves/?ids={job.id}").content.decode()
     figure = json.loads(re.search(r'id="curve-data">(.*?)</script>', html, re.S).group(1))
     trace = figure["data"][0]

@@ -17,7 +17,9 @@ def created_jobs(fake) -> list:
     return fake.sent("POST", "/fine_tuning/jobs")
 
 
-def test_submit_uploads_the_split_files_and_creates_the_job_with_the_stored_key(team, openai_connection, openai_fake):
+def test_submit_uploads_the_split_files_and_creates_the_job_with_the_stored_key(
+    team, openai_connection, openai_fake
+):
     version = make_version(team, split=True)
     job = make_job(team, version, openai_connection, suffix="support", seed=7)
     key = job.idempotency_key
@@ -55,14 +57,17 @@ def test_submitting_twice_creates_one_provider_job(team, version, openai_connect
     assert len(openai_fake.sent("POST", "/files")) == 1
 
 
-def test_a_retry_after_a_crash_finds_the_job_instead_of_creating_another(team, version, openai_connection, openai_fake):
+def test_a_retry_after_a_crash_finds_the_job_instead_of_creating_another(
+    team, version, openai_connection, openai_fake
+):
     job = make_job(team, version, openai_connection)
     services.job_submit(job_id=job.id, client=openai_fake.client())
     job.refresh_from_db()
     first = job.provider_job_id
     # The worker died after the provider created the job but before we stored its id.
     Job.objects.filter(id=job.id).update(
-        status=Job.Status.SUBMITTING, provider_job_id=None,
+        status=Job.Status.SUBMITTING,
+        provider_job_id=None,
         submit_claimed_at=timezone.now() - services.SUBMIT_LEASE - timedelta(seconds=1),
     )
     openai_fake.idempotency.clear()  # even a server that ignores Idempotency-Key must not get two jobs
@@ -75,7 +80,9 @@ def test_a_retry_after_a_crash_finds_the_job_instead_of_creating_another(team, v
 
 
 def test_a_submit_still_within_its_lease_is_not_taken_over(team, version, openai_connection, openai_fake):
-    job = make_job(team, version, openai_connection, status=Job.Status.SUBMITTING, submit_claimed_at=timezone.now())
+    job = make_job(
+        team, version, openai_connection, status=Job.Status.SUBMITTING, submit_claimed_at=timezone.now()
+    )
     assert services.job_submit(job_id=job.id, client=openai_fake.client()) is None
     assert services.jobs_stalled_submits() == []
     assert openai_fake.requests == []
@@ -92,12 +99,18 @@ def test_a_rejected_file_fails_the_job_with_the_providers_explanation(team, open
     assert created_jobs(openai_fake) == []
 
 
-def test_a_retryable_error_gives_the_job_back_for_the_next_try(team, version, openai_connection, openai_fake, fast_retries):
+def test_a_retryable_error_gives_the_job_back_for_the_next_try(
+    team, version, openai_connection, openai_fake, fast_retries
+):
     from providers.errors import ProviderError
 
     job = make_job(team, version, openai_connection)
-    openai_fake.fail_next(times=10, status=503, body={"error": {"message": "overloaded", "type": "server_error"}},
-                          path_contains="/fine_tuning/jobs")
+    openai_fake.fail_next(
+        times=10,
+        status=503,
+        body={"error": {"message": "overloaded", "type": "server_error"}},
+        path_contains="/fine_tuning/jobs",
+    )
     with pytest.raises(ProviderError):
         services.job_submit(job_id=job.id, client=openai_fake.client())
     job.refresh_from_db()

@@ -43,7 +43,9 @@ class CreateThenHang(FakeOpenAI):
 def test_a_worker_killed_mid_submit_leaves_exactly_one_provider_job(start_worker, team):
     fake = CreateThenHang()
     with FakeHTTPServer(fake) as server:
-        connection = make_connection(team, kind="openai_compatible", name="Fake OpenAI", base_url=server.base_url)
+        connection = make_connection(
+            team, kind="openai_compatible", name="Fake OpenAI", base_url=server.base_url
+        )
         version = make_version(team, split=True)
         job = make_job(team, version, connection)
         worker = start_worker(queues="default")
@@ -64,7 +66,11 @@ def test_a_worker_killed_mid_submit_leaves_exactly_one_provider_job(start_worker
         )
         second = start_worker(queues="default")
         jobs_sync_due.delay()
-        wait_for(lambda: Job.objects.get(id=job.id).provider_job_id, timeout=60, message=f"the retry\n{second.log()}")
+        wait_for(
+            lambda: Job.objects.get(id=job.id).provider_job_id,
+            timeout=60,
+            message=f"the retry\n{second.log()}",
+        )
 
     job.refresh_from_db()
     assert len(fake.jobs) == 1

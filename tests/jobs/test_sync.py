@@ -19,14 +19,23 @@ def remote_job(fake, team, version, connection, **kwargs):
     status = {"completed": "succeeded"}.get(remote["status"], remote["status"])
     if status not in Job.Status.values:
         status = Job.Status.RUNNING
-    job = make_job(team, version, connection, provider_job_id=remote["id"], status=status,
-                   next_sync_at=timezone.now())
+    job = make_job(
+        team, version, connection, provider_job_id=remote["id"], status=status, next_sync_at=timezone.now()
+    )
     return remote, job
 
 
 def test_a_sync_stores_events_metric_points_and_checkpoints(team, version, openai_connection, openai_fake):
-    remote, job = remote_job(openai_fake, team, version, openai_connection, status="running", n_events=3,
-                             n_metrics=5, checkpoints=2)
+    remote, job = remote_job(
+        openai_fake,
+        team,
+        version,
+        openai_connection,
+        status="running",
+        n_events=3,
+        n_metrics=5,
+        checkpoints=2,
+    )
     services.job_sync(job_id=job.id, client=openai_fake.client())
     assert job.events.count() == 8
     assert list(job.metric_points.values_list("step", flat=True)) == [1, 2, 3, 4, 5]
@@ -38,9 +47,19 @@ def test_a_sync_stores_events_metric_points_and_checkpoints(team, version, opena
     assert job.next_sync_at is not None
 
 
-def test_syncing_twice_stores_each_event_point_and_checkpoint_once(team, version, openai_connection, openai_fake):
-    remote, job = remote_job(openai_fake, team, version, openai_connection, status="running", n_events=4,
-                             n_metrics=6, checkpoints=3)
+def test_syncing_twice_stores_each_event_point_and_checkpoint_once(
+    team, version, openai_connection, openai_fake
+):
+    remote, job = remote_job(
+        openai_fake,
+        team,
+        version,
+        openai_connection,
+        status="running",
+        n_events=4,
+        n_metrics=6,
+        checkpoints=3,
+    )
     services.job_sync(job_id=job.id, client=openai_fake.client())
     services.job_sync(job_id=job.id, client=openai_fake.client())
     # A sync that starts from scratch (as after losing the cursor) stores nothing twice either.
@@ -71,7 +90,9 @@ def test_metric_points_merge_events_with_the_result_csv(team, version, openai_co
     # It finishes: the (base64-encoded) result CSV brings validation numbers for the same steps.
     remote["status"] = "succeeded"
     remote["fine_tuned_model"] = "ft:gpt-4o-mini-2024-07-18:acme::xyz"
-    remote["result_files"] = [fake._store_file("step_metrics.csv", __import__("base64").b64encode(RESULT_CSV.encode()))]
+    remote["result_files"] = [
+        fake._store_file("step_metrics.csv", __import__("base64").b64encode(RESULT_CSV.encode()))
+    ]
     services.job_sync(job_id=job.id, client=fake.client())
     assert job.metric_points.count() == 4
     point = job.metric_points.get(step=4)
@@ -86,8 +107,11 @@ def test_a_finished_job_stops_being_polled(team, version, openai_connection, ope
     remote, job = remote_job(openai_fake, team, version, openai_connection, status="running")
     assert job.id in services.jobs_due_for_sync()
     remote["status"] = "failed"
-    remote["error"] = {"code": "invalid_training_file", "param": "training_file",
-                       "message": "The job failed due to an invalid training file."}
+    remote["error"] = {
+        "code": "invalid_training_file",
+        "param": "training_file",
+        "message": "The job failed due to an invalid training file.",
+    }
     services.job_sync(job_id=job.id, client=openai_fake.client())
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
@@ -102,7 +126,9 @@ def test_a_due_job_is_claimed_by_one_beat_tick_only(team, version, openai_connec
     assert services.jobs_due_for_sync() == []
 
 
-def test_an_unknown_provider_status_and_unknown_fields_change_nothing(team, version, openai_connection, openai_fake):
+def test_an_unknown_provider_status_and_unknown_fields_change_nothing(
+    team, version, openai_connection, openai_fake
+):
     remote, job = remote_job(openai_fake, team, version, openai_connection, status="running", n_metrics=2)
     remote["status"] = "paused_for_review"
     remote["brand_new_field"] = {"nested": [1, 2]}
@@ -116,18 +142,41 @@ def test_an_unknown_provider_status_and_unknown_fields_change_nothing(team, vers
 @pytest.mark.parametrize(
     "failure, expected",
     [
-        ({"status": 429, "body": {"error": {"message": "Rate limit reached", "type": "requests", "param": None,
-                                            "code": "rate_limit_exceeded"}}, "headers": {"Retry-After": "120"}},
-         "limiting"),
-        ({"status": 500, "body": {"error": {"message": "internal", "type": "server_error", "param": None,
-                                            "code": None}}}, "trouble"),
+        (
+            {
+                "status": 429,
+                "body": {
+                    "error": {
+                        "message": "Rate limit reached",
+                        "type": "requests",
+                        "param": None,
+                        "code": "rate_limit_exceeded",
+                    }
+                },
+                "headers": {"Retry-After": "120"},
+            },
+            "limiting",
+        ),
+        (
+            {
+                "status": 500,
+                "body": {
+                    "error": {"message": "internal", "type": "server_error", "param": None, "code": None}
+                },
+            },
+            "trouble",
+        ),
         ({"exception": httpx.ReadTimeout("timed out")}, "did not answer in time"),
-        ({"status": 200, "body": "<html>oops</html>", "headers": {"content-type": "text/html"}}, "could not read"),
+        (
+            {"status": 200, "body": "<html>oops</html>", "headers": {"content-type": "text/html"}},
+            "could not read",
+        ),
     ],
     ids=["429-retry-after", "500", "timeout", "malformed"],
 )
-def test_provider_errors_back_off_with_a_sentence(team, version, openai_connection, openai_fake, failure, expected,
-                                                 fast_retries):
+def test_provider_errors_back_off_with_a_sentence(
+    team, version, openai_connection, openai_fake, failure, expected, fast_retries
+):
     remote, job = remote_job(openai_fake, team, version, openai_connection, status="running")
     openai_fake.fail_next(times=20, **failure)
     before = timezone.now()
@@ -140,12 +189,15 @@ def test_provider_errors_back_off_with_a_sentence(team, version, openai_connecti
     assert wait >= (120 if "headers" in failure and "Retry-After" in failure["headers"] else 9)
 
 
-def test_backoff_grows_with_each_failure_and_resets_after_a_success(team, version, openai_connection, openai_fake,
-                                                                    fast_retries):
+def test_backoff_grows_with_each_failure_and_resets_after_a_success(
+    team, version, openai_connection, openai_fake, fast_retries
+):
     remote, job = remote_job(openai_fake, team, version, openai_connection, status="running")
     waits = []
     for _ in range(3):
-        openai_fake.fail_next(times=20, status=503, body={"error": {"message": "overloaded", "type": "server_error"}})
+        openai_fake.fail_next(
+            times=20, status=503, body={"error": {"message": "overloaded", "type": "server_error"}}
+        )
         start = timezone.now()
         services.job_sync(job_id=job.id, client=openai_fake.client())
         job.refresh_from_db()
@@ -159,8 +211,9 @@ def test_backoff_grows_with_each_failure_and_resets_after_a_success(team, versio
 
 
 def test_together_metrics_come_from_its_metrics_endpoint(team, version, together_connection, together_fake):
-    remote, job = remote_job(together_fake, team, version, together_connection, status="running", n_steps=6,
-                             evals_every=3)
+    remote, job = remote_job(
+        together_fake, team, version, together_connection, status="running", n_steps=6, evals_every=3
+    )
     services.job_sync(job_id=job.id, client=together_fake.client())
     steps = list(job.metric_points.values_list("step", flat=True))
     assert steps == [1, 2, 3, 4, 5, 6]
@@ -170,7 +223,9 @@ def test_together_metrics_come_from_its_metrics_endpoint(team, version, together
     assert job.events.count() == job.events.values("provider_event_id").distinct().count()
 
 
-def test_together_completed_maps_to_succeeded_with_its_output_name(team, version, together_connection, together_fake):
+def test_together_completed_maps_to_succeeded_with_its_output_name(
+    team, version, together_connection, together_fake
+):
     remote, job = remote_job(together_fake, team, version, together_connection, status="running", n_steps=2)
     remote["status"] = "completed"
     services.job_sync(job_id=job.id, client=together_fake.client())

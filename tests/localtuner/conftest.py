@@ -1,4 +1,5 @@
 """Fixtures for the local engine tests: the tiny model only (never the 135M one)."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-FOODS = {"red": "apple", "yellow": "banana", "green": "lime", "purple": "grape", "orange": "carrot", "brown": "bread"}
+FOODS = {
+    "red": "apple",
+    "yellow": "banana",
+    "green": "lime",
+    "purple": "grape",
+    "orange": "carrot",
+    "brown": "bread",
+}
 SYSTEM = "Name a food of the given color."
 
 
@@ -55,9 +63,17 @@ def food_spec(food_files, cache_dir, output_dir: Path, **overrides):
 
     train, valid = food_files
     settings = dict(
-        base_model="fineweb-tiny", method="supervised", training_path=train, validation_path=valid,
-        output_dir=output_dir, cache_dir=cache_dir, n_epochs=8, batch_size=4, learning_rate_multiplier=20.0,
-        eval_every=12, seed=7,
+        base_model="fineweb-tiny",
+        method="supervised",
+        training_path=train,
+        validation_path=valid,
+        output_dir=output_dir,
+        cache_dir=cache_dir,
+        n_epochs=8,
+        batch_size=4,
+        learning_rate_multiplier=20.0,
+        eval_every=12,
+        seed=7,
     )
     settings.update(overrides)
     return TrainSpec(**settings)
@@ -83,13 +99,22 @@ class Recorder:
         self.events.append((level, message))
 
     def should_cancel(self):
-        return self.cancel_after is not None and bool(self.metrics) and self.metrics[-1].step >= self.cancel_after
+        return (
+            self.cancel_after is not None
+            and bool(self.metrics)
+            and self.metrics[-1].step >= self.cancel_after
+        )
 
     def run(self, spec):
         from localtuner.engine import train
 
-        return train(spec, on_metrics=self.on_metrics, on_checkpoint=self.on_checkpoint,
-                     should_cancel=self.should_cancel, on_event=self.on_event)
+        return train(
+            spec,
+            on_metrics=self.on_metrics,
+            on_checkpoint=self.on_checkpoint,
+            should_cancel=self.should_cancel,
+            on_event=self.on_event,
+        )
 
 
 @pytest.fixture(scope="session")

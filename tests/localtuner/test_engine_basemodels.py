@@ -27,8 +27,9 @@ def test_a_different_seed_gives_different_tiny_weights():
 
 
 def test_tiny_model_uses_the_smollm2_tokenizer_and_chat_template(tokenizer):
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False,
-                                         add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert text.endswith("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
     assert tokenizer.eos_token == "<|im_end|>" and len(tokenizer) == 49152
 

@@ -6,7 +6,13 @@ import torch
 from localtuner.engine import DataError
 from localtuner.engine.basemodels import load_base
 from localtuner.engine.data import (
-    IGNORE, Example, chat_example, load_preference, load_supervised, pack, read_jsonl,
+    IGNORE,
+    Example,
+    chat_example,
+    load_preference,
+    load_supervised,
+    pack,
+    read_jsonl,
 )
 from localtuner.engine.trainer import token_stats
 
@@ -16,22 +22,41 @@ def labelled_text(tokenizer, example):
 
 
 def conversation(*turns):
-    return {"messages": [dict(zip(("role", "content"), t[:2]), **({"weight": t[2]} if len(t) > 2 else {}))
-                         for t in turns]}
+    return {
+        "messages": [
+            dict(zip(("role", "content"), t[:2], strict=True), **({"weight": t[2]} if len(t) > 2 else {}))
+            for t in turns
+        ]
+    }
 
 
 def test_labels_mask_everything_but_assistant_tokens(tokenizer):
-    ex = chat_example(tokenizer, conversation(("system", "Be brief."), ("user", "Colour of the sky?"),
-                                              ("assistant", "Blue.")), 1, 512)
+    ex = chat_example(
+        tokenizer,
+        conversation(("system", "Be brief."), ("user", "Colour of the sky?"), ("assistant", "Blue.")),
+        1,
+        512,
+    )
     assert labelled_text(tokenizer, ex) == "Blue.<|im_end|>\n"
     assert tokenizer.decode(ex.input_ids) == tokenizer.apply_chat_template(
-        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Colour of the sky?"},
-         {"role": "assistant", "content": "Blue."}], tokenize=False)
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Colour of the sky?"},
+            {"role": "assistant", "content": "Blue."},
+        ],
+        tokenize=False,
+    )
 
 
 def test_assistant_messages_with_weight_zero_are_masked(tokenizer):
-    ex = chat_example(tokenizer, conversation(("user", "Hi"), ("assistant", "Bad answer", 0), ("user", "Again"),
-                                              ("assistant", "Good answer", 1)), 1, 512)
+    ex = chat_example(
+        tokenizer,
+        conversation(
+            ("user", "Hi"), ("assistant", "Bad answer", 0), ("user", "Again"), ("assistant", "Good answer", 1)
+        ),
+        1,
+        512,
+    )
     assert labelled_text(tokenizer, ex) == "Good answer<|im_end|>\n"
 
 
@@ -48,8 +73,11 @@ def test_targets_are_shifted_within_the_example():
 def _examples(tokenizer):
     rows = [
         conversation(("user", "red"), ("assistant", "apple")),
-        conversation(("system", "You translate."), ("user", "Hello, how are you today?"),
-                     ("assistant", "Hallo, wie geht es dir heute?")),
+        conversation(
+            ("system", "You translate."),
+            ("user", "Hello, how are you today?"),
+            ("assistant", "Hallo, wie geht es dir heute?"),
+        ),
         conversation(("user", "2+2?"), ("assistant", "4", 0), ("user", "and 3+3?"), ("assistant", "6")),
         conversation(("user", "Write JSON with a name."), ("assistant", '{"name": "Ada"}')),
         conversation(("user", "yellow"), ("assistant", "banana, and a rather long explanation about why")),
@@ -74,7 +102,7 @@ def test_packing_into_short_rows_never_splits_an_example(tokenizer):
     batch = pack(examples, longest, tokenizer.pad_token_id)
     assert batch.input_ids.shape[1] <= longest
     assert batch.n_tokens == sum(len(e) for e in examples)
-    for i, e in enumerate(examples):
+    for i in range(len(examples)):
         rows = set((batch.segment_ids == i).nonzero()[:, 0].tolist())
         assert len(rows) == 1
 
@@ -108,8 +136,14 @@ def test_malformed_lines_raise_data_error_naming_the_line(tmp_path, tokenizer):
         json.dumps({"messages": [{"role": "user", "content": "x"}]}): "at least one assistant",
         json.dumps(conversation(("user", "x", 0), ("assistant", "y"))): "weight",
         json.dumps(conversation(("user", "x"), ("assistant", "y", 2))): "weight must be 0 or 1",
-        json.dumps({"messages": [{"role": "user", "content": [{"type": "image_url"}]},
-                                 {"role": "assistant", "content": "y"}]}): "text only",
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": [{"type": "image_url"}]},
+                    {"role": "assistant", "content": "y"},
+                ]
+            }
+        ): "text only",
     }
     for bad, fragment in cases.items():
         path = tmp_path / "train.jsonl"
@@ -130,11 +164,17 @@ def test_an_empty_file_is_a_data_error(tmp_path):
 
 def test_preference_examples_label_only_the_two_answers(tmp_path, tokenizer):
     path = tmp_path / "prefs.jsonl"
-    path.write_text(json.dumps({
-        "input": {"messages": [{"role": "user", "content": "Capital of France?"}]},
-        "preferred_output": [{"role": "assistant", "content": "Paris"}],
-        "non_preferred_output": [{"role": "assistant", "content": "Lyon"}],
-    }) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "input": {"messages": [{"role": "user", "content": "Capital of France?"}]},
+                "preferred_output": [{"role": "assistant", "content": "Paris"}],
+                "non_preferred_output": [{"role": "assistant", "content": "Lyon"}],
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     (pair,) = load_preference(path, tokenizer, 512)
     assert labelled_text(tokenizer, pair.chosen) == "Paris<|im_end|>\n"
     assert labelled_text(tokenizer, pair.rejected) == "Lyon<|im_end|>\n"

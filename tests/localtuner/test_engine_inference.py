@@ -12,8 +12,15 @@ def cache():
 
 
 def run(cache_dir, cache, **kwargs):
-    settings = dict(base_model="fineweb-tiny", adapter_path=None, messages=HELLO, max_tokens=24,
-                    temperature=0, cache_dir=cache_dir, cache=cache)
+    settings = dict(
+        base_model="fineweb-tiny",
+        adapter_path=None,
+        messages=HELLO,
+        max_tokens=24,
+        temperature=0,
+        cache_dir=cache_dir,
+        cache=cache,
+    )
     settings.update(kwargs)
     return settings
 

@@ -7,16 +7,31 @@ from localtuner.engine import generate
 from localtuner.engine.inference import ModelCache
 from localtuner.engine.trainer import RESULT_CSV_HEADER
 
-FOODS = {"red": "apple", "yellow": "banana", "green": "lime", "purple": "grape", "orange": "carrot", "brown": "bread"}
+FOODS = {
+    "red": "apple",
+    "yellow": "banana",
+    "green": "lime",
+    "purple": "grape",
+    "orange": "carrot",
+    "brown": "bread",
+}
 
 
 def answers(cache_dir, adapter_path):
     cache = ModelCache(max_models=1)
     return {
-        color: generate(base_model="fineweb-tiny", adapter_path=adapter_path, cache_dir=cache_dir, cache=cache,
-                        messages=[{"role": "system", "content": "Name a food of the given color."},
-                                  {"role": "user", "content": color}],
-                        temperature=0, max_tokens=6).text
+        color: generate(
+            base_model="fineweb-tiny",
+            adapter_path=adapter_path,
+            cache_dir=cache_dir,
+            cache=cache,
+            messages=[
+                {"role": "system", "content": "Name a food of the given color."},
+                {"role": "user", "content": color},
+            ],
+            temperature=0,
+            max_tokens=6,
+        ).text
         for color in FOODS
     }
 
@@ -56,7 +71,9 @@ def test_metrics_are_reported_every_step_in_order(trained):
     assert [m.epoch for m in recorder.metrics[::12]] == list(range(1, 9))
     tokens = [m.tokens_seen for m in recorder.metrics]
     assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens)
-    assert all(math.isfinite(m.train_loss) and 0 <= m.train_mean_token_accuracy <= 1 for m in recorder.metrics)
+    assert all(
+        math.isfinite(m.train_loss) and 0 <= m.train_mean_token_accuracy <= 1 for m in recorder.metrics
+    )
     evaluated = [m.step for m in recorder.metrics if m.valid_loss is not None]
     assert evaluated == [1] + list(range(12, result.total_steps + 1, 12))
 
@@ -81,7 +98,9 @@ def test_events_describe_the_run(trained):
 def test_result_csv_has_openai_columns_and_one_row_per_step(trained):
     recorder, result = trained
     lines = result.result_csv.strip().split("\n")
-    assert lines[0] == RESULT_CSV_HEADER == "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy"
+    assert (
+        lines[0] == RESULT_CSV_HEADER == "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy"
+    )
     assert len(lines) == 1 + result.steps
     first = lines[1].split(",")
     assert first[0] == "1" and float(first[1]) == pytest.approx(recorder.metrics[0].train_loss, abs=1e-5)
@@ -114,7 +133,7 @@ def test_resume_after_a_crash_continues_from_the_last_saved_state(make_spec, rec
     assert result.status == "succeeded" and result.resumed_from_step == 15
     assert [m.step for m in resumed.metrics] == list(range(16, 25))
     assert result.steps == expected.steps == 24
-    for a, b in zip(resumed.metrics, reference.metrics[15:]):
+    for a, b in zip(resumed.metrics, reference.metrics[15:], strict=True):
         assert a.step == b.step and a.tokens_seen == b.tokens_seen
         assert a.train_loss == pytest.approx(b.train_loss, rel=1e-4, abs=1e-5)
     assert result.metrics.valid_loss == pytest.approx(expected.metrics.valid_loss, rel=1e-4, abs=1e-5)
@@ -136,9 +155,11 @@ def test_dpo_runs_and_reports_reward_accuracy(cache_dir, recorder_class, tmp_pat
     from localtuner.engine import TrainSpec
 
     rows = [
-        {"input": {"messages": [{"role": "user", "content": color}]},
-         "preferred_output": [{"role": "assistant", "content": food}],
-         "non_preferred_output": [{"role": "assistant", "content": "stone"}]}
+        {
+            "input": {"messages": [{"role": "user", "content": color}]},
+            "preferred_output": [{"role": "assistant", "content": food}],
+            "non_preferred_output": [{"role": "assistant", "content": "stone"}],
+        }
         for color, food in FOODS.items()
     ]
     path = tmp_path / "prefs.jsonl"
@@ -146,11 +167,20 @@ def test_dpo_runs_and_reports_reward_accuracy(cache_dir, recorder_class, tmp_pat
     valid = tmp_path / "prefs-valid.jsonl"
     valid.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     recorder = recorder_class()
-    result = recorder.run(TrainSpec(
-        base_model="fineweb-tiny", method="dpo", training_path=path, validation_path=valid,
-        output_dir=tmp_path / "out", cache_dir=cache_dir, n_epochs=3, batch_size=4,
-        learning_rate_multiplier=10.0, eval_every=6,
-    ))
+    result = recorder.run(
+        TrainSpec(
+            base_model="fineweb-tiny",
+            method="dpo",
+            training_path=path,
+            validation_path=valid,
+            output_dir=tmp_path / "out",
+            cache_dir=cache_dir,
+            n_epochs=3,
+            batch_size=4,
+            learning_rate_multiplier=10.0,
+            eval_every=6,
+        )
+    )
     assert result.status == "succeeded" and result.steps == 18
     first, last = recorder.metrics[0], recorder.metrics[-1]
     # Step 1: the policy equals the reference (LoRA starts at zero): loss ln 2, no pair won yet.
