@@ -13,6 +13,7 @@ import secrets
 import socket
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -29,13 +30,20 @@ def owner_id() -> str:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs. A zombie does not: a SIGKILLed pool process whose parent died
+    too waits for PID 1 to reap it, which in a container may take long or never happen."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (not Linux): signal 0 is all we can know
+    state = stat.rsplit(")", 1)[-1].split()[:1]
+    return state not in (["Z"], ["X"])
 
 
 def lease_is_dead(job: LocalJob) -> bool:

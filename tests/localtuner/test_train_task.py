@@ -248,6 +248,22 @@ def dead_pid() -> int:
     return proc.pid
 
 
+def zombie_pid():
+    """A child that has exited and has not been reaped yet."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # wait for the exit, but do not reap
+    return proc
+
+
+def test_a_lease_held_by_a_zombie_process_is_dead():
+    proc = zombie_pid()
+    try:
+        job = LocalJob(lease_owner=f"{socket.gethostname()}:{proc.pid}:ab", heartbeat_at=timezone.now())
+        assert lease_is_dead(job)
+    finally:
+        proc.wait()
+
+
 def test_a_lease_is_dead_when_its_process_on_this_host_is_gone_or_its_heartbeat_is_stale(settings):
     host, now = socket.gethostname(), timezone.now()
     alive = LocalJob(lease_owner=f"{host}:{os.getpid()}:ab", heartbeat_at=now)
