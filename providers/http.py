@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -133,6 +134,26 @@ class ProviderHTTP:
                 f"{self.provider_name} sent an answer fineweb could not read (expected an object, got {type(body).__name__})."
             )
         return body
+
+    def upload_object(
+        self, path: str, *, file_path: Path, filename: str, content_type: str, data: dict, subject: str
+    ) -> dict:
+        """POST a file as multipart. Each try (retries included) opens the file afresh, and every
+        handle is closed whatever happens."""
+        handles: list = []
+
+        def files() -> dict:
+            handle = file_path.open("rb")
+            handles.append(handle)
+            return {"file": (filename, handle, content_type)}
+
+        try:
+            return self.request_object(
+                "POST", path, subject=subject, data=data, files=files, timeout=UPLOAD_TIMEOUT
+            )
+        finally:
+            for handle in handles:
+                handle.close()
 
     def parse_json(self, response: httpx.Response) -> Any:
         try:

@@ -34,7 +34,7 @@ from providers.base import (
     ProviderModel,
 )
 from providers.errors import MalformedResponse, ProviderError
-from providers.http import UPLOAD_TIMEOUT, ProviderHTTP, RetryPolicy
+from providers.http import ProviderHTTP, RetryPolicy
 from providers.parsing import as_dict, as_float, as_int, as_list, as_opt_str, as_str, as_time, data_list
 from providers.prices import openai_is_fine_tunable, openai_training_price
 
@@ -87,26 +87,14 @@ class OpenAIProvider(Provider):
         self, *, path: Path | str, purpose: str = "fine-tune", filename: str | None = None
     ) -> ProviderFile:
         path = Path(path)
-        name = filename or path.name
-        handles: list = []
-
-        def files() -> dict:
-            handle = path.open("rb")
-            handles.append(handle)
-            return {"file": (name, handle, "application/jsonl")}
-
-        try:
-            body = self.http.request_object(
-                "POST",
-                "/files",
-                subject="the file",
-                data={"purpose": purpose},
-                files=files,
-                timeout=UPLOAD_TIMEOUT,
-            )
-        finally:
-            for handle in handles:
-                handle.close()
+        body = self.http.upload_object(
+            "/files",
+            file_path=path,
+            filename=filename or path.name,
+            content_type="application/jsonl",
+            data={"purpose": purpose},
+            subject="the file",
+        )
         return parse_file(body)
 
     def download_file(self, file_id: str) -> bytes:

@@ -31,7 +31,7 @@ from providers.base import (
     ProviderModel,
 )
 from providers.errors import MalformedResponse
-from providers.http import UPLOAD_TIMEOUT, ProviderHTTP, RetryPolicy
+from providers.http import ProviderHTTP, RetryPolicy
 from providers.openai import merge_points, parse_chat_reply, stream_chat
 from providers.parsing import as_dict, as_float, as_int, as_list, as_opt_str, as_str, as_time, data_list
 from providers.prices import together_training_price
@@ -105,29 +105,18 @@ class TogetherProvider(Provider):
     ) -> ProviderFile:
         path = Path(path)
         name = filename or path.name
-        handles: list = []
-
-        def files() -> dict:
-            handle = path.open("rb")
-            handles.append(handle)
-            return {"file": (name, handle, "application/octet-stream")}
-
-        try:
-            body = self.http.request_object(
-                "POST",
-                "/files/upload",
-                subject="the file",
-                data={
-                    "purpose": purpose,
-                    "file_name": name,
-                    "file_type": path.suffix.lstrip(".").lower() or "jsonl",
-                },
-                files=files,
-                timeout=UPLOAD_TIMEOUT,
-            )
-        finally:
-            for handle in handles:
-                handle.close()
+        body = self.http.upload_object(
+            "/files/upload",
+            file_path=path,
+            filename=name,
+            content_type="application/octet-stream",
+            data={
+                "purpose": purpose,
+                "file_name": name,
+                "file_type": path.suffix.lstrip(".").lower() or "jsonl",
+            },
+            subject="the file",
+        )
         body = as_dict(body.get("file")) or body  # sdk: a bare FileResponse or {"file": FileResponse}
         fid = as_str(body.get("id"))
         if not fid:
