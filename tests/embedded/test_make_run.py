@@ -73,7 +73,11 @@ def test_make_run_starts_web_and_workers_on_sqlite_and_stops_cleanly_on_ctrl_c(e
                 return False
 
         wait_for(up, timeout=90, message="the web server")
-        assert f"running at http://127.0.0.1:{port}/" in (tmp_path / "runall.log").read_text()
+        wait_for(
+            lambda: f"running at http://127.0.0.1:{port}/" in (tmp_path / "runall.log").read_text(),
+            timeout=10,
+            message="the URL printed once the web server answers",
+        )
 
         with httpx.Client(base_url=base, follow_redirects=True, timeout=10) as web:
             web.get("/login/")

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 class Command(BaseCommand):
@@ -27,54 +36,14 @@ class Command(BaseCommand):
         python = sys.executable
         data = settings.DATA_DIR
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        celery = [python, "-m", "celery", "-A", "fineweb", "--quiet", "worker", "--loglevel", "INFO"]
         commands = {
-            "web": [
-                python,
-                "-m",
-                "uvicorn",
-                "fineweb.asgi:application",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            "worker": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "fineweb",
-                "worker",
-                "-B",
-                "-Q",
-                "default",
-                "-c",
-                "2",
-                "-n",
-                "default@%h",
-                "--loglevel",
-                "INFO",
-                "-s",
-                str(data / "celerybeat-schedule"),
-            ],
-            "training": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "fineweb",
-                "worker",
-                "-Q",
-                "training",
-                "-c",
-                "1",
-                "-n",
-                "training@%h",
-                "--loglevel",
-                "INFO",
-            ],
+            "web": [python, "-m", "uvicorn", "fineweb.asgi:application", "--host", host, "--port", str(port)]
+            + ["--log-level", "warning"],
+            "worker": celery
+            + ["-B", "-Q", "default", "-c", "2", "-n", "default@%h"]
+            + ["-s", str(data / "celerybeat-schedule")],
+            "training": celery + ["-Q", "training", "-c", "1", "-n", "training@%h"],
         }
         children: dict[str, subprocess.Popen] = {}
         stopping = False
@@ -93,10 +62,17 @@ class Command(BaseCommand):
 
         heartbeat.apply_async(args=("default",), queue="default")
         heartbeat.apply_async(args=("training",), queue="training")
-        self.stdout.write(f"fineweb is running at http://{host}:{port}/  (Ctrl-C stops everything)")
-        self.stdout.flush()
+        url = f"http://{host}:{port}/"
+        announced = False
         try:
             while not stopping:
+                if not announced and _answers(host, port):
+                    # Last on the screen, below the workers' start-up lines, where a new user looks.
+                    self.stdout.write(
+                        f"\nfineweb is running at {url}  (log in as owner; Ctrl-C stops everything)\n"
+                    )
+                    self.stdout.flush()
+                    announced = True
                 for name, child in children.items():
                     if child.poll() is not None:
                         self.stderr.write(f"{name} exited with code {child.returncode}; stopping the rest.")
