@@ -207,16 +207,20 @@ def test_a_small_file_or_a_process_with_other_threads_is_checked_in_one_process(
     assert validation._worker_count(10**9, 4) == 4
 
 
+# The real task, kept before the tests below replace it (calling the patched name would recurse).
+CHECK_RANGE = validation._check_range_task
+
+
 def crash_on_second_chunk(args):
     if args[1] > 0:
         raise ValueError("a bug in the checks")
-    return validation._check_range_task(args)
+    return CHECK_RANGE(args)
 
 
 def die_on_second_chunk(args):
     if args[1] > 0:
         os._exit(3)
-    return validation._check_range_task(args)
+    return CHECK_RANGE(args)
 
 
 @pytest.mark.parametrize(
