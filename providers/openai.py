@@ -328,30 +328,17 @@ class OpenAIProvider(Provider):
         temperature: float | None = None,
         stream: bool = False,
     ) -> ChatReply | Iterator[ChatStreamItem]:
-        body: dict[str, Any] = {"model": model, "messages": messages}
-        if max_tokens is not None:
-            body["max_tokens"] = max_tokens
-        if temperature is not None:
-            body["temperature"] = temperature
-        if stream:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
-            return self._chat_stream(body)
-        started = self.clock()
-        data = self.http.request_object("POST", "/chat/completions", subject="the chat request", json=body)
-        return parse_chat_reply(data, latency_s=self.clock() - started)
-
-    def _chat_stream(self, body: dict) -> Iterator[ChatStreamItem]:
-        started = self.clock()
-        response = self.http.request(
-            "POST",
-            "/chat/completions",
+        return chat_completion(
+            self.http,
+            clock=self.clock,
+            model=model,
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stream=stream,
             subject="the chat request",
-            json=body,
-            stream=True,
-            headers={"Accept": "text/event-stream"},
+            include_usage=True,
         )
-        yield from stream_chat(self.http, response, started=started, clock=self.clock)
 
     def test_connection(self) -> str:
         models = self.list_models(include_all=True)
@@ -365,6 +352,47 @@ class OpenAIProvider(Provider):
         if self.kind == "local":
             return Decimal("0")
         return openai_training_price(model) if self.is_openai else None
+
+
+def chat_completion(
+    http: ProviderHTTP,
+    *,
+    clock,
+    model: str,
+    messages: list[dict[str, Any]],
+    max_tokens: int | None,
+    temperature: float | None,
+    stream: bool,
+    subject: str,
+    include_usage: bool,
+) -> ChatReply | Iterator[ChatStreamItem]:
+    """POST /chat/completions, the OpenAI shape that OpenAI-compatible servers and Together share."""
+    body: dict[str, Any] = {"model": model, "messages": messages}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    if temperature is not None:
+        body["temperature"] = temperature
+    if stream:
+        body["stream"] = True
+        if include_usage:
+            body["stream_options"] = {"include_usage": True}
+        return _chat_stream(http, body, clock=clock, subject=subject)
+    started = clock()
+    data = http.request_object("POST", "/chat/completions", subject=subject, json=body)
+    return parse_chat_reply(data, latency_s=clock() - started)
+
+
+def _chat_stream(http: ProviderHTTP, body: dict, *, clock, subject: str) -> Iterator[ChatStreamItem]:
+    started = clock()
+    response = http.request(
+        "POST",
+        "/chat/completions",
+        subject=subject,
+        json=body,
+        stream=True,
+        headers={"Accept": "text/event-stream"},
+    )
+    yield from stream_chat(http, response, started=started, clock=clock)
 
 
 # --- parsing (module level so the import and the tests can use them) --------------------------

@@ -32,7 +32,7 @@ from providers.base import (
 )
 from providers.errors import MalformedResponse
 from providers.http import ProviderHTTP, RetryPolicy
-from providers.openai import merge_points, parse_chat_reply, stream_chat
+from providers.openai import chat_completion, merge_points
 from providers.parsing import as_dict, as_float, as_int, as_list, as_opt_str, as_str, as_time, data_list
 from providers.prices import together_training_price
 
@@ -255,29 +255,18 @@ class TogetherProvider(Provider):
         temperature: float | None = None,
         stream: bool = False,
     ) -> ChatReply | Iterator[ChatStreamItem]:
-        body: dict[str, Any] = {"model": model, "messages": messages}
-        if max_tokens is not None:
-            body["max_tokens"] = max_tokens
-        if temperature is not None:
-            body["temperature"] = temperature
-        if stream:
-            body["stream"] = True
-            return self._chat_stream(body)
-        started = self.clock()
-        data = self.http.request_object("POST", "/chat/completions", subject=f"the model {model}", json=body)
-        return parse_chat_reply(data, latency_s=self.clock() - started)
-
-    def _chat_stream(self, body: dict) -> Iterator[ChatStreamItem]:
-        started = self.clock()
-        response = self.http.request(
-            "POST",
-            "/chat/completions",
-            subject=f"the model {body['model']}",
-            json=body,
-            stream=True,
-            headers={"Accept": "text/event-stream"},
+        # Together's chat endpoint has OpenAI's shape; it is not asked for usage while streaming.
+        return chat_completion(
+            self.http,
+            clock=self.clock,
+            model=model,
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stream=stream,
+            subject=f"the model {model}",
+            include_usage=False,
         )
-        yield from stream_chat(self.http, response, started=started, clock=self.clock)
 
     def test_connection(self) -> str:
         jobs = self._all_jobs()
