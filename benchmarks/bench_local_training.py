@@ -3,10 +3,14 @@
     python benchmarks/bench_local_training.py                       # SmolLM2-135M-Instruct, ~10 min on 2 cores
     python benchmarks/bench_local_training.py --model fineweb-tiny --steps 10   # quick run
 
-1. Throughput: the engine's packed trainer step vs a naive padded loop (each batch
-   padded to its longest example, standard HF ``model(..., labels=...)`` loss), same
-   model, same LoRA init, same batches, same number of steps. Reports useful
-   (non-pad) tokens/s of both, the ratio, and the final losses of both curves.
+1. Throughput: the engine's packed trainer step (one unpadded row per step,
+   attention within each example, LM head only where a token is trained) vs a
+   naive padded loop (each batch padded to its longest example, standard HF
+   ``model(..., labels=...)`` loss): same model, same LoRA init, same batches,
+   steps interleaved. Reports useful (non-pad) tokens/s of both, the ratio, and
+   both loss curves' largest difference. Run twice: on the shipped samples in
+   random order (as training takes them), and on batches of near-equal length,
+   where there is little padding to remove (the worst case for packing).
 2. Quality: fine-tunes the model with ``train()`` on the two sample datasets in
    ``localtuner/samples`` and scores the held-out prompts before and after:
    fraction of answers detected as German (stopword heuristic) and fraction of
@@ -29,8 +33,9 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from localtuner.engine import TrainSpec, generate, train  # noqa: E402
+from localtuner.engine.attention import use_packed_attention  # noqa: E402
 from localtuner.engine.basemodels import load_base  # noqa: E402
-from localtuner.engine.data import pack, pad_batch, read_jsonl  # noqa: E402
+from localtuner.engine.data import pack_one_row, pad_batch, read_jsonl  # noqa: E402
 from localtuner.engine.inference import ModelCache  # noqa: E402
 from localtuner.engine.trainer import LORA_TARGETS, _threads, token_stats  # noqa: E402
 
@@ -121,10 +126,12 @@ def parses_as_json(text: str) -> bool:
 # --------------------------------------------------------------------------- throughput
 
 
-def lora_model(model_name: str, cache_dir: Path, seed: int):
+def lora_model(model_name: str, cache_dir: Path, seed: int, packed: bool):
     from peft import LoraConfig, get_peft_model
 
     model, tokenizer = load_base(model_name, cache_dir=cache_dir, device="cpu")
+    if packed:
+        use_packed_attention(model)  # as train() does
     torch.manual_seed(seed)
     config = LoraConfig(
         r=8, lora_alpha=16, lora_dropout=0.0, target_modules=LORA_TARGETS, task_type="CAUSAL_LM"
@@ -132,89 +139,100 @@ def lora_model(model_name: str, cache_dir: Path, seed: int):
     model = get_peft_model(model, config)
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
-    return model, tokenizer, optimizer
+    return model, optimizer
 
 
-def run_loop(kind: str, model_name: str, cache_dir: Path, batches, pad_id: int) -> dict:
-    model, _, optimizer = lora_model(model_name, cache_dir, seed=0)
-    losses, useful, padded_total = [], 0, 0
-    # one untimed warm-up step on the first batch, then restart from the same weights
-    state = {k: v.clone() for k, v in model.state_dict().items() if "lora_" in k}
-    for timed in (False, True):
-        if timed:
-            model.load_state_dict(state, strict=False)
-            optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
+def padded_step(model, examples, pad_id: int) -> tuple[torch.Tensor, int, int]:
+    """The naive loop: one example per row, right-padded to the batch's longest, HF's own loss."""
+    batch = pad_batch(examples, pad_id)
+    loss = model(
+        input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels, use_cache=False
+    ).loss
+    return loss, batch.n_tokens, batch.n_tokens + batch.n_pad
+
+
+def packed_step(model, examples, pad_id: int) -> tuple[torch.Tensor, int, int]:
+    """What train() does: one unpadded row, per-example attention, LM head only where there is a target."""
+    batch = pack_one_row(examples, pad_id)
+    loss_sum, _, n = token_stats(model, batch)
+    return loss_sum / n, batch.n_tokens, batch.n_tokens + batch.n_pad
+
+
+def compare_loops(model_name: str, cache_dir: Path, batches, pad_id: int) -> dict:
+    """Both loops from the same LoRA init over the same batches, their steps interleaved.
+
+    Interleaving (and alternating which loop goes first) keeps a noisy neighbour on a
+    shared machine from landing on one loop only.
+    """
+    loops = {
+        "padded": (padded_step, *lora_model(model_name, cache_dir, seed=0, packed=False)),
+        "packed": (packed_step, *lora_model(model_name, cache_dir, seed=0, packed=True)),
+    }
+    results = {k: {"seconds": 0.0, "useful_tokens": 0, "computed_tokens": 0, "losses": []} for k in loops}
+    for step_fn, model, _ in loops.values():  # untimed warm-up (allocator, kernels), then the same init again
+        lora = {k: v.clone() for k, v in model.state_dict().items() if "lora_" in k}
+        step_fn(model, batches[0], pad_id)[0].backward()
+        model.zero_grad(set_to_none=True)
+        model.load_state_dict(lora, strict=False)
+    for i, examples in enumerate(batches):
+        for kind in sorted(loops, reverse=bool(i % 2)):
+            step_fn, model, optimizer = loops[kind]
+            r = results[kind]
             start = time.perf_counter()
-        for examples in batches if timed else batches[:1]:
             optimizer.zero_grad(set_to_none=True)
-            if kind == "packed":
-                batch = pack(examples, 512, pad_id)  # rows of max_seq_len, as in train()
-                loss_sum, _, n = token_stats(model, batch)
-                loss = loss_sum / n
-                tokens, total = batch.n_tokens, batch.n_tokens + batch.n_pad
-            else:
-                batch = pad_batch(examples, pad_id)
-                loss = model(
-                    input_ids=batch.input_ids,
-                    attention_mask=batch.attention_mask,
-                    labels=batch.labels,
-                    use_cache=False,
-                ).loss
-                tokens, total = batch.n_tokens, batch.n_tokens + batch.n_pad
+            loss, useful, computed = step_fn(model, examples, pad_id)
             loss.backward()
             optimizer.step()
-            if timed:
-                losses.append(float(loss.detach()))
-                useful += tokens
-                padded_total += total
-        if timed:
-            seconds = time.perf_counter() - start
-    return {
-        "seconds": seconds,
-        "useful_tokens": useful,
-        "computed_tokens": padded_total,
-        "tokens_per_s": useful / seconds,
-        "losses": losses,
-    }
+            r["seconds"] += time.perf_counter() - start
+            r["losses"].append(float(loss.detach()))
+            r["useful_tokens"] += useful
+            r["computed_tokens"] += computed
+    for r in results.values():
+        r["tokens_per_s"] = r["useful_tokens"] / r["seconds"]
+    return results
 
 
-def sample_examples(tokenizer, mixed_lengths: bool):
-    """The sample chats; with ``mixed_lengths`` each is extended to 1-6 turns (seeded), as real chat data varies."""
+def sample_examples(tokenizer) -> list:
+    """The shipped training chats of both use cases, encoded as train() encodes them."""
     from localtuner.engine.data import chat_example
 
     examples = []
-    rng = torch.Generator().manual_seed(1)
     for name in ("german.jsonl", "json_answers.jsonl"):
-        rows = [obj for _, obj in read_jsonl(SAMPLES / name)]
-        for i, obj in enumerate(rows):
-            messages = list(obj["messages"])
-            if mixed_lengths:
-                for _ in range(int(torch.randint(0, 6, (1,), generator=rng))):
-                    messages += rows[int(torch.randint(0, len(rows), (1,), generator=rng))]["messages"]
-            examples.append(chat_example(tokenizer, {"messages": messages}, i + 1, 512))
+        examples += [chat_example(tokenizer, obj, n, 512) for n, obj in read_jsonl(SAMPLES / name)]
     return examples
 
 
-def throughput(model_name: str, cache_dir: Path, steps: int, batch_size: int, mixed_lengths: bool) -> float:
-    _, tokenizer = load_base(model_name, cache_dir=cache_dir, device="cpu")
-    examples = sample_examples(tokenizer, mixed_lengths)
+def make_batches(examples, steps: int, batch_size: int, by_length: bool) -> list[list]:
     g = torch.Generator().manual_seed(0)
     order = torch.randperm(len(examples), generator=g).tolist()
+    groups = [order[i : i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
+    if by_length:  # batches of near-equal lengths: almost no padding, the worst case for packing
+        ranked = sorted(order, key=lambda j: len(examples[j]))
+        groups = [ranked[i : i + batch_size] for i in range(0, len(ranked) - batch_size + 1, batch_size)]
+        groups = [groups[k] for k in torch.randperm(len(groups), generator=g).tolist()]
     batches = []
     while len(batches) < steps:
-        for i in range(0, len(order) - batch_size + 1, batch_size):
-            batches.append([examples[j] for j in order[i : i + batch_size]])
-    batches = batches[:steps]
+        batches += [[examples[j] for j in group] for group in groups]
+    return batches[:steps]
+
+
+def throughput(model_name: str, cache_dir: Path, steps: int, batch_size: int, by_length: bool) -> float:
+    _, tokenizer = load_base(model_name, cache_dir=cache_dir, device="cpu")
+    examples = sample_examples(tokenizer)
+    batches = make_batches(examples, steps, batch_size, by_length)
     lengths = sorted(len(e) for e in examples)
-    what = "sample chats extended to 1-6 turns" if mixed_lengths else "sample chats as shipped (1 turn)"
+    what = (
+        "batches of near-equal length (little padding to remove)"
+        if by_length
+        else "shipped samples in random order, as training takes them"
+    )
     print(
-        f"\n== Throughput: {model_name}, {steps} steps of {batch_size} examples; data: {what}, "
+        f"\n== Throughput: {model_name}, {steps} steps of {batch_size} examples; {what}; "
         f"example length min/median/max {lengths[0]}/{lengths[len(lengths) // 2]}/{lengths[-1]} tokens, "
         f"{sum(len(e) for b in batches for e in b)} useful tokens in the timed steps"
     )
-    results = {}
-    for kind in ("padded", "packed"):
-        results[kind] = r = run_loop(kind, model_name, cache_dir, batches, tokenizer.pad_token_id)
+    results = compare_loops(model_name, cache_dir, batches, tokenizer.pad_token_id)
+    for kind, r in results.items():
         pad_share = 1 - r["useful_tokens"] / r["computed_tokens"]
         tail = r["losses"][-max(1, steps // 5) :]
         print(
@@ -224,7 +242,7 @@ def throughput(model_name: str, cache_dir: Path, steps: int, batch_size: int, mi
         )
     ratio = results["packed"]["tokens_per_s"] / results["padded"]["tokens_per_s"]
     diffs = [
-        abs(a - b) for a, b in zip(results["packed"]["losses"], results["padded"]["losses"], strict=False)
+        abs(a - b) for a, b in zip(results["packed"]["losses"], results["padded"]["losses"], strict=True)
     ]
     print(
         f"packed / padded useful tokens/s: {ratio:.2f}x   max |loss difference| over the curve: {max(diffs):.2e}"
@@ -316,10 +334,13 @@ def main() -> None:
     print(f"model cache ready in {time.perf_counter() - t0:.1f} s ({args.cache_dir})")
     if not args.skip_throughput:
         ratios = [
-            throughput(args.model, args.cache_dir, args.steps, args.batch_size, mixed)
-            for mixed in (False, True)
+            throughput(args.model, args.cache_dir, args.steps, args.batch_size, by_length)
+            for by_length in (False, True)
         ]
-        print(f"\nratios (packed / padded): as shipped {ratios[0]:.2f}x, mixed lengths {ratios[1]:.2f}x")
+        print(
+            f"\nratios (packed / padded useful tokens/s): shipped samples {ratios[0]:.2f}x (target 1.5x); "
+            f"near-equal-length batches {ratios[1]:.2f}x"
+        )
     if not args.skip_quality:
         quality(args.model, args.cache_dir, args.epochs, args.lr_multiplier, args.max_tokens)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")

@@ -8,15 +8,16 @@
 * Labels are shifted *per example* into ``targets`` (``targets[t]`` is the
   token to predict after position ``t``), so when examples are concatenated
   no example is ever asked to predict the first token of the next one.
-* Packing: the examples of one optimizer step are placed into as few rows of at
-  most ``row_len`` tokens as fit, balanced (longest first into the emptiest
-  row), with ``position_ids`` restarting
-  at 0 for every example. With ``attention_mask=None``, ``use_cache=False``
-  transformers 5.x (``masking_utils.find_packed_sequence_indices``) turns the
-  position restarts into a block-diagonal causal mask for sdpa/eager, so
-  attention never crosses examples. Rows are only padded to the longest row of
-  the step (rarely more than a few tokens); padding forms its own segment and
-  has no targets.
+* Packing: the trainer puts all examples of one optimizer step back to back in
+  one row (``pack_one_row``: no padding at all), with ``position_ids``
+  restarting at 0 for every example. Attention never crosses examples: the
+  trainer's model attends within each example's slice (``attention.py``), and
+  any other model gets a block-diagonal causal mask that transformers 5.x
+  builds from the restarts (``masking_utils.find_packed_sequence_indices``,
+  with ``attention_mask=None``, ``use_cache=False``). ``pack`` can also spread
+  examples over several balanced rows of at most ``row_len`` tokens; rows are
+  then padded to the fullest one, and padding forms its own segment with no
+  targets.
 """
 
 from __future__ import annotations
@@ -362,6 +363,11 @@ def pack(examples: list[Example], row_len: int, pad_id: int) -> PackedBatch:
     return PackedBatch(
         input_ids, targets, position_ids, segment_ids, len(examples), n_tokens, len(rows) * width - n_tokens
     )
+
+
+def pack_one_row(examples: list[Example], pad_id: int) -> PackedBatch:
+    """All examples back to back in a single row: no padding (what the trainer feeds its model)."""
+    return pack(examples, max(1, sum(len(e) for e in examples)), pad_id)
 
 
 @dataclass

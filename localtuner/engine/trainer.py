@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from . import _env  # noqa: F401
+from .attention import segments_from_positions, use_packed_attention
 from .basemodels import load_base, pick_device
-from .data import IGNORE, DataError, Example, PackedBatch, load_preference, load_supervised, pack
+from .data import IGNORE, DataError, Example, PackedBatch, load_preference, load_supervised, pack_one_row
 
 METHODS = ("supervised", "dpo")
 BASE_LEARNING_RATE = 2e-4  # LoRA; multiplied by learning_rate_multiplier
@@ -127,11 +128,16 @@ def _decoder_and_head(model):
 
 def _hidden(model, batch: PackedBatch) -> torch.Tensor:
     decoder, _ = _decoder_and_head(model)
-    # attention_mask=None + position_ids restarting per example -> transformers builds a
-    # block-diagonal causal mask (masking_utils.find_packed_sequence_indices). use_cache=False
-    # matters: with a cache the packed-sequence detection is skipped.
+    # Models switched to attention.NAME (the trainer's) attend within each example's slice,
+    # cut where position_ids restart. Other models get attention_mask=None + restarting
+    # position_ids, which transformers turns into a block-diagonal causal mask
+    # (masking_utils.find_packed_sequence_indices; use_cache=False matters: with a cache
+    # that detection is skipped). Both give the same numbers; the first is faster.
     return decoder(
-        input_ids=batch.input_ids, position_ids=batch.position_ids, use_cache=False
+        input_ids=batch.input_ids,
+        position_ids=batch.position_ids,
+        use_cache=False,
+        packed_segments=segments_from_positions(batch.position_ids),
     ).last_hidden_state
 
 
@@ -332,6 +338,7 @@ def _train(spec, on_metrics, on_checkpoint, should_cancel, event) -> TrainResult
     model, tokenizer = load_base(spec.base_model, cache_dir=Path(spec.cache_dir), device="cpu")
     event("info", f"Loaded base model {spec.base_model} in {time.monotonic() - t0:.1f} s")
     pad_id = tokenizer.pad_token_id
+    use_packed_attention(model)  # this copy of the base model is only ever fed packed rows
 
     dpo = spec.method == "dpo"
     loader = load_preference if dpo else load_supervised
@@ -446,7 +453,7 @@ def _train(spec, on_metrics, on_checkpoint, should_cancel, event) -> TrainResult
             examples: list[Example] = [e for p in items for e in (p.chosen, p.rejected)]
         else:
             examples = list(items)
-        return pack(examples, spec.max_seq_len, pad_id).to(device)
+        return pack_one_row(examples, pad_id).to(device)
 
     def stats(batch: PackedBatch):
         return dpo_stats(model, batch, spec.dpo_beta) if dpo else token_stats(model, batch)
