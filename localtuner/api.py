@@ -193,13 +193,16 @@ def page(
     """One page of `queryset` ordered by insertion, starting after the row whose public id is `after`.
 
     Returns (rows, has_more). As in OpenAI's API, `after` is the last id of the previous page,
-    looked up in `anchors` (the caller's scope; default: every row of the model).
+    looked up in `anchors` (default: `queryset` itself), never beyond the caller's scope.
     """
     qs = queryset.order_by("-pk" if newest_first else "pk")
     if after:
-        if anchors is None:
-            anchors = queryset.model._default_manager.all()
-        anchor = anchors.filter(public_id=after).values_list("pk", flat=True).first()
+        anchor = (
+            (queryset if anchors is None else anchors)
+            .filter(public_id=after)
+            .values_list("pk", flat=True)
+            .first()
+        )
         if anchor is None:
             raise bad_request(f"No object with id {after!r} to page after.", param="after")
         qs = qs.filter(pk__lt=anchor) if newest_first else qs.filter(pk__gt=anchor)

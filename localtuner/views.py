@@ -139,8 +139,7 @@ def job_events(request: HttpRequest, job_id: str):
 def job_checkpoints(request: HttpRequest, job_id: str):
     job = _job_or_404(request, job_id)
     limit = query_limit(request, default=10, maximum=1000)
-    checkpoints = job.checkpoints.all()
-    rows, has_more = page(checkpoints, after=request.GET.get("after"), limit=limit, anchors=checkpoints)
+    rows, has_more = page(job.checkpoints.all(), after=request.GET.get("after"), limit=limit)
     return list_response([checkpoint_object(c, job) for c in rows], has_more=has_more, ids=True)
 
 
