@@ -106,6 +106,8 @@ def test_no_page_and_no_log_line_shows_a_teams_local_key(team, alice, alice_clie
 
 def test_no_database_column_holds_a_local_key_in_plain_text(team, other_team, train_file):
     launch(team, train_file, "fineweb-columns")
+    if connection.vendor != "postgresql":
+        pytest.skip("reads whole rows as text, a PostgreSQL cast")
     keys = [local_of(t).api_key() for t in (team, other_team)]
     tables = connection.introspection.table_names()
     assert {"providers_connection", "localtuner_localapikey", "localtuner_localjob"} <= set(tables)
