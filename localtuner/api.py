@@ -1,26 +1,28 @@
 """The HTTP plumbing of the local API: the API key, OpenAI's error shape, JSON bodies, pagination.
 
-Every view is wrapped by `api_view`, which checks the key, the method and turns any `ApiError`
-(and, as a last resort, any unexpected exception) into `{"error": {message, type, param, code}}`
-with the right status, so no request ever gets Django's HTML error page.
+Every view is wrapped by `api_view`, which checks the key (and puts the scope it opens on
+`request.local_scope`, see localtuner/keys.py), the method and turns any `ApiError` (and, as a
+last resort, any unexpected exception) into `{"error": {message, type, param, code}}` with the
+right status, so no request ever gets Django's HTML error page.
 """
 
 from __future__ import annotations
 
 import functools
-import hmac
 import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+
+from localtuner.keys import api_key_resolve
 
 log = logging.getLogger(__name__)
 
@@ -66,32 +68,37 @@ def too_large(limit: int) -> ApiError:
 
 
 def _check_key(request: HttpRequest) -> ApiError | None:
+    """Resolve the bearer key to its scope (`request.local_scope`), or the 401 to answer."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header or scheme.lower() != "bearer" or not token.strip():
         return ApiError(
             401,
             "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
-            "(the key is FINEWEB_LOCAL_API_KEY).",
+            "(your team's built-in local provider connection has one; the server's is FINEWEB_LOCAL_API_KEY).",
             code="invalid_api_key",
         )
-    if not hmac.compare_digest(token.strip().encode(), settings.FINEWEB_LOCAL_API_KEY.encode()):
+    scope = api_key_resolve(key=token)
+    if scope is None:
         return ApiError(
             401,
-            "Incorrect API key provided. The local provider's key is FINEWEB_LOCAL_API_KEY.",
+            "Incorrect API key provided. Use your team's local provider key or the server's "
+            "FINEWEB_LOCAL_API_KEY.",
             code="invalid_api_key",
         )
+    request.local_scope = scope  # type: ignore[attr-defined]
     return None
 
 
 def _precheck(request: HttpRequest, methods: tuple[str, ...]) -> HttpResponse | None:
-    error = _check_key(request)
-    if error is None and request.method not in methods:
+    error = None
+    if request.method not in methods:
         error = ApiError(
             405,
             f"{request.method} is not allowed here; use {' or '.join(methods)}.",
             code="method_not_allowed",
         )
+    error = _check_key(request) or error
     if error is None:
         return None
     response = error.response()
@@ -114,10 +121,10 @@ def api_view(*methods: str) -> Callable:
 
             @functools.wraps(view)
             async def wrapped_async(request, *args, **kwargs):
-                early = _precheck(request, methods)
-                if early is not None:
-                    return early
                 try:
+                    early = await sync_to_async(_precheck)(request, methods)
+                    if early is not None:
+                        return early
                     return await view(request, *args, **kwargs)
                 except ApiError as exc:
                     return exc.response()
@@ -131,10 +138,10 @@ def api_view(*methods: str) -> Callable:
 
             @functools.wraps(view)
             def wrapped_sync(request, *args, **kwargs):
-                early = _precheck(request, methods)
-                if early is not None:
-                    return early
                 try:
+                    early = _precheck(request, methods)
+                    if early is not None:
+                        return early
                     return view(request, *args, **kwargs)
                 except ApiError as exc:
                     return exc.response()
@@ -176,15 +183,26 @@ def query_limit(request: HttpRequest, *, default: int, maximum: int) -> int:
 
 
 def page(
-    queryset: QuerySet, *, after: str | None, limit: int, newest_first: bool = True
+    queryset: QuerySet,
+    *,
+    after: str | None,
+    limit: int,
+    newest_first: bool = True,
+    anchors: QuerySet | None = None,
 ) -> tuple[list, bool]:
     """One page of `queryset` ordered by insertion, starting after the row whose public id is `after`.
 
-    Returns (rows, has_more). As in OpenAI's API, `after` is the last id of the previous page.
+    Returns (rows, has_more). As in OpenAI's API, `after` is the last id of the previous page,
+    looked up in `anchors` (default: `queryset` itself), never beyond the caller's scope.
     """
     qs = queryset.order_by("-pk" if newest_first else "pk")
     if after:
-        anchor = queryset.model.objects.filter(public_id=after).values_list("pk", flat=True).first()
+        anchor = (
+            (queryset if anchors is None else anchors)
+            .filter(public_id=after)
+            .values_list("pk", flat=True)
+            .first()
+        )
         if anchor is None:
             raise bad_request(f"No object with id {after!r} to page after.", param="after")
         qs = qs.filter(pk__lt=anchor) if newest_first else qs.filter(pk__gt=anchor)
@@ -202,8 +220,9 @@ def list_response(data: list[dict], *, has_more: bool | None = None, ids: bool =
     return JsonResponse(body)
 
 
-def get_or_404(model: type[Model], public_id: str, message: str, *, param: str | None = None):
-    obj = model._default_manager.filter(public_id=public_id).first()
+def get_or_404(queryset: QuerySet, public_id: str, message: str, *, param: str | None = None):
+    """The row of `queryset` (the caller's scope) with this public id, or a 404 in OpenAI's shape."""
+    obj = queryset.filter(public_id=public_id).first()
     if obj is None:
         raise not_found(message, param=param)
     return obj

@@ -1,9 +1,11 @@
-"""Rows of the built-in local provider: files, fine-tuning jobs, their events and checkpoints.
+"""Rows of the built-in local provider: API keys, files, fine-tuning jobs, their events and checkpoints.
 
-The local API is system-wide (one provider behind one API key), so nothing here is team-scoped:
-the dashboard's per-team provider connection points at it like at any OpenAI-compatible URL.
-Every row has an internal integer key (ordering, pagination) and the public OpenAI-style id
-(`file-...`, `ftjob-...`, `ftevent-...`, `ftckpt-...`) that the API speaks.
+The API is scoped by its bearer key: each team's local connection has a key of its own
+(`LocalApiKey`, team set) and sees only the files and jobs made with it; the server's own key,
+FINEWEB_LOCAL_API_KEY, is the server scope (`team` NULL), for SDK clients outside the dashboard.
+Events and checkpoints belong to their job's scope. Every row has an internal integer key
+(ordering, pagination) and the public OpenAI-style id (`file-...`, `ftjob-...`, `ftevent-...`,
+`ftckpt-...`) that the API speaks.
 """
 
 from __future__ import annotations
@@ -43,10 +45,32 @@ def local_root() -> Path:
     return Path(settings.DATA_DIR) / "local"
 
 
+class LocalApiKey(models.Model):
+    """A bearer key of the local API and the scope it opens: a team's, or the server's own (team NULL).
+
+    Only the key's sha256 is stored; the key itself lives encrypted in the team's provider connection.
+    """
+
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="local_api_keys"
+    )
+    label = models.CharField(max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"local API key {self.label or self.pk} (team {self.team_id or 'server'})"
+
+
 class LocalFile(models.Model):
     """An uploaded file; the bytes live once on disk, addressed by their sha256."""
 
     public_id = models.CharField(max_length=40, unique=True, default=new_file_id)
+    # The owner scope: the team whose key uploaded it, NULL for the server key (FINEWEB_LOCAL_API_KEY).
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="local_files"
+    )
     filename = models.CharField(max_length=255)
     purpose = models.CharField(max_length=32)
     bytes = models.BigIntegerField()
@@ -81,6 +105,10 @@ class LocalJob(models.Model):
         DPO = "dpo"
 
     public_id = models.CharField(max_length=40, unique=True, default=new_job_id)
+    # The owner scope, as for files; its events, checkpoints, result file and model share it.
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="local_jobs"
+    )
     model = models.CharField(max_length=100)
     training_file = models.CharField(max_length=40)
     validation_file = models.CharField(max_length=40, blank=True, default="")

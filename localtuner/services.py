@@ -19,7 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from localtuner.api import ApiError, bad_request, not_found
-from localtuner.models import LocalCheckpoint, LocalEvent, LocalFile, LocalJob, blob_path, local_root
+from localtuner.keys import Scope
+from localtuner.models import LocalEvent, LocalFile, LocalJob, blob_path, local_root
 from localtuner.objects import ORGANIZATION_ID, model_object, unix
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,8 @@ def _store_chunks(chunks: Iterable[bytes], *, limit: int | None = None) -> tuple
     return sha, size
 
 
-def file_create(*, chunks: Iterable[bytes], filename: str, purpose: str) -> LocalFile:
-    """Store an upload (given as byte chunks) and return its row."""
+def file_create(*, team_id: int | None, chunks: Iterable[bytes], filename: str, purpose: str) -> LocalFile:
+    """Store an upload (given as byte chunks) in a team's scope (None: the server's) and return its row."""
     if purpose != FINE_TUNE:
         raise bad_request(
             f'purpose must be "{FINE_TUNE}": the local provider stores fine-tuning files only.',
@@ -80,13 +81,17 @@ def file_create(*, chunks: Iterable[bytes], filename: str, purpose: str) -> Loca
         if not LocalFile.objects.filter(sha256=sha).exists():
             blob_path(sha).unlink(missing_ok=True)
         raise bad_request(f"{name} is empty.", param="file")
-    return LocalFile.objects.create(filename=name[:255], purpose=purpose, bytes=size, sha256=sha)
+    return LocalFile.objects.create(
+        team_id=team_id, filename=name[:255], purpose=purpose, bytes=size, sha256=sha
+    )
 
 
-def file_store_bytes(*, content: bytes, filename: str, purpose: str) -> LocalFile:
-    """Store bytes the provider made itself (a job's result file)."""
+def file_store_bytes(*, team_id: int | None, content: bytes, filename: str, purpose: str) -> LocalFile:
+    """Store bytes the provider made itself (a job's result file, in the job's scope)."""
     sha, size = _store_chunks([content])
-    return LocalFile.objects.create(filename=filename, purpose=purpose, bytes=size, sha256=sha)
+    return LocalFile.objects.create(
+        team_id=team_id, filename=filename, purpose=purpose, bytes=size, sha256=sha
+    )
 
 
 def file_delete(*, file: LocalFile) -> None:
@@ -125,10 +130,11 @@ def _base_models() -> list[str]:
     return list_base_models()
 
 
-def _training_file(file_id: str | None, param: str) -> str | None:
+def _training_file(scope: Scope, file_id: str | None, param: str) -> str | None:
+    """The id of a fine-tuning file of this scope; another scope's file is as missing as an unknown id."""
     if file_id is None:
         return None
-    file = LocalFile.objects.filter(public_id=file_id).first()
+    file = scope.files().filter(public_id=file_id).first()
     if file is None:
         raise bad_request(f"No such File object: {file_id}.", param=param, code="file_not_found")
     if file.purpose != FINE_TUNE:
@@ -143,6 +149,7 @@ def _training_file(file_id: str | None, param: str) -> str | None:
 
 def job_create(
     *,
+    team_id: int | None,
     model: str,
     training_file: str,
     validation_file: str | None = None,
@@ -152,7 +159,8 @@ def job_create(
     hyperparameters: dict | None = None,
     metadata: dict | None = None,
 ) -> LocalJob:
-    """Create a job in `validating_files` and start its training task once the row is committed."""
+    """Create a job in a team's scope (None: the server's) in `validating_files`, and start its
+    training task once the row is committed. Its files must be of the same scope."""
     if model not in _base_models():
         if model.startswith("ft:"):
             raise bad_request(
@@ -166,13 +174,15 @@ def job_create(
             param="model",
             code="model_not_found",
         )
-    training = _training_file(training_file, "training_file")
-    validation = _training_file(validation_file, "validation_file")
+    scope = Scope(team_id=team_id)
+    training = _training_file(scope, training_file, "training_file")
+    validation = _training_file(scope, validation_file, "validation_file")
     hyper: dict = dict.fromkeys(("n_epochs", "batch_size", "learning_rate_multiplier"), "auto")
     if method == LocalJob.Method.DPO:
         hyper["beta"] = "auto"
     hyper.update(hyperparameters or {})
     job = LocalJob.objects.create(
+        team_id=team_id,
         model=model,
         training_file=training,
         validation_file=validation or "",
@@ -227,14 +237,19 @@ class ResolvedModel:
     adapter_path: Path | None
 
 
-def model_resolve(*, name: str) -> ResolvedModel:
-    """A model name (base, fine-tuned `ft:...` or checkpoint `ft:...:ckpt-step-N`) as base + adapter."""
+def model_resolve(*, name: str, team_id: int | None) -> ResolvedModel:
+    """A model name (base, fine-tuned `ft:...` or checkpoint `ft:...:ckpt-step-N`) as base + adapter.
+
+    Base models are everyone's; fine-tuned models and checkpoints only their scope's (any other
+    is the same 404 as an unknown name).
+    """
     if name in _base_models():
         return ResolvedModel(name, name, None)
-    job = LocalJob.objects.filter(fine_tuned_model=name, status=LocalJob.Status.SUCCEEDED).first()
+    scope = Scope(team_id=team_id)
+    job = scope.jobs().filter(fine_tuned_model=name, status=LocalJob.Status.SUCCEEDED).first()
     if job is not None and (job.output_dir / "adapter" / "adapter_config.json").is_file():
         return ResolvedModel(name, job.model, job.output_dir / "adapter")
-    checkpoint = LocalCheckpoint.objects.select_related("job").filter(name=name).first()
+    checkpoint = scope.checkpoints().select_related("job").filter(name=name).first()
     if checkpoint is not None and (checkpoint.adapter_path / "adapter_config.json").is_file():
         return ResolvedModel(name, checkpoint.job.model, checkpoint.adapter_path)
     raise not_found(
@@ -244,10 +259,12 @@ def model_resolve(*, name: str) -> ResolvedModel:
     )
 
 
-def models_list() -> list[dict]:
-    """Base models, then fine-tuned models newest first."""
+def models_list(*, team_id: int | None) -> list[dict]:
+    """Base models, then the scope's fine-tuned models newest first."""
     data = [model_object(name, created=BASE_MODEL_CREATED, owned_by="fineweb") for name in _base_models()]
-    jobs = LocalJob.objects.filter(status=LocalJob.Status.SUCCEEDED, fine_tuned_model__isnull=False)
+    jobs = (
+        Scope(team_id=team_id).jobs().filter(status=LocalJob.Status.SUCCEEDED, fine_tuned_model__isnull=False)
+    )
     for job in jobs.order_by("-finished_at", "-pk"):
         data.append(
             model_object(job.fine_tuned_model, created=unix(job.finished_at) or 0, owned_by=ORGANIZATION_ID)
@@ -255,10 +272,11 @@ def models_list() -> list[dict]:
     return data
 
 
-def model_get(*, name: str) -> dict:
-    resolved = model_resolve(name=name)
+def model_get(*, name: str, team_id: int | None) -> dict:
+    resolved = model_resolve(name=name, team_id=team_id)
     if resolved.adapter_path is None:
         return model_object(name, created=BASE_MODEL_CREATED, owned_by="fineweb")
-    job = LocalJob.objects.filter(fine_tuned_model=name).first()
-    moment = job.finished_at if job else LocalCheckpoint.objects.get(name=name).created_at
+    scope = Scope(team_id=team_id)
+    job = scope.jobs().filter(fine_tuned_model=name).first()
+    moment = job.finished_at if job else scope.checkpoints().get(name=name).created_at
     return model_object(name, created=unix(moment) or 0, owned_by=ORGANIZATION_ID)

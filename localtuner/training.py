@@ -122,6 +122,7 @@ def _run(job: LocalJob, owner: str) -> None:
 
 
 def _file_path(file_id: str, param: str) -> Path:
+    # No scope filter: job_create only takes files of the job's own scope.
     file = LocalFile.objects.filter(public_id=file_id).first()
     if file is None or not file.path.is_file():
         raise JobFailure("file_not_found", f"The {param.replace('_', ' ')} {file_id} was deleted.", param)
@@ -284,7 +285,10 @@ def _succeed(job: LocalJob, owner: str, result) -> None:
     )
     with transaction.atomic():
         results = file_store_bytes(
-            content=result.result_csv.encode(), filename="step_metrics.csv", purpose=RESULTS
+            team_id=job.team_id,
+            content=result.result_csv.encode(),
+            filename="step_metrics.csv",
+            purpose=RESULTS,
         )
         if not _move(
             job,

@@ -49,8 +49,8 @@ class ConnectionForm(forms.Form):
             if connection.is_local:
                 del self.fields["api_key"]
                 self.fields["base_url"].help_text = (
-                    "Leave blank to use this server's built-in provider, or give the /local/v1 URL of the "
-                    "server that runs it."
+                    "Leave blank to use this server's built-in provider, or give the /local/v1 URL of "
+                    "another server of this installation (one that shares its database)."
                 )
 
     @property

@@ -28,7 +28,8 @@ class Connection(models.Model):
     name = models.CharField(max_length=100)
     # Blank: the provider's default URL; for "local", this server's own built-in provider.
     base_url = models.CharField(max_length=300, blank=True)
-    # A Fernet token (see providers/crypto.py); never the key itself. Blank for "local".
+    # A Fernet token (see providers/crypto.py); never the key itself. For "local", the team's own
+    # key of the built-in provider (localtuner keeps only its hash).
     api_key_encrypted = models.TextField(blank=True, editable=False)
     key_last4 = models.CharField(max_length=4, blank=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -66,12 +67,11 @@ class Connection(models.Model):
     def set_api_key(self, key: str) -> None:
         key = key.strip()
         self.api_key_encrypted = crypto.encrypt(key) if key else ""
-        self.key_last4 = key[-4:] if key else ""
+        # The local key is fineweb's own and never shown, not even its last characters.
+        self.key_last4 = key[-4:] if key and not self.is_local else ""
 
     def api_key(self) -> str:
-        """The decrypted key (the local provider's comes from settings, never from the database)."""
-        if self.is_local:
-            return settings.FINEWEB_LOCAL_API_KEY
+        """The decrypted key (for "local", the team's key of the built-in provider)."""
         return crypto.decrypt(self.api_key_encrypted) if self.api_key_encrypted else ""
 
     def mark_tested(self, *, ok: bool, message: str) -> None:

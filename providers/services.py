@@ -96,11 +96,31 @@ def connection_delete(*, connection: Connection) -> None:
 
 
 def connection_ensure_local(*, team: Team) -> Connection:
-    """Every team gets the built-in local provider (TEAM_CREATED_HOOKS and a data migration call this)."""
+    """Every team gets the built-in local provider with a key of its own (TEAM_CREATED_HOOKS and
+    data migrations call this, or do the same)."""
     connection, _ = Connection.objects.get_or_create(
         team=team, kind=Connection.Kind.LOCAL, defaults={"name": LOCAL_CONNECTION_NAME}
     )
+    if not connection.api_key_encrypted:
+        connection_local_key_issue(connection=connection)
     return connection
+
+
+def local_key_label(connection: Connection) -> str:
+    return f"connection {connection.id}"
+
+
+def connection_local_key_issue(*, connection: Connection) -> None:
+    """Give a local connection a new key of the built-in provider, scoped to its team.
+
+    The key is stored encrypted like any provider key; the local provider keeps only its hash.
+    A key issued earlier for the same connection stops working.
+    """
+    from localtuner.keys import api_key_issue
+
+    key = api_key_issue(team_id=connection.team_id, label=local_key_label(connection))
+    connection.set_api_key(key)
+    connection.save(update_fields=["api_key_encrypted", "key_last4"])
 
 
 # --- reaching the provider -----------------------------------------------------------------
@@ -162,6 +182,20 @@ def local_in_process_client() -> httpx.Client:
     )
 
 
+def _local_key_readable(connection: Connection) -> None:
+    """A local connection's key is fineweb's own: if it is missing, or no FINEWEB_FERNET_KEYS key
+    reads it any more, issue a new one instead of asking an owner for a key they never had."""
+    from providers.crypto import KeyUnreadable
+
+    try:
+        if connection.api_key():
+            return
+    except KeyUnreadable:
+        logger.warning("the local key of connection %s was unreadable; issuing a new one", connection.id)
+    with transaction.atomic():
+        connection_local_key_issue(connection=connection)
+
+
 def connection_get_provider(
     *, connection: Connection, client: httpx.Client | None = None, retry: RetryPolicy | None = None
 ) -> Provider:
@@ -169,6 +203,7 @@ def connection_get_provider(
     provider with no FINEWEB_LOCAL_BASE_URL: an in-process client to this server's own WSGI app)."""
     base_url = connection.base_url
     if connection.is_local:
+        _local_key_readable(connection)
         base_url = base_url or local_provider_base_url()
         if client is None and not connection.base_url and not settings.FINEWEB_LOCAL_BASE_URL:
             client = local_in_process_client()
@@ -194,15 +229,23 @@ def connection_test(*, connection: Connection, client: httpx.Client | None = Non
 
 
 def provider_keys_rotate() -> tuple[int, int]:
-    """Re-encrypt every stored key with the first FINEWEB_FERNET_KEYS key. Returns (rotated, unreadable)."""
+    """Re-encrypt every stored key with the first FINEWEB_FERNET_KEYS key. Returns (rotated, unreadable).
+
+    A local connection's key that no Fernet key reads any more is replaced by a new one.
+    """
     from providers import crypto
 
     rotated = unreadable = 0
-    for connection in Connection.objects.exclude(api_key_encrypted="").only("id", "api_key_encrypted"):
+    for connection in Connection.objects.exclude(api_key_encrypted=""):
         try:
             token = crypto.rotate(connection.api_key_encrypted)
         except crypto.KeyUnreadable:
-            unreadable += 1
+            if connection.is_local:  # fineweb's own key: a new one replaces it, nobody re-enters it
+                with transaction.atomic():
+                    connection_local_key_issue(connection=connection)
+                rotated += 1
+            else:
+                unreadable += 1
             continue
         Connection.objects.filter(id=connection.id).update(api_key_encrypted=token)
         rotated += 1

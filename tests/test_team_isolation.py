@@ -12,7 +12,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 # Namespaces outside the team model: Django's admin (staff only) and the local provider's API
-# (a system-wide provider behind its own bearer key, tested in tests/localtuner).
+# (behind bearer keys, one per team, not logins: its scopes are tested in tests/localtuner/test_api_scopes.py).
 SKIPPED_NAMESPACES = {"admin", "localtuner"}
 
 

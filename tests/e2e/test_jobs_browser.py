@@ -18,6 +18,7 @@ import pytest
 
 from datasets_app.models import DatasetVersion
 from jobs.models import Job
+from localtuner.models import LocalJob
 from tests.conftest import PASSWORD, ROOT, database_url_for_children
 from tests.e2e.conftest import login, screenshot
 
@@ -167,6 +168,8 @@ def test_a_new_user_uploads_freezes_launches_and_watches_the_local_provider_trai
 
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED and job.fine_tuned_model
+    # submitted with the team's own local key, so the local job is in the team's scope
+    assert LocalJob.objects.get(public_id=job.provider_job_id).team_id == job.team_id
     assert job.metric_points.filter(train_loss__isnull=False).count() >= 8
     assert job.metric_points.filter(valid_loss__isnull=False).exists()
     assert page.inner_text("[data-testid=fine-tuned-model]") == job.fine_tuned_model

@@ -67,3 +67,32 @@ def assert_openai_error(response, status: int, code: str | None = None, param: s
     if param is not None:
         assert error["param"] == param
     return error
+
+
+class Caller:
+    """The local API as one key's holder calls it (a team's connection key, or the server's)."""
+
+    def __init__(self, client, key: str):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    def upload(self, content: bytes, name: str = "train.jsonl"):
+        return self.client.post(
+            f"{BASE}/files",
+            {"file": SimpleUploadedFile(name, content), "purpose": "fine-tune"},
+            headers=self.headers,
+        )
+
+    def get(self, path: str, **params):
+        return self.client.get(f"{BASE}{path}", params, headers=self.headers)
+
+    def post(self, path: str, body: dict):
+        return self.client.post(
+            f"{BASE}{path}", json.dumps(body), content_type="application/json", headers=self.headers
+        )
+
+    def delete(self, path: str):
+        return self.client.delete(f"{BASE}{path}", headers=self.headers)
+
+    def ids(self, path: str) -> list[str]:
+        return [item["id"] for item in self.get(path).json()["data"]]

@@ -283,7 +283,9 @@ def test_a_bad_job_request_is_a_400_naming_the_parameter(client, training_file, 
 def test_a_results_file_cannot_be_a_training_file(client, training_file):
     from localtuner.services import file_store_bytes
 
-    results = file_store_bytes(content=b"step\n1\n", filename="step_metrics.csv", purpose="fine-tune-results")
+    results = file_store_bytes(
+        team_id=None, content=b"step\n1\n", filename="step_metrics.csv", purpose="fine-tune-results"
+    )
     assert_openai_error(
         create(client, model="fineweb-tiny", training_file=results.public_id),
         400,

@@ -23,12 +23,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def stored_file(content: bytes, name: str = "train.jsonl") -> str:
-    return services.file_create(chunks=[content], filename=name, purpose="fine-tune").public_id
+    return services.file_create(team_id=None, chunks=[content], filename=name, purpose="fine-tune").public_id
 
 
 def make_job(training: bytes, validation: bytes | None = None, **kwargs) -> LocalJob:
     kwargs.setdefault("hyperparameters", {"n_epochs": 2, "batch_size": 2})
     return services.job_create(
+        team_id=None,
         model="fineweb-tiny",
         training_file=stored_file(training),
         validation_file=stored_file(validation) if validation else None,
@@ -56,8 +57,8 @@ def succeeded(django_db_setup, django_db_blocker):
             ),
             "checkpoints": list(job.checkpoints.order_by("step")),
             "results": LocalFile.objects.get(public_id=job.result_files[0]),
-            "resolved": services.model_resolve(name=job.fine_tuned_model),
-            "checkpoint_resolved": services.model_resolve(name=f"{job.model_name}:ckpt-step-5"),
+            "resolved": services.model_resolve(name=job.fine_tuned_model, team_id=None),
+            "checkpoint_resolved": services.model_resolve(name=f"{job.model_name}:ckpt-step-5", team_id=None),
         }
         job_train(job_id=job.pk)  # a second delivery of the same task
         snapshot["again"] = LocalJob.objects.get(pk=job.pk)
@@ -218,7 +219,7 @@ def test_a_dpo_job_trains_on_preference_pairs():
     assert job.status == "succeeded", job.error
     assert job.hyperparameters["beta"] == 0.2
     assert job.events.filter(type="metrics").count() == 2
-    assert services.model_resolve(name=job.fine_tuned_model).adapter_path.is_dir()
+    assert services.model_resolve(name=job.fine_tuned_model, team_id=None).adapter_path.is_dir()
 
 
 def test_a_job_cancelled_before_a_worker_picks_it_up_is_never_trained():

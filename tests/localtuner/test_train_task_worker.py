@@ -15,9 +15,10 @@ pytestmark = pytest.mark.worker
 
 def make_job(n_examples: int, n_epochs: int) -> LocalJob:
     file_id = services.file_create(
-        chunks=[jsonl(food_rows(n_examples))], filename="train.jsonl", purpose="fine-tune"
+        team_id=None, chunks=[jsonl(food_rows(n_examples))], filename="train.jsonl", purpose="fine-tune"
     ).public_id
     return services.job_create(
+        team_id=None,
         model="fineweb-tiny",
         training_file=file_id,
         seed=5,
@@ -66,7 +67,7 @@ def test_a_worker_killed_mid_training_leaves_a_job_that_the_next_worker_resumes_
     assert said.count("Fine-tuning job started") == 1
     assert "The previous worker stopped; resuming from the last saved training state" in said
     assert said[-1] == "The job has successfully completed"
-    assert services.model_resolve(name=job.fine_tuned_model).adapter_path.is_dir()
+    assert services.model_resolve(name=job.fine_tuned_model, team_id=None).adapter_path.is_dir()
 
 
 def test_cancelling_a_running_job_stops_its_trainer_within_one_step(start_worker, client):

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
+from importlib import import_module
 
 import pytest
 from cryptography.fernet import Fernet
@@ -12,6 +14,8 @@ from django.db import connection as db_connection
 
 from fineweb.accounts.models import Team
 from fineweb.accounts.services import team_create, user_create
+from localtuner.keys import SERVER_SCOPE, Scope, api_key_resolve
+from localtuner.models import LocalApiKey
 from providers.crypto import KeyUnreadable
 from providers.models import Connection
 from providers.openai import OpenAIProvider
@@ -108,16 +112,54 @@ def test_names_are_unique_within_a_team(openai_connection, team, alice):
         connection_create(team=team, user=alice, kind="together", name="OpenAI", api_key="k")
 
 
-def test_every_new_team_gets_the_built_in_local_provider(alice, team):
+def test_every_new_team_gets_the_built_in_local_provider_with_a_key_of_its_own(
+    alice, team, charlie, settings
+):
     local = Connection.objects.get(team=team, kind="local")
+    theirs = Connection.objects.get(team__memberships__user=charlie, kind="local")
     assert local.name == "Built-in local provider"
-    assert local.api_key_encrypted == ""
+    key = local.api_key()
+    assert key.startswith("fw-local-") and len(key) > 30
+    assert key != theirs.api_key() and key != settings.FINEWEB_LOCAL_API_KEY
+    raw = _raw_column(local.id)
+    assert raw.startswith("gAAAAA") and raw.endswith("|")  # encrypted, and not even its last four kept
+    assert key not in raw and key[-4:] not in raw.split("|")[1]
     assert local.masked_key == "built in"
 
 
-def test_the_local_key_comes_from_settings_not_the_database(team, settings):
+def test_the_local_key_opens_its_teams_scope_whatever_the_server_key(team, settings):
     settings.FINEWEB_LOCAL_API_KEY = "fw-local-from-settings"
-    assert Connection.objects.get(team=team, kind="local").api_key() == "fw-local-from-settings"
+    key = Connection.objects.get(team=team, kind="local").api_key()
+    assert key != "fw-local-from-settings"
+    assert api_key_resolve(key=key) == Scope(team_id=team.id)
+    assert api_key_resolve(key="fw-local-from-settings") == SERVER_SCOPE
+
+
+def test_the_local_provider_keeps_only_the_hash_of_a_teams_key(team):
+    key = Connection.objects.get(team=team, kind="local").api_key()
+    (row,) = LocalApiKey.objects.filter(team=team).values()
+    assert row["key_hash"] == hashlib.sha256(key.encode()).hexdigest()
+    assert key not in str(row)
+
+
+def test_a_local_key_no_fernet_key_reads_is_replaced_by_a_new_one(team, settings):
+    old = Connection.objects.get(team=team, kind="local").api_key()
+    settings.FINEWEB_FERNET_KEYS = [Fernet.generate_key().decode()]
+    call_command("rotate_provider_keys", stdout=io.StringIO())  # no CommandError: nobody must re-enter it
+    new = Connection.objects.get(team=team, kind="local").api_key()
+    assert new != old
+    assert api_key_resolve(key=new) == Scope(team_id=team.id) and api_key_resolve(key=old) is None
+
+
+def test_building_the_local_provider_heals_a_missing_or_unreadable_key(team, settings):
+    local = Connection.objects.get(team=team, kind="local")
+    Connection.objects.filter(id=local.id).update(api_key_encrypted="")
+    provider = connection_get_provider(connection=Connection.objects.get(id=local.id))
+    assert "fineweb-tiny" in [m.id for m in provider.list_models()]
+    settings.FINEWEB_FERNET_KEYS = [Fernet.generate_key().decode()]
+    provider = connection_get_provider(connection=Connection.objects.get(id=local.id))
+    assert "fineweb-tiny" in [m.id for m in provider.list_models()]
+    assert LocalApiKey.objects.filter(team=team).count() == 1
 
 
 def test_ensuring_the_local_provider_twice_keeps_one(team):
@@ -135,6 +177,70 @@ def test_the_data_migration_gives_existing_teams_a_local_provider(db):
     bare = Team.objects.create(name="Made before providers existed")
     migration.create_local_connections(apps, None)
     assert Connection.objects.filter(team=bare, kind="local").count() == 1
+
+
+def test_the_data_migration_gives_existing_local_connections_a_key_of_their_own(db):
+    from django.apps import apps
+
+    bare = Team.objects.create(name="Made before local keys existed")
+    import_module("providers.migrations.0002_local_connection_for_every_team").create_local_connections(
+        apps, None
+    )
+    local = Connection.objects.get(team=bare, kind="local")
+    assert local.api_key_encrypted == ""
+    import_module("providers.migrations.0003_local_connection_keys").issue_local_keys(apps, None)
+    key = Connection.objects.get(id=local.id).api_key()
+    assert api_key_resolve(key=key) == Scope(team_id=bare.id)
+    assert key not in _raw_column(local.id)
+
+
+def test_the_data_migration_moves_a_teams_own_local_jobs_into_its_scope_and_leaves_the_rest(team, charlie):
+    from django.apps import apps
+
+    from jobs.models import Job
+    from localtuner.models import LocalFile, LocalJob
+
+    other = charlie.memberships.get().team
+    for public_id in ("file-ours", "file-result", "file-pending", "file-shared", "file-server"):
+        LocalFile.objects.create(
+            public_id=public_id, filename="t.jsonl", purpose="fine-tune", bytes=1, sha256="0"
+        )
+    LocalJob.objects.create(
+        public_id="ftjob-ours",
+        model="fineweb-tiny",
+        training_file="file-ours",
+        seed=1,
+        result_files=["file-result"],
+    )
+    LocalJob.objects.create(
+        public_id="ftjob-server", model="fineweb-tiny", training_file="file-server", seed=1
+    )
+    ours, theirs = (Connection.objects.get(team=t, kind="local") for t in (team, other))
+    imported = {"source": "imported", "base_model": "fineweb-tiny"}
+    Job.objects.create(
+        team=team,
+        connection=ours,
+        provider_job_id="ftjob-ours",
+        provider_training_file_id="file-ours",
+        **imported,
+    )
+    Job.objects.create(team=team, connection=ours, provider_training_file_id="file-pending", **imported)
+    Job.objects.create(team=team, connection=ours, provider_training_file_id="file-shared", **imported)
+    Job.objects.create(team=other, connection=theirs, provider_training_file_id="file-shared", **imported)
+
+    import_module("providers.migrations.0003_local_connection_keys").adopt_local_rows(apps, None)
+
+    assert dict(LocalJob.objects.values_list("public_id", "team_id")) == {
+        "ftjob-ours": team.id,
+        "ftjob-server": None,
+    }
+    assert dict(LocalFile.objects.values_list("public_id", "team_id")) == {
+        "file-ours": team.id,
+        "file-result": team.id,
+        "file-pending": team.id,
+        "file-shared": None,  # claimed by two teams: left in the server scope
+        "file-server": None,
+    }
 
 
 def test_the_local_provider_cannot_be_deleted(team):

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from localtuner.models import LocalJob
+from localtuner.models import LocalApiKey, LocalJob
 from localtuner.training import job_train
 from providers.base import ChatReply
 from providers.errors import AuthError, NotFound
@@ -67,14 +67,13 @@ def test_the_local_provider_lists_fineweb_tiny_as_fine_tunable(local):
     assert provider.price_per_million_training_tokens("fineweb-tiny") == 0
 
 
-def test_a_wrong_local_key_is_an_auth_error(local, settings):
-    connection, _ = local
-    settings.FINEWEB_LOCAL_API_KEY = "fw-local-right"
-    provider = connection_get_provider(connection=connection)
-    settings.FINEWEB_LOCAL_API_KEY = "fw-local-changed"
+def test_a_local_key_the_provider_no_longer_knows_is_an_auth_error(local):
+    connection, provider = local
+    key = connection.api_key()
+    LocalApiKey.objects.filter(team=connection.team).delete()
     with pytest.raises(AuthError) as caught:
         provider.list_models()
-    assert "fw-local-right" not in caught.value.user_message
+    assert key not in caught.value.user_message
 
 
 def test_an_unknown_base_model_is_refused_with_the_local_providers_sentence(local, files):
