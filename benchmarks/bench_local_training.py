@@ -242,6 +242,11 @@ def one_line(text: str, width: int = 100) -> str:
     return flat if len(flat) <= width else flat[: width - 3] + "..."
 
 
+def marks(value: int, out_of: int) -> str:
+    """One character per held-out chat: + passed, . failed, or the count when it is out of more than 1."""
+    return str(value) if out_of > 1 else "+" if value else "."
+
+
 def quality(
     model_name: str, cache_dir: Path, epochs: int, lr_mult: float, max_tokens: dict[str, int]
 ) -> None:
@@ -271,7 +276,7 @@ def quality(
                 n_epochs=epochs,
                 batch_size=4,
                 learning_rate_multiplier=lr_mult,
-                eval_every=10,
+                eval_every=1000,  # valid loss at the first and the last step only
                 max_seq_len=512,
             )
             t0 = time.perf_counter()
@@ -291,9 +296,13 @@ def quality(
             [score(x, ref) for x, ref in zip(side, references, strict=True)] for side in (before, after)
         ]
         for name in scored[0][0]:
-            out_of = len(rows) * (len(TICKET_FIELDS) if name.startswith("fields") else 1)
-            b, a = (sum(s[name] for s in side) for side in scored)
-            print(f"   {name:32} before {b:3}/{out_of}   after {a:3}/{out_of}")
+            per_chat = len(TICKET_FIELDS) if name.startswith("fields") else 1
+            (b, marks_b), (a, marks_a) = (
+                (sum(s[name] for s in side), "".join(marks(s[name], per_chat) for s in side))
+                for side in scored
+            )
+            out_of = len(rows) * per_chat
+            print(f"   {name:30} before {b:3}/{out_of} [{marks_b}]   after {a:3}/{out_of} [{marks_a}]")
         for q, x, y in list(zip(held_out, before, after, strict=True))[:3]:
             print(
                 f"   Q: {one_line(q[-1]['content'])}\n      before: {one_line(x)!r}\n"
