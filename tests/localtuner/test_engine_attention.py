@@ -91,6 +91,6 @@ def test_dpo_log_probabilities_are_the_same_with_packed_attention(tokenizer, cac
         config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
         model = get_peft_model(model, config)
         loss, wins, n = dpo_stats(model, batch, beta=0.1)
-        results.append((float(loss), int(wins), n))
+        results.append((float(loss.detach()), int(wins), n))
     assert results[0][1:] == results[1][1:] and results[0][2] == 2
     assert abs(results[0][0] - results[1][0]) < 1e-5 + 1e-4 * abs(results[0][0])
