@@ -40,5 +40,8 @@ test: install-test services
 bench: install
 	$(PY) benchmarks/run_all.py
 
+# ruff, mypy (django-stubs, settings in pyproject.toml) and the direction of imports between apps.
 lint: install-test
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+	$(PY) scripts/check_imports.py

@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -154,7 +155,9 @@ def compare_loops(model_name: str, cache_dir: Path, batches, pad_id: int) -> dic
         "padded": (padded_step, *lora_model(model_name, cache_dir, seed=0, packed=False)),
         "packed": (packed_step, *lora_model(model_name, cache_dir, seed=0, packed=True)),
     }
-    results = {k: {"seconds": 0.0, "useful_tokens": 0, "computed_tokens": 0, "losses": []} for k in loops}
+    results: dict[str, dict[str, Any]] = {
+        k: {"seconds": 0.0, "useful_tokens": 0, "computed_tokens": 0, "losses": []} for k in loops
+    }
     for step_fn, model, _ in loops.values():  # untimed warm-up (allocator, kernels), then the same init again
         lora = {k: v.clone() for k, v in model.state_dict().items() if "lora_" in k}
         step_fn(model, batches[0], pad_id)[0].backward()
@@ -196,7 +199,7 @@ def make_batches(examples, steps: int, batch_size: int, by_length: bool) -> list
         ranked = sorted(order, key=lambda j: len(examples[j]))
         groups = [ranked[i : i + batch_size] for i in range(0, len(ranked) - batch_size + 1, batch_size)]
         groups = [groups[k] for k in torch.randperm(len(groups), generator=g).tolist()]
-    batches = []
+    batches: list[list] = []
     while len(batches) < steps:
         batches += [[examples[j] for j in group] for group in groups]
     return batches[:steps]
@@ -282,7 +285,7 @@ def quality(
         t0 = time.perf_counter()
         before = answers(model_name, None, cache_dir, held_out, limit)
         gen_s = time.perf_counter() - t0
-        metrics = []
+        metrics: list = []
         with tempfile.TemporaryDirectory() as out:
             spec = TrainSpec(
                 base_model=model_name,

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -35,7 +36,7 @@ def _values(array):
     return np.asarray(array)
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:
+def timed(fn, repeat: int) -> tuple[float, Any]:
     times, result = [], None
     for _ in range(repeat):
         start = time.perf_counter()

@@ -19,7 +19,7 @@ import signal
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, Pipe, wait
-from typing import Any
+from typing import Any, cast
 
 
 class WorkerError(RuntimeError):
@@ -95,9 +95,10 @@ class ForkPool:
                 n_out += 1
             if n_out == len(self._tasks):
                 break
-            for conn in wait(busy):
+            # wait() returns the connections it was given that are ready.
+            for conn in cast("list[Connection]", wait(busy)):
                 try:
-                    index, ok, value = conn.recv()  # type: ignore[misc]
+                    index, ok, value = conn.recv()
                 except (EOFError, OSError) as exc:
                     raise WorkerError(
                         f"a worker process (pid {self._children[conn]}) died before finishing its part"

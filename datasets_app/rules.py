@@ -7,7 +7,10 @@ problems in the summary ("23 lines: the last message must come from the assistan
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
+_loads: Callable[[str | bytes], Any]
 try:
     import orjson
 

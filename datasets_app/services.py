@@ -111,12 +111,16 @@ def dataset_validate(*, version: DatasetVersion) -> DatasetVersion:
         return version
     rows = DatasetVersion.objects.filter(id=version.id, status=DatasetVersion.Status.VALIDATING)
     dataset = version.dataset
+
+    def store_progress(percent: int) -> None:
+        rows.update(progress=percent)
+
     try:
         report = validate_file(
             version.blob.path,
             method=dataset.method,
             model=dataset.target_model,
-            on_progress=lambda percent: rows.update(progress=percent),
+            on_progress=store_progress,
         ).to_dict()
     except Exception:
         logger.exception("validating dataset version %s failed", version.id)
@@ -239,6 +243,7 @@ def version_training_blobs(*, version: DatasetVersion) -> tuple[Blob, Blob | Non
     if not version.is_frozen:
         raise DatasetError("Only a frozen version can be trained on: freeze it on its page first.")
     if version.train_blob_id:
+        assert version.train_blob is not None  # train_blob_id is set
         return version.train_blob, version.validation_blob
     return version.blob, None
 

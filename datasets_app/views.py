@@ -175,7 +175,7 @@ def version_split(request, dataset_id: int, number: int):
             messages.error(request, str(exc))
     else:
         messages.error(
-            request, "Check the split: " + "; ".join(e for errs in form.errors.values() for e in errs)
+            request, "Check the split: " + "; ".join(str(e) for errs in form.errors.values() for e in errs)
         )
     return redirect(_version_url(version) + "#split")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from django import forms
 
@@ -27,7 +28,7 @@ HELP = {
 }
 
 
-def _auto_or_number(value: str, *, kind, low, high, label: str):
+def _auto_or_number(value: str | None, *, kind, low, high, label: str):
     value = (value or "").strip().lower()
     if value in ("", AUTO):
         return AUTO
@@ -64,13 +65,15 @@ class LaunchForm(forms.Form):
     def __init__(self, *args, team, models: list[str], method: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.method = method
-        self.fields["version"].queryset = (
+        cast(forms.ModelChoiceField, self.fields["version"]).queryset = (
             DatasetVersion.objects.filter(dataset__team=team, frozen_at__isnull=False)
             .select_related("dataset")
             .order_by("dataset__name", "-number")
         )
-        self.fields["connection"].queryset = Connection.objects.filter(team=team).order_by("name")
-        self.fields["base_model"].choices = [(m, m) for m in models]
+        cast(forms.ModelChoiceField, self.fields["connection"]).queryset = Connection.objects.filter(
+            team=team
+        ).order_by("name")
+        cast(forms.ChoiceField, self.fields["base_model"]).choices = [(m, m) for m in models]
 
     @property
     def setting_fields(self):

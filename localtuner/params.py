@@ -95,6 +95,7 @@ def job_params(body: dict) -> dict:
     if integrations:
         raise bad_request("The local provider has no integrations (such as wandb).", param="integrations")
 
+    method_type: str | None
     method_type, hyper = (
         "supervised",
         _hyperparameters(body.get("hyperparameters"), HYPERPARAMETERS, "hyperparameters"),

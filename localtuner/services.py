@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
 from django.db import transaction
@@ -176,6 +177,7 @@ def job_create(
         )
     scope = Scope(team_id=team_id)
     training = _training_file(scope, training_file, "training_file")
+    assert training is not None  # training_file is a str, so this is its id
     validation = _training_file(scope, validation_file, "validation_file")
     hyper: dict = dict.fromkeys(("n_epochs", "batch_size", "learning_rate_multiplier"), "auto")
     if method == LocalJob.Method.DPO:
@@ -266,8 +268,11 @@ def models_list(*, team_id: int | None) -> list[dict]:
         Scope(team_id=team_id).jobs().filter(status=LocalJob.Status.SUCCEEDED, fine_tuned_model__isnull=False)
     )
     for job in jobs.order_by("-finished_at", "-pk"):
+        # fine_tuned_model is filtered on isnull=False above.
         data.append(
-            model_object(job.fine_tuned_model, created=unix(job.finished_at) or 0, owned_by=ORGANIZATION_ID)
+            model_object(
+                cast(str, job.fine_tuned_model), created=unix(job.finished_at) or 0, owned_by=ORGANIZATION_ID
+            )
         )
     return data
 

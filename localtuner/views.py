@@ -67,7 +67,7 @@ def _file_upload(request: HttpRequest):
     length = request.META.get("CONTENT_LENGTH") or "0"
     if length.isdigit() and int(length) > limit + MULTIPART_SLACK:
         raise too_large(limit)  # before a byte of the body is read
-    if not request.content_type.startswith("multipart/form-data"):
+    if not (request.content_type or "").startswith("multipart/form-data"):
         raise bad_request("Upload files as multipart/form-data with the fields file and purpose.")
     upload = request.FILES.get("file")
     if upload is None:

@@ -4,7 +4,7 @@ from django import forms
 
 from providers.models import Connection
 
-KIND_HELP = {
+KIND_HELP: dict[str, str] = {
     Connection.Kind.OPENAI: "OpenAI's own API (api.openai.com). Paste an API key from platform.openai.com; "
     "leave the base URL blank.",
     Connection.Kind.OPENAI_COMPATIBLE: "Any server that speaks OpenAI's fine-tuning API at another address "

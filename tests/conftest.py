@@ -7,6 +7,7 @@ alice's team must be a 404 for charlie.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -161,6 +162,13 @@ def start_worker(transactional_db, tmp_path):
     yield start
     for worker in workers:
         worker.stop()
+
+
+def search(pattern: str, text: str, flags: int = 0) -> re.Match[str]:
+    """`re.search` that fails the test, naming the pattern, when nothing matches."""
+    match = re.search(pattern, text, flags)
+    assert match is not None, f"{pattern!r} not found"
+    return match
 
 
 def wait_for(predicate, timeout: float = 60, interval: float = 0.2, message: str = "condition"):

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from fineweb.accounts.models import Membership, Team
 
-User = get_user_model()
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+else:
+    User = get_user_model()
 
 # Apps that need per-team set-up (the local provider connection, ...) register a callable here
 # from their AppConfig.ready(); team_create calls each with the new team.

@@ -149,7 +149,7 @@ def build_tiny_model(seed: int = TINY_SEED):
         # logits of a 64-wide model cannot leave the uniform distribution, and LoRA, which
         # does not touch embeddings or norms, could never make it confident.
         with torch.no_grad():
-            model.get_input_embeddings().weight.normal_(0.0, TINY_EMBED_STD)
+            model.get_input_embeddings().weight.normal_(0.0, TINY_EMBED_STD)  # type: ignore[operator]
     model.config.name_or_path = "fineweb-tiny"
     return model.float()
 
@@ -249,6 +249,6 @@ def load_base(name: str, *, cache_dir: Path, device: str | None = None):
     model = AutoModelForCausalLM.from_pretrained(
         str(directory), local_files_only=True, dtype=torch.float32, attn_implementation="sdpa"
     )
-    model.to(device or pick_device())
+    model.to(device or pick_device())  # type: ignore[arg-type]  # transformers types `to` oddly
     model.eval()
     return model, tokenizer

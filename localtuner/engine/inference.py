@@ -19,9 +19,10 @@ import secrets
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -51,8 +52,8 @@ class StreamEnd:
 @dataclass
 class LoadedModel:
     key: tuple
-    model: object
-    tokenizer: object
+    model: Any  # a transformers PreTrainedModel (or a peft model around one)
+    tokenizer: Any
     device: str
     nbytes: int
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -203,7 +204,7 @@ def generate_stream(
     seed: int | None = None,
     cache_dir: str | Path,
     cache: ModelCache | None = None,
-) -> Iterator[str | StreamEnd]:
+) -> Generator[str | StreamEnd, None, None]:
     """Return an iterator of the completion's text pieces, then one ``StreamEnd`` (usage, finish_reason).
 
     Loading and validation happen here, before the first piece: UnknownModel, DataError
@@ -231,7 +232,7 @@ def _decode(
     top_p: float,
     stops: list[str],
     seed: int | None,
-) -> Iterator[str | StreamEnd]:
+) -> Generator[str | StreamEnd, None, None]:
     model, tokenizer = loaded.model, loaded.tokenizer
     eos = _stop_ids(tokenizer, model)
     generator = torch.Generator(device=loaded.device)
@@ -291,7 +292,7 @@ def generate(
     cache: ModelCache | None = None,
 ) -> Generation:
     """Generate one assistant reply (see ``generate_stream``)."""
-    end = None
+    end: StreamEnd | None = None
     for item in generate_stream(
         base_model=base_model,
         adapter_path=adapter_path,
@@ -306,4 +307,5 @@ def generate(
     ):
         if isinstance(item, StreamEnd):
             end = item
+    assert end is not None  # generate_stream always ends with a StreamEnd
     return Generation(end.text, end.prompt_tokens, end.completion_tokens, end.finish_reason)

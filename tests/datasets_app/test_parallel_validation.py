@@ -6,6 +6,7 @@ import json
 import os
 import random
 import threading
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,7 @@ def messy_lines(n: int = 5000, seed: int = 5) -> list[bytes]:
     rng = random.Random(seed)
     lines: list[bytes] = []
     for i in range(n):
+        example: dict[str, Any]
         roll = rng.random()
         if roll < 0.12:
             example = {"messages": [{"role": "user", "content": f"no answer {i}"}]}

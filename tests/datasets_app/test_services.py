@@ -102,6 +102,7 @@ def many_lines(n: int = 40) -> list[dict]:
 def test_the_split_writes_two_new_files_holding_every_example_once(alice, team):
     version = upload(team, alice, many_lines(40))
     version = dataset_version_split(version=version, fraction=0.25, seed=7)
+    assert version.train_blob is not None and version.validation_blob is not None
     train = version.train_blob.path.read_bytes().splitlines()
     val = version.validation_blob.path.read_bytes().splitlines()
     assert (len(train), len(val)) == (30, 10)
@@ -121,6 +122,7 @@ def test_the_same_seed_gives_the_same_split_and_another_seed_another(alice, team
 def test_the_split_drops_the_bom_and_blank_lines(alice, team):
     version = upload(team, alice, b"\xef\xbb\xbf" + jsonl(many_lines(20)) + b"\n\n")
     version = dataset_version_split(version=version, fraction=0.1, seed=1)
+    assert version.train_blob is not None
     train = version.train_blob.path.read_bytes()
     assert not train.startswith(b"\xef\xbb\xbf") and b"\n\n" not in train
 

@@ -81,7 +81,9 @@ def test_simple_examples_take_the_fast_path_with_the_same_count():
         {"role": "user", "content": "Wie spät ist es bitte jetzt gerade?"},
         {"role": "assistant", "content": "Es ist genau zwölf Uhr mittags in Berlin."},
     ]
-    total, trained = counter.simple(messages)
+    simple = counter.simple(messages)
+    assert simple is not None
+    total, trained = simple
     assert total == MessageCounter("o200k_base").messages(messages)
     assert trained == counter.text("Es ist genau zwölf Uhr mittags in Berlin.")
     assert counter.simple([{"role": "user", "content": "no answer"}]) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.test import Client
 from django.urls import reverse
@@ -77,7 +78,8 @@ def test_a_request_announcing_too_many_bytes_is_refused_before_reading_the_body(
     from datasets_app.views import dataset_upload_view
 
     settings.DATASET_MAX_UPLOAD_BYTES = 1000
-    request = RequestFactory().post(
+    # Any: the test sets what the middleware would, and swaps the body's read() for a trap.
+    request: Any = RequestFactory().post(
         URL, data=b"", content_type="multipart/form-data; boundary=x", CONTENT_LENGTH=str(10 * 1024 * 1024)
     )
     request.user = alice

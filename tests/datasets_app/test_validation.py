@@ -474,6 +474,6 @@ def test_progress_is_reported_while_reading(write, monkeypatch):
     from datasets_app import validation
 
     monkeypatch.setattr(validation, "PROGRESS_EVERY_LINES", 3)
-    seen = []
+    seen: list[int] = []
     validate_file(write(good_lines(12)), on_progress=seen.append)
     assert seen == sorted(seen) and seen[-1] == 99 and len(seen) >= 4

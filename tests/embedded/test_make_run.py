@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, wait_for
+from tests.conftest import ROOT, search, wait_for
 
 
 def free_port() -> int:
@@ -47,7 +46,7 @@ def manage(env, *args) -> str:
 def test_make_run_starts_web_and_workers_on_sqlite_and_stops_cleanly_on_ctrl_c(embedded_env, tmp_path):
     manage(embedded_env, "migrate", "--noinput", "-v", "0")
     first = manage(embedded_env, "bootstrap_demo")
-    password = re.search(r"LOGIN username=owner password=(\S+)", first).group(1)
+    password = search(r"LOGIN username=owner password=(\S+)", first).group(1)
     second = manage(embedded_env, "bootstrap_demo")
     assert "password=" not in second, "the password is printed once only"
     assert (Path(embedded_env["FINEWEB_DATA_DIR"]) / "fineweb.sqlite3").exists()

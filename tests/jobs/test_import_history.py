@@ -20,7 +20,7 @@ from jobs.services import job_sync
 from providers.base import ProviderFile
 from providers.models import Connection
 from providers.services import connection_import_jobs
-from tests.conftest import wait_for
+from tests.conftest import search, wait_for
 from tests.jobs.conftest import make_connection, make_job, make_version
 from tests.jobs.http_fake import FakeHTTPServer
 from tests.providers.fakes import FakeOpenAI
@@ -87,7 +87,7 @@ def test_import_stores_each_job_with_its_events_metrics_and_checkpoints(team, op
     points = {p.step: p for p in done.metric_points.all()}
     assert sorted(points) == [1, 2, 3, 4]
     assert points[1].train_loss == 2.5 and points[2].valid_loss == 2.3 and points[4].valid_accuracy == 0.61
-    assert sorted(done.checkpoints.values_list("step", flat=True)) == [10, 20]
+    assert list(done.checkpoints.order_by("step").values_list("step", flat=True)) == [10, 20]
     assert failed.error_message == "The job failed due to an invalid training file."
     assert sorted(running.metric_points.values_list("step", flat=True)) == [1, 2, 3, 4, 5]  # from events
     assert running.total_steps == 5
@@ -207,7 +207,7 @@ def test_the_imported_job_page_says_so_and_renders_its_curve(alice_client, impor
     assert f"Imported from OpenAI on {job.imported_at:%-d %B %Y}" in html
     assert "support-v3.jsonl" in html and "Not in fineweb." in html
     assert job.fine_tuned_model in html
-    figure = json.loads(re.search(r'id="curve-data">(.*?)</script>', html, re.S).group(1))
+    figure = json.loads(search(r'id="curve-data">(.*?)</script>', html, re.S).group(1))
     traces = {t["name"]: values(t["y"]) for t in figure["data"]}
     assert traces["train loss"] == [2.5, 2.1, 1.7, 1.2]
     assert traces["validation loss"] == [2.3, 1.5]
@@ -256,7 +256,7 @@ def test_relaunching_an_imported_job_with_a_matched_version_is_two_clicks(
     local = Connection.objects.get(team=team, kind="local")
     assert f'<option value="{version.id}" selected' in html
     assert f'<option value="{local.id}" selected' in html  # another provider than OpenAI
-    token = re.search(r'name="launch_token" value="([0-9a-f]+)"', html).group(1)
+    token = search(r'name="launch_token" value="([0-9a-f]+)"', html).group(1)
     response = alice_client.post(
         "/jobs/new/",
         {  # click 2: the form as the browser sends it

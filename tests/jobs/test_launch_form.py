@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from jobs.models import Job
+from tests.conftest import search
 from tests.jobs.conftest import make_job, make_version
 
 pytestmark = pytest.mark.django_db
@@ -220,6 +221,6 @@ def test_relaunch_prefills_the_same_version_and_settings_on_another_connection(
     assert f'href="/jobs/new/?from={job.id}"' in page
     html = alice_client.get(f"/jobs/new/?from={job.id}").content.decode()
     assert f'<option value="{version.id}" selected' in html
-    selected = re.search(r'name="connection".*?<option value="(\d+)" selected', html, re.S).group(1)
+    selected = search(r'name="connection".*?<option value="(\d+)" selected', html, re.S).group(1)
     assert int(selected) != openai_connection.id  # "on another provider"
     assert 'value="4"' in html and 'value="8"' in html and 'value="again"' in html and 'value="11"' in html

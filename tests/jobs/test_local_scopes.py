@@ -68,6 +68,7 @@ def test_a_teams_local_job_runs_with_its_own_key_and_stays_out_of_another_teams_
     second = make_job(team, version, local, base_model="fineweb-tiny", hyperparameters={"n_epochs": 2})
     services.job_submit(job_id=second.id)
     second.refresh_from_db()
+    assert second.provider_job_id is not None
     with pytest.raises(NotFound):
         theirs.cancel_job(second.provider_job_id)
     assert LocalJob.objects.get(public_id=second.provider_job_id).status in LocalJob.ACTIVE

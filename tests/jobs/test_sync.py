@@ -63,7 +63,7 @@ def test_syncing_twice_stores_each_event_point_and_checkpoint_once(
     services.job_sync(job_id=job.id, client=openai_fake.client())
     services.job_sync(job_id=job.id, client=openai_fake.client())
     # A sync that starts from scratch (as after losing the cursor) stores nothing twice either.
-    JobEvent.objects.filter(job=job).order_by("-created_at").first().delete()
+    JobEvent.objects.filter(job=job).order_by("-created_at")[0].delete()
     services.job_sync(job_id=job.id, client=openai_fake.client())
     assert JobEvent.objects.filter(job=job).count() == 10
     assert MetricPoint.objects.filter(job=job).count() == 6

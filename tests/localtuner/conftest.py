@@ -81,9 +81,9 @@ def food_spec(food_files, cache_dir, output_dir: Path, **overrides):
 
 class Recorder:
     def __init__(self, fail_at_step: int | None = None, cancel_after: int | None = None):
-        self.metrics = []
-        self.checkpoints = []
-        self.events = []
+        self.metrics: list = []
+        self.checkpoints: list = []
+        self.events: list = []
         self.fail_at_step = fail_at_step
         self.cancel_after = cancel_after
 

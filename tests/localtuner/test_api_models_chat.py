@@ -203,7 +203,8 @@ def test_under_asgi_the_stream_is_an_async_iterator_so_nothing_buffers_it():
             content_type="application/json",
             headers=auth(),
         )
-        return response, [part async for part in response.streaming_content]
+        # A StreamingHttpResponse under ASGI; the test client's response type does not say so.
+        return response, [part async for part in response.streaming_content]  # type: ignore[attr-defined]
 
     response, frames = async_to_sync(run)()
     assert response.status_code == 200 and response.is_async

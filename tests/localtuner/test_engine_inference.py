@@ -1,3 +1,5 @@
+from typing import cast
+
 import pytest
 
 from localtuner.engine import Generation, StreamEnd, UnknownModel, generate, generate_stream
@@ -46,7 +48,7 @@ def test_stream_pieces_concatenate_to_the_non_stream_text(cache_dir, cache, opti
     assert isinstance(end, StreamEnd) and all(isinstance(p, str) and p for p in pieces)
     assert len(pieces) > 3
     whole = generate(**run(cache_dir, cache, **options))
-    assert "".join(pieces) == end.text == whole.text
+    assert "".join(cast("list[str]", pieces)) == end.text == whole.text
     assert (end.completion_tokens, end.finish_reason) == (whole.completion_tokens, whole.finish_reason)
 
 
@@ -62,8 +64,8 @@ def test_stop_sequences_cut_the_text_even_across_token_boundaries(cache_dir, cac
     cut = generate(**run(cache_dir, cache, stop=["never-there", stop]))
     assert cut.finish_reason == "stop"
     assert cut.text == full[: full.find(stop)]
-    streamed = list(generate_stream(**run(cache_dir, cache, stop=stop)))
-    assert "".join(streamed[:-1]) == cut.text and stop not in "".join(streamed[:-1])
+    streamed = cast("list[str]", list(generate_stream(**run(cache_dir, cache, stop=stop)))[:-1])
+    assert "".join(streamed) == cut.text and stop not in "".join(streamed)
 
 
 def test_holdback_keeps_only_a_possible_stop_prefix():

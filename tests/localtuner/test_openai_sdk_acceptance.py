@@ -4,15 +4,17 @@ with a real Celery worker training fineweb-tiny."""
 from __future__ import annotations
 
 import time
+from typing import Any, cast
 
 import openai
 import pytest
 from openai import OpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
 from .localapi import food_rows, jsonl
 
 pytestmark = pytest.mark.worker
-PROMPT = [
+PROMPT: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "Name a food of the given color."},
     {"role": "user", "content": "red"},
 ]
@@ -54,14 +56,16 @@ def test_the_openai_sdk_uploads_fine_tunes_follows_and_chats_with_the_local_prov
         job = client.fine_tuning.jobs.retrieve(job.id)
     assert job.status == "succeeded", job.error
     assert job.fine_tuned_model == f"ft:fineweb-tiny:sdk:{job.id}"
-    assert job.trained_tokens > 0 and job.finished_at and len(job.result_files) == 1
+    assert job.trained_tokens is not None and job.trained_tokens > 0
+    assert job.finished_at and len(job.result_files) == 1
+    assert job.method and job.method.supervised and job.method.supervised.hyperparameters
     assert job.hyperparameters.n_epochs == 2 and job.method.supervised.hyperparameters.batch_size == 2
 
     events = list(client.fine_tuning.jobs.list_events(job.id, limit=4))  # iterating follows `after` pages
-    metrics = [e for e in events if e.type == "metrics"]
-    assert sorted(e.data["step"] for e in metrics) == list(range(1, 11))
-    assert all(e.data["total_steps"] == 10 and e.data["train_loss"] > 0 for e in metrics)
-    assert any("valid_loss" in e.data for e in metrics)
+    metrics = [cast(dict[str, Any], e.data) for e in events if e.type == "metrics"]
+    assert sorted(data["step"] for data in metrics) == list(range(1, 11))
+    assert all(data["total_steps"] == 10 and data["train_loss"] > 0 for data in metrics)
+    assert any("valid_loss" in data for data in metrics)
     said = [e.message for e in events]
     assert (
         said[0] == "The job has successfully completed" and f"Created fine-tuning job: {job.id}" == said[-1]
@@ -70,7 +74,7 @@ def test_the_openai_sdk_uploads_fine_tunes_follows_and_chats_with_the_local_prov
     checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id).data
     assert [c.step_number for c in checkpoints] == [10, 5]
     assert checkpoints[1].fine_tuned_model_checkpoint == f"{job.fine_tuned_model}:ckpt-step-5"
-    assert checkpoints[0].metrics.train_loss > 0
+    assert checkpoints[0].metrics.train_loss is not None and checkpoints[0].metrics.train_loss > 0
 
     assert job.fine_tuned_model in [m.id for m in client.models.list()]
     assert client.models.retrieve(job.fine_tuned_model).id == job.fine_tuned_model
@@ -81,7 +85,7 @@ def test_the_openai_sdk_uploads_fine_tunes_follows_and_chats_with_the_local_prov
         model=job.fine_tuned_model, messages=PROMPT, max_tokens=8, temperature=0
     )
     text = reply.choices[0].message.content
-    assert reply.model == job.fine_tuned_model and text
+    assert reply.model == job.fine_tuned_model and text and reply.usage
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens > 0
 
     chunks = list(
@@ -96,7 +100,7 @@ def test_the_openai_sdk_uploads_fine_tunes_follows_and_chats_with_the_local_prov
     )
     assert all(c.object == "chat.completion.chunk" for c in chunks)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
-    assert chunks[-1].usage.completion_tokens == reply.usage.completion_tokens
+    assert chunks[-1].usage and chunks[-1].usage.completion_tokens == reply.usage.completion_tokens
 
     from_checkpoint = client.chat.completions.create(
         model=checkpoints[1].fine_tuned_model_checkpoint, messages=PROMPT, max_tokens=4, temperature=0

@@ -49,6 +49,7 @@ def succeeded(django_db_setup, django_db_blocker):
         job = make_job(jsonl(food_rows(10)), jsonl(food_rows(5)), suffix="colors", seed=3)
         job_train(job_id=job.pk)
         job.refresh_from_db()
+        assert job.fine_tuned_model is not None, job.error
         snapshot = {
             "job": job,
             "messages": messages(job),
@@ -169,7 +170,7 @@ def test_a_malformed_training_file_fails_the_job_at_validating_files_naming_the_
     job = make_job(content)
     job_train(job_id=job.pk)
     job.refresh_from_db()
-    assert job.status == "failed" and job.finished_at is not None
+    assert job.status == "failed" and job.finished_at is not None and job.error is not None
     assert job.error["code"] == "invalid_training_file" and job.error["param"] == "training_file"
     assert job.error["message"].startswith(f"line {line}: ") and words in job.error["message"]
     said = messages(job)
@@ -183,7 +184,7 @@ def test_a_malformed_validation_file_fails_the_job_naming_the_validation_file():
     job = make_job(jsonl(food_rows(4)), b'{"messages": []}\n')
     job_train(job_id=job.pk)
     job.refresh_from_db()
-    assert job.status == "failed"
+    assert job.status == "failed" and job.error is not None
     assert job.error == {
         "code": "invalid_validation_file",
         "param": "validation_file",
@@ -197,7 +198,7 @@ def test_a_training_file_deleted_before_training_fails_the_job_clearly():
     services.file_delete(file=LocalFile.objects.get(public_id=job.training_file))
     job_train(job_id=job.pk)
     job.refresh_from_db()
-    assert job.status == "failed" and job.error["code"] == "file_not_found"
+    assert job.status == "failed" and job.error is not None and job.error["code"] == "file_not_found"
     assert job.training_file in job.error["message"]
 
 
@@ -219,7 +220,9 @@ def test_a_dpo_job_trains_on_preference_pairs():
     assert job.status == "succeeded", job.error
     assert job.hyperparameters["beta"] == 0.2
     assert job.events.filter(type="metrics").count() == 2
-    assert services.model_resolve(name=job.fine_tuned_model, team_id=None).adapter_path.is_dir()
+    assert job.fine_tuned_model is not None
+    adapter_path = services.model_resolve(name=job.fine_tuned_model, team_id=None).adapter_path
+    assert adapter_path is not None and adapter_path.is_dir()
 
 
 def test_a_job_cancelled_before_a_worker_picks_it_up_is_never_trained():

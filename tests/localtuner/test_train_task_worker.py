@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from localtuner import services
@@ -27,9 +29,8 @@ def make_job(n_examples: int, n_epochs: int) -> LocalJob:
 
 
 def metric_steps(job: LocalJob) -> list[int]:
-    return list(
-        LocalEvent.objects.filter(job=job, type="metrics").order_by("step").values_list("step", flat=True)
-    )
+    steps = LocalEvent.objects.filter(job=job, type="metrics").order_by("step").values_list("step", flat=True)
+    return cast("list[int]", list(steps))  # every metrics event has a step
 
 
 def last_step(job: LocalJob) -> int:
@@ -67,7 +68,9 @@ def test_a_worker_killed_mid_training_leaves_a_job_that_the_next_worker_resumes_
     assert said.count("Fine-tuning job started") == 1
     assert "The previous worker stopped; resuming from the last saved training state" in said
     assert said[-1] == "The job has successfully completed"
-    assert services.model_resolve(name=job.fine_tuned_model, team_id=None).adapter_path.is_dir()
+    assert job.fine_tuned_model is not None
+    adapter_path = services.model_resolve(name=job.fine_tuned_model, team_id=None).adapter_path
+    assert adapter_path is not None and adapter_path.is_dir()
 
 
 def test_cancelling_a_running_job_stops_its_trainer_within_one_step(start_worker, client):

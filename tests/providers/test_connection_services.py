@@ -270,7 +270,7 @@ def test_get_provider_builds_the_right_adapter(team, alice, openai_connection):
 def test_the_local_provider_goes_over_http_when_a_base_url_is_set(team, settings):
     settings.FINEWEB_LOCAL_BASE_URL = "http://gpu-box:8000/local/v1"
     provider = connection_get_provider(connection=Connection.objects.get(team=team, kind="local"))
-    assert provider.base_url == "http://gpu-box:8000/local/v1"
+    assert isinstance(provider, OpenAIProvider) and provider.base_url == "http://gpu-box:8000/local/v1"
     assert provider.kind == "local"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from providers.errors import ProviderError
 from providers.http import RetryPolicy
 from providers.models import Connection
 from providers.openai import OpenAIProvider
@@ -78,7 +79,7 @@ def test_a_provider_error_mid_import_propagates_for_the_task_to_report(connectio
     fake.fail_next(times=10, status=500, body={"error": {"message": "down"}}, path_contains="/events")
     provider_retry = RetryPolicy(sleep=lambda s: None, max_attempts=2)
     provider = OpenAIProvider(client=fake.client(), api_key=OPENAI_KEY, retry=provider_retry)
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(ProviderError) as caught:
         provider.job_history(next(provider.iter_jobs()))
     assert "HTTP 500" in caught.value.user_message
 

@@ -14,6 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from jobs.models import Job
 from providers.errors import NotFound
 from providers.models import Connection
+from providers.openai import OpenAIProvider
 from providers.services import connection_get_provider, connection_import_jobs, connection_test
 from tests.providers.test_local_provider_real import _rows
 from tests.test_team_isolation import FACTORIES, build_world
@@ -67,6 +68,7 @@ def test_another_teams_local_job_and_model_are_not_found_through_the_adapter(tea
         provider.get_job(theirs)
     with pytest.raises(NotFound):
         provider.cancel_job(theirs)
+    assert isinstance(provider, OpenAIProvider)  # the OpenAI-compatible adapter, over HTTP
     assert provider.find_job_by_idempotency_key("fineweb-a") is None
     assert connection_get_provider(connection=local_of(team)).get_job(theirs).status == "validating_files"
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from providers.base import ChatReply
-from providers.errors import BadRequest, MalformedResponse, NotFound
+from providers.errors import BadRequest, MalformedResponse, NotFound, ProviderError
 from providers.http import RetryPolicy
 from providers.openai import OpenAIProvider, parse_job, parse_result_csv
 from tests.providers.fakes import OPENAI_KEY, RESULT_CSV, FakeOpenAI
@@ -260,8 +260,10 @@ def test_a_stream_that_reports_an_error_raises_with_the_providers_message(fake):
         )
 
     provider = OpenAIProvider(client=httpx.Client(transport=httpx.MockTransport(handler)), api_key="k")
-    with pytest.raises(Exception) as caught:
-        list(provider.chat(model="m", messages=[], stream=True))
+    with pytest.raises(ProviderError) as caught:
+        stream = provider.chat(model="m", messages=[], stream=True)
+        assert not isinstance(stream, ChatReply)
+        list(stream)
     assert "model overloaded" in caught.value.user_message
 
 

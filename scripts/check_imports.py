@@ -1,0 +1,115 @@
+"""Fails when an app imports against the allowed direction (run by `make lint`).
+
+The picture (docs/architecture.md): `jobs` uses `providers` and `datasets_app`; every app uses
+`fineweb` (settings, `fineweb.accounts`, `fineweb.lib`); nothing points back. `localtuner/engine/`
+is plain PyTorch: it imports neither Django nor the rest of the project. Every import counts,
+at module level, inside functions and under `TYPE_CHECKING`: a late import hides a cycle, it does
+not remove it. Tests, benchmarks and scripts may import anything.
+
+Usage: python scripts/check_imports.py  (exit status 1 and one line per offending import)
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Layer -> the other layers it may import. A layer is a top-level package, except that
+# `localtuner.engine` is a layer of its own.
+ALLOWED: dict[str, set[str]] = {
+    "fineweb": set(),
+    "datasets_app": {"fineweb"},
+    "providers": {"fineweb"},
+    "jobs": {"fineweb", "providers", "datasets_app"},
+    "compare": {"fineweb"},
+    "localtuner": {"fineweb", "localtuner.engine"},
+    "localtuner.engine": set(),
+}
+# Third-party packages a layer must not import.
+FORBIDDEN_THIRD_PARTY: dict[str, set[str]] = {"localtuner.engine": {"django"}}
+
+# Imports being removed on other branches: (file, imported module) -> why it is tolerated for now.
+KNOWN: dict[tuple[str, str], str] = {
+    # TEMPORARY: another branch moves the history import out of providers/services.py.
+    ("providers/services.py", "jobs.services"): "being removed by the structure work",
+    # TEMPORARY: providers/services.py and providers/prices.py are being restructured.
+    ("providers/services.py", "localtuner.keys"): "being restructured",
+    ("providers/prices.py", "datasets_app.costs"): "being restructured",
+}
+
+
+def layer_of(module: str) -> str | None:
+    """The layer a dotted module name belongs to, or None for code outside the apps."""
+    if module == "localtuner.engine" or module.startswith("localtuner.engine."):
+        return "localtuner.engine"
+    top = module.split(".", 1)[0]
+    return top if top in ALLOWED else None
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(tree: ast.AST, module: str, is_package: bool) -> list[tuple[int, str]]:
+    """(line, absolute module name) for every import in `tree`, relative ones resolved."""
+    package = module if is_package else module.rpartition(".")[0]
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            found.append((node.lineno, target))
+    return found
+
+
+def violations() -> list[str]:
+    problems: list[str] = []
+    for top in ("fineweb", "datasets_app", "providers", "jobs", "compare", "localtuner"):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            rel = path.relative_to(ROOT).as_posix()
+            module = module_name(path)
+            source_layer = layer_of(module)
+            assert source_layer is not None
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
+            for line, target in imported_modules(tree, module, path.name == "__init__.py"):
+                target_layer = layer_of(target)
+                if target_layer is None:
+                    if target.split(".", 1)[0] in FORBIDDEN_THIRD_PARTY.get(source_layer, set()):
+                        problems.append(f"{rel}:{line}: {module} imports {target}; {source_layer} must not")
+                    continue
+                if target_layer == source_layer or target_layer in ALLOWED[source_layer]:
+                    continue
+                if (rel, target) in KNOWN:
+                    continue
+                others = sorted(ALLOWED[source_layer])
+                rule = f"may import only {', '.join(others)}" if others else "may import no other app"
+                problems.append(f"{rel}:{line}: {module} imports {target}, but {source_layer} {rule}")
+    return problems
+
+
+def main() -> int:
+    problems = violations()
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} import(s) against the allowed direction (see docs/architecture.md).")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
