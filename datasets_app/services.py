@@ -16,6 +16,7 @@ import os
 import random
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -26,7 +27,10 @@ from datasets_app import sniff
 from datasets_app.blobs import _tmp_dir, blob_forget_file, blob_store_file, blob_store_path
 from datasets_app.models import Blob, Dataset, DatasetVersion
 from datasets_app.validation import validate_file
-from fineweb.accounts.models import Membership
+from fineweb.accounts.models import Membership, Team
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 MIN_TRAIN_EXAMPLES = 10
@@ -58,8 +62,8 @@ def upload_problem(*, uploaded_file) -> str | None:
 
 def dataset_upload(
     *,
-    team,
-    user,
+    team: Team,
+    user: User,
     name: str = "",
     method: str = Dataset.Method.SUPERVISED,
     target_model: str = "",
@@ -216,7 +220,7 @@ def dataset_version_split(*, version: DatasetVersion, fraction: float, seed: int
     return version
 
 
-def version_freeze(*, version: DatasetVersion, user) -> DatasetVersion:
+def version_freeze(*, version: DatasetVersion, user: User) -> DatasetVersion:
     """Freeze a valid version so it can be trained on. Owners and reviewers only.
 
     The review workflow (approve / reject / comment / fix) will gate this call; for now a reviewer
@@ -248,7 +252,7 @@ def version_training_blobs(*, version: DatasetVersion) -> tuple[Blob, Blob | Non
     return version.blob, None
 
 
-def dataset_delete(*, dataset: Dataset, user) -> None:
+def dataset_delete(*, dataset: Dataset, user: User) -> None:
     """Delete a dataset and its versions (their files stay: other versions may share them).
     Refused when a fine-tuning job used it (jobs protect the versions they trained on)."""
     membership = Membership.objects.filter(team_id=dataset.team_id, user=user).first()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -21,15 +21,16 @@ from datasets_app.services import (
 )
 from datasets_app.uploads import SizeLimitUploadHandler
 from fineweb.accounts.access import get_for_team_or_404, team_required
+from fineweb.accounts.http import TeamRequest
 
 UPLOAD_SLACK = 1024 * 1024  # multipart boundaries and form fields around the file
 
 
-def _get_dataset_for_user(request, dataset_id: int) -> Dataset:
+def _get_dataset_for_user(request: TeamRequest, dataset_id: int) -> Dataset:
     return get_for_team_or_404(Dataset.objects.all(), request, id=dataset_id)
 
 
-def _get_version_for_user(request, dataset_id: int, number: int) -> DatasetVersion:
+def _get_version_for_user(request: TeamRequest, dataset_id: int, number: int) -> DatasetVersion:
     return get_for_team_or_404(
         DatasetVersion.objects.select_related("dataset", "blob"),
         request,
@@ -44,7 +45,7 @@ def _version_url(version: DatasetVersion) -> str:
 
 
 @team_required
-def dataset_list(request):
+def dataset_list(request: TeamRequest) -> HttpResponse:
     datasets = Dataset.objects.filter(team=request.team).prefetch_related("versions")
     rows = [
         {"dataset": d, "latest": max(d.versions.all(), key=lambda v: v.number, default=None)}
@@ -55,14 +56,14 @@ def dataset_list(request):
 
 @csrf_exempt  # the size-limit handler must be in place before anything reads the body ...
 @team_required
-def dataset_upload_view(request, dataset_id: int | None = None):
+def dataset_upload_view(request: TeamRequest, dataset_id: int | None = None) -> HttpResponse:
     handler = SizeLimitUploadHandler(request, settings.DATASET_MAX_UPLOAD_BYTES)
     request.upload_handlers.insert(0, handler)
     return _upload(request, dataset_id, handler)
 
 
 @csrf_protect  # ... and CSRF is checked here, after it (Django's documented pattern).
-def _upload(request, dataset_id, handler):
+def _upload(request: TeamRequest, dataset_id: int | None, handler: SizeLimitUploadHandler) -> HttpResponse:
     dataset = _get_dataset_for_user(request, dataset_id) if dataset_id else None
     form_class = VersionUploadForm if dataset else UploadForm
     form, error, status = form_class(), None, 200
@@ -84,7 +85,12 @@ def _upload(request, dataset_id, handler):
     return render(request, "datasets/upload.html", context, status=status)
 
 
-def _handle_upload(request, dataset, form_class, handler):
+def _handle_upload(
+    request: TeamRequest,
+    dataset: Dataset | None,
+    form_class: type[UploadForm] | type[VersionUploadForm],
+    handler: SizeLimitUploadHandler,
+) -> tuple[UploadForm | VersionUploadForm, str | None, int, DatasetVersion | None]:
     limit = settings.DATASET_MAX_UPLOAD_BYTES
     too_big = f"The file is larger than the limit of {human_size(limit)}. Split it or remove examples, then try again."
     if int(request.META.get("CONTENT_LENGTH") or 0) > limit + UPLOAD_SLACK:
@@ -111,7 +117,7 @@ def _handle_upload(request, dataset, form_class, handler):
 
 
 @team_required
-def dataset_detail(request, dataset_id: int):
+def dataset_detail(request: TeamRequest, dataset_id: int) -> HttpResponse:
     dataset = _get_dataset_for_user(request, dataset_id)
     latest = dataset.latest_version
     if latest is not None:
@@ -120,7 +126,7 @@ def dataset_detail(request, dataset_id: int):
 
 
 @team_required
-def version_detail(request, dataset_id: int, number: int):
+def version_detail(request: TeamRequest, dataset_id: int, number: int) -> HttpResponse:
     version = _get_version_for_user(request, dataset_id, number)
     context = {
         "version": version,
@@ -142,7 +148,7 @@ def version_detail(request, dataset_id: int, number: int):
 
 
 @team_required
-def version_progress(request, dataset_id: int, number: int):
+def version_progress(request: TeamRequest, dataset_id: int, number: int) -> HttpResponse:
     version = _get_version_for_user(request, dataset_id, number)
     response = render(request, "datasets/version.html#progress", {"version": version})
     if version.status != DatasetVersion.Status.VALIDATING:
@@ -151,7 +157,7 @@ def version_progress(request, dataset_id: int, number: int):
 
 
 @team_required
-def version_examples(request, dataset_id: int, number: int):
+def version_examples(request: TeamRequest, dataset_id: int, number: int) -> HttpResponse:
     version = _get_version_for_user(request, dataset_id, number)
     try:
         page = int(request.GET.get("page", "1"))
@@ -164,7 +170,7 @@ def version_examples(request, dataset_id: int, number: int):
 
 @require_POST
 @team_required
-def version_split(request, dataset_id: int, number: int):
+def version_split(request: TeamRequest, dataset_id: int, number: int) -> HttpResponse:
     version = _get_version_for_user(request, dataset_id, number)
     form = SplitForm(request.POST)
     if form.is_valid():
@@ -182,7 +188,7 @@ def version_split(request, dataset_id: int, number: int):
 
 @require_POST
 @team_required
-def version_freeze_view(request, dataset_id: int, number: int):
+def version_freeze_view(request: TeamRequest, dataset_id: int, number: int) -> HttpResponse:
     version = _get_version_for_user(request, dataset_id, number)
     try:
         version_freeze(version=version, user=request.user)
@@ -194,7 +200,7 @@ def version_freeze_view(request, dataset_id: int, number: int):
 
 @require_POST
 @team_required
-def dataset_delete_view(request, dataset_id: int):
+def dataset_delete_view(request: TeamRequest, dataset_id: int) -> HttpResponse:
     dataset = _get_dataset_for_user(request, dataset_id)
     try:
         dataset_delete(dataset=dataset, user=request.user)
@@ -206,7 +212,7 @@ def dataset_delete_view(request, dataset_id: int):
 
 
 @team_required
-def version_file(request, dataset_id: int, number: int, which: str):
+def version_file(request: TeamRequest, dataset_id: int, number: int, which: str) -> FileResponse:
     """Download the version's file, or the train / validation file of its split."""
 
     version = _get_version_for_user(request, dataset_id, number)

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from fineweb.accounts.access import get_for_team_or_404, role_required, team_required
+from fineweb.accounts.http import TeamRequest
 from fineweb.accounts.models import Membership
 from jobs import selectors, services
 from jobs.forms import LaunchForm
@@ -15,21 +16,21 @@ from providers.errors import ProviderError
 LAUNCHERS = (Membership.Role.OWNER, Membership.Role.LAUNCHER)
 
 
-def _get_job_for_user(request, job_id: int) -> Job:
+def _get_job_for_user(request: TeamRequest, job_id: int) -> Job:
     return get_for_team_or_404(
         Job.objects.select_related("connection", "dataset_version__dataset", "created_by"), request, id=job_id
     )
 
 
 @team_required
-def job_list(request):
+def job_list(request: TeamRequest) -> HttpResponse:
     jobs, filters = selectors.jobs_filtered(team=request.team, params=request.GET)
     template = "jobs/list.html#rows" if request.htmx else "jobs/list.html"
     return render(request, template, {"jobs": jobs, "filters": filters, "statuses": Job.Status.choices})
 
 
 @role_required(*LAUNCHERS)
-def job_new(request):
+def job_new(request: TeamRequest) -> HttpResponse:
     data = (
         request.POST
         if request.method == "POST"
@@ -68,7 +69,7 @@ def job_new(request):
 
 
 @role_required(*LAUNCHERS)
-def job_new_models(request):
+def job_new_models(request: TeamRequest) -> HttpResponse:
     ctx = selectors.launch_context(team=request.team, membership=request.membership, data=request.GET)
     form = LaunchForm(initial=request.GET, team=request.team, models=ctx["models"], method=ctx["method"])
     response = render(request, "jobs/new.html#models", {**ctx, "form": form})
@@ -77,13 +78,13 @@ def job_new_models(request):
 
 
 @role_required(*LAUNCHERS)
-def job_new_estimate(request):
+def job_new_estimate(request: TeamRequest) -> HttpResponse:
     ctx = selectors.launch_context(team=request.team, membership=request.membership, data=request.GET)
     return render(request, "jobs/new.html#estimate", ctx)
 
 
 @team_required
-def job_detail(request, job_id: int):
+def job_detail(request: TeamRequest, job_id: int) -> HttpResponse:
     job = _get_job_for_user(request, job_id)
     ctx = selectors.job_page_context(job=job, membership=request.membership)
     template = "jobs/detail.html"
@@ -97,7 +98,7 @@ def job_detail(request, job_id: int):
 
 @require_POST
 @role_required(*LAUNCHERS)
-def job_cancel(request, job_id: int):
+def job_cancel(request: TeamRequest, job_id: int) -> HttpResponse:
     job = _get_job_for_user(request, job_id)
     try:
         services.job_cancel(job=job)
@@ -109,7 +110,7 @@ def job_cancel(request, job_id: int):
 
 
 @team_required
-def job_curves(request):
+def job_curves(request: TeamRequest) -> HttpResponse:
     ids = selectors.ids_from_params(request.GET)
     jobs = list(
         Job.objects.filter(team=request.team, id__in=ids).select_related(

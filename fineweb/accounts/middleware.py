@@ -1,5 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+
+from fineweb.accounts.http import MaybeTeamRequest
 from fineweb.accounts.models import Membership
 
 
@@ -10,10 +17,11 @@ class TeamMiddleware:
     "no team" page rather than anyone's data.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, http_request: HttpRequest) -> HttpResponseBase:
+        request = cast(MaybeTeamRequest, http_request)  # this is where team and membership get set
         request.team = None
         request.membership = None
         user = getattr(request, "user", None)

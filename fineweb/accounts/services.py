@@ -18,7 +18,7 @@ TEAM_CREATED_HOOKS: list = []
 
 
 @transaction.atomic
-def team_create(*, name: str, owner) -> Team:
+def team_create(*, name: str, owner: User) -> Team:
     team = Team.objects.create(name=name)
     Membership.objects.create(team=team, user=owner, role=Membership.Role.OWNER)
     for hook in TEAM_CREATED_HOOKS:
@@ -26,7 +26,7 @@ def team_create(*, name: str, owner) -> Team:
     return team
 
 
-def team_add_member(*, team: Team, user, role: str) -> Membership:
+def team_add_member(*, team: Team, user: User, role: str) -> Membership:
     membership, _ = Membership.objects.update_or_create(team=team, user=user, defaults={"role": role})
     return membership
 

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from fineweb.accounts.access import team_required
+from fineweb.accounts.http import TeamRequest
 from fineweb.accounts.models import WorkerHeartbeat
 
 
@@ -24,5 +26,5 @@ def worker_status() -> list[dict]:
 
 
 @team_required
-def home(request):
+def home(request: TeamRequest) -> HttpResponse:
     return render(request, "accounts/home.html", {"workers": worker_status()})
