@@ -9,17 +9,18 @@ right status, so no request ever gets Django's HTML error page.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
 from localtuner.keys import api_key_resolve
@@ -107,6 +108,13 @@ def _precheck(request: HttpRequest, methods: tuple[str, ...]) -> HttpResponse | 
     return response
 
 
+def _bad_multipart(exc: MultiPartParserError) -> ApiError:
+    return bad_request(
+        f"The multipart/form-data body cannot be read ({exc}). Send the file as multipart/form-data "
+        "with a boundary, the fields file and purpose."
+    )
+
+
 def _server_error(request: HttpRequest) -> JsonResponse:
     log.exception("local API: unexpected error on %s %s", request.method, request.path)
     error = ApiError(500, "The server had an error while processing your request.", type="server_error")
@@ -130,6 +138,8 @@ def api_view(*methods: str) -> Callable:
                     return exc.response()
                 except RequestDataTooBig:
                     return too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE).response()
+                except MultiPartParserError as exc:
+                    return _bad_multipart(exc).response()
                 except Exception:
                     return _server_error(request)
 
@@ -147,6 +157,8 @@ def api_view(*methods: str) -> Callable:
                     return exc.response()
                 except RequestDataTooBig:
                     return too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE).response()
+                except MultiPartParserError as exc:
+                    return _bad_multipart(exc).response()
                 except Exception:
                     return _server_error(request)
 
@@ -157,12 +169,17 @@ def api_view(*methods: str) -> Callable:
 
 
 def json_body(request: HttpRequest) -> dict[str, Any]:
-    """The request's JSON object, or a 400 that says what is wrong with it."""
+    """The request's JSON object, or a 400 that says what is wrong with it.
+
+    orjson is the parser on purpose: it refuses nesting deeper than 1,024 levels and lone UTF-16
+    surrogates (``"\\ud800"``) with a JSONDecodeError, where the standard library recurses until a
+    RecursionError or hands the surrogate on to code that cannot encode it.
+    """
     if not request.body:
         raise bad_request("The request body is empty; send a JSON object.")
     try:
-        body = json.loads(request.body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        body = orjson.loads(request.body)
+    except orjson.JSONDecodeError as exc:
         raise bad_request(f"The request body is not valid JSON: {exc}.") from exc
     if not isinstance(body, dict):
         raise bad_request(f"The request body must be a JSON object, not {type(body).__name__}.")

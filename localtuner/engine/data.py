@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import torch
 
 IGNORE = -100
@@ -93,8 +94,10 @@ def read_jsonl(path: Path) -> list[tuple[int, dict]]:
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
+                # orjson: nesting past 1,024 levels and lone surrogates are a DataError, not a
+                # RecursionError or a string the tokenizer cannot encode.
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
                 raise DataError(line_no, f"invalid JSON: {exc.msg} (column {exc.colno})") from exc
             if not isinstance(obj, dict):
                 raise DataError(line_no, f"expected a JSON object, got {type(obj).__name__}")
@@ -144,7 +147,7 @@ def normalise_messages(messages: Any, line_no: int, where: str = "messages") -> 
         if not isinstance(message, dict):
             raise DataError(line_no, f"{here} must be an object")
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise DataError(line_no, f"{here}.role must be one of {sorted(ROLES)}, got {role!r}")
         weight = message.get("weight", 1)
         if "weight" in message:
