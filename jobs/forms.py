@@ -70,9 +70,8 @@ class LaunchForm(forms.Form):
             .select_related("dataset")
             .order_by("dataset__name", "-number")
         )
-        cast(forms.ModelChoiceField, self.fields["connection"]).queryset = Connection.objects.filter(
-            team=team
-        ).order_by("name")
+        connections = Connection.objects.filter(team=team).order_by("name")
+        cast(forms.ModelChoiceField, self.fields["connection"]).queryset = connections
         cast(forms.ChoiceField, self.fields["base_model"]).choices = [(m, m) for m in models]
 
     @property

@@ -49,8 +49,8 @@ def layer_of(module: str) -> str | None:
     return top if top in ALLOWED else None
 
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -74,14 +74,15 @@ def imported_modules(tree: ast.AST, module: str, is_package: bool) -> list[tuple
     return found
 
 
-def violations() -> list[str]:
+def violations(root: Path = ROOT) -> list[str]:
+    """One line per import against the allowed direction, as `file:line: what is wrong`."""
     problems: list[str] = []
     for top in ("fineweb", "datasets_app", "providers", "jobs", "compare", "localtuner"):
-        for path in sorted((ROOT / top).rglob("*.py")):
+        for path in sorted((root / top).rglob("*.py")):
             if "migrations" in path.parts:
                 continue
-            rel = path.relative_to(ROOT).as_posix()
-            module = module_name(path)
+            rel = path.relative_to(root).as_posix()
+            module = module_name(path, root)
             source_layer = layer_of(module)
             assert source_layer is not None
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
