@@ -53,3 +53,11 @@ def test_fineweb_imports_no_app_and_the_engine_neither_django_nor_the_rest(tmp_p
         "localtuner/engine/data.py:1: localtuner.engine.data imports django.conf; localtuner.engine must not",
         "localtuner/engine/data.py:2: localtuner.engine.data imports localtuner.models, but localtuner.engine may import no other app",
     ]
+
+
+def test_a_new_app_must_be_given_a_place_in_the_picture(tmp_path):
+    root = tree(tmp_path, {"reviews/apps.py": "", "reviews/models.py": "from jobs.models import Job\n"})
+    assert check_imports.violations(root) == [
+        "reviews/: an app the import check does not know; give it a layer in ALLOWED "
+        "(scripts/check_imports.py) and a place in docs/architecture.md"
+    ]
