@@ -7,7 +7,7 @@ PORT ?= 8000
 PG_URL ?= postgres://fineweb:fineweb@127.0.0.1:5432/fineweb
 REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test test-fast bench lint install install-test services
+.PHONY: run test test-fast bench soak lint install install-test services
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: install-test services
 
 bench: install
 	$(PY) benchmarks/run_all.py
+
+# Ten minutes of the real `make run` under an upload load: restarts and lost tasks (both should be 0).
+soak: install
+	$(PY) benchmarks/soak_make_run.py
 
 lint: install-test
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
