@@ -38,6 +38,7 @@ test: install-test services
 	$(TEST_ENV) DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) || true
 	$(PY) benchmarks/run_all.py
 
 # Ten minutes of the real `make run` under an upload load: restarts and lost tasks (both should be 0).
