@@ -23,7 +23,7 @@ from django.db.models import Max, ProtectedError
 from django.utils import timezone
 
 from datasets_app import sniff
-from datasets_app.blobs import _tmp_dir, blob_forget_file, blob_store_file, blob_store_path
+from datasets_app.blobs import blob_forget_file, blob_store_file, blob_store_path, blob_tmp_dir
 from datasets_app.models import Blob, Dataset, DatasetVersion
 from datasets_app.validation import validate_file
 from fineweb.accounts.models import Membership
@@ -187,7 +187,7 @@ def dataset_version_split(*, version: DatasetVersion, fraction: float, seed: int
     chosen = bytearray(n)  # 1 byte per example: flat enough for any file we accept
     for index in random.Random(seed).sample(range(n), n_val):
         chosen[index] = 1
-    tmp = _tmp_dir()
+    tmp = blob_tmp_dir()
     with (
         tempfile.NamedTemporaryFile(dir=tmp, delete=False) as train,
         tempfile.NamedTemporaryFile(dir=tmp, delete=False) as val,
