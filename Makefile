@@ -7,7 +7,7 @@ PORT ?= 8000
 PG_URL ?= postgres://fineweb:fineweb@127.0.0.1:5432/fineweb
 REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test test-fast bench lint install install-test services
+.PHONY: run test test-fast bench soak lint install install-test services
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,12 @@ test: install-test services
 	$(TEST_ENV) DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) || true
 	$(PY) benchmarks/run_all.py
+
+# Ten minutes of the real `make run` under an upload load: restarts and lost tasks (both should be 0).
+soak: install
+	$(PY) benchmarks/soak_make_run.py
 
 # ruff, mypy (django-stubs, settings in pyproject.toml) and the direction of imports between apps.
 lint: install-test

@@ -1,71 +1,36 @@
-"""Content-addressed file store: BLOB_DIR/ab/cdef... named by the sha256 of the bytes.
+"""Dataset files as `Blob` rows over the shared content-addressed store (fineweb.lib.blobs).
 
-A file is written to a temporary name in BLOB_DIR/tmp while its hash is computed, then renamed
-into place atomically; it is stored once per sha256, made read-only, and never edited.
+The bytes live once under BLOB_DIR/ab/cdef... by sha256, read-only, never edited; a row records
+each stored file once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from datasets_app.models import Blob
-
-CHUNK = 1024 * 1024
+from datasets_app.models import STORE, Blob
 
 
-def _tmp_dir() -> Path:
-    path = Path(settings.BLOB_DIR) / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def blob_store_chunks(*, chunks: Iterable[bytes]) -> tuple[Blob, bool]:
-    """Store the bytes of `chunks`; return (blob, created). `created` is False when the same
-    content was already stored (the new copy is discarded)."""
-    digest = hashlib.sha256()
-    size = 0
-    fd, tmp_name = tempfile.mkstemp(dir=_tmp_dir(), prefix="upload-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        sha = digest.hexdigest()
-        final = Path(settings.BLOB_DIR) / sha[:2] / sha[2:]
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists() and final.stat().st_size == size:
-            os.unlink(tmp_name)
-        else:
-            os.chmod(tmp_name, 0o444)
-            os.replace(tmp_name, final)  # atomic: readers see the whole file or none
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+def _row(sha: str, size: int) -> tuple[Blob, bool]:
     try:
         with transaction.atomic():
-            blob, created = Blob.objects.get_or_create(sha256=sha, defaults={"size": size})
+            return Blob.objects.get_or_create(sha256=sha, defaults={"size": size})
     except IntegrityError:  # stored at the same moment by another request
-        blob, created = Blob.objects.get(sha256=sha), False
-    return blob, created
+        return Blob.objects.get(sha256=sha), False
+
+
+def blob_store_chunks(*, chunks) -> tuple[Blob, bool]:
+    """Store the bytes of `chunks`; return (blob, created). `created` is False when the same
+    content was already stored (the new copy is discarded)."""
+    return _row(*STORE.write(chunks))
 
 
 def blob_store_file(*, fileobj) -> tuple[Blob, bool]:
     """Store an open binary file (or a Django UploadedFile), read in 1 MB chunks."""
-    if hasattr(fileobj, "chunks"):
-        return blob_store_chunks(chunks=fileobj.chunks(CHUNK))
-    fileobj.seek(0)
-    return blob_store_chunks(chunks=iter(lambda: fileobj.read(CHUNK), b""))
+    return _row(*STORE.write_file(fileobj))
 
 
 def blob_store_path(*, path: str | os.PathLike) -> tuple[Blob, bool]:
@@ -76,4 +41,9 @@ def blob_store_path(*, path: str | os.PathLike) -> tuple[Blob, bool]:
 def blob_forget_file(*, blob: Blob) -> None:
     """Remove the file of a blob row that was rolled back (nothing half stored)."""
     if not Blob.objects.filter(sha256=blob.sha256).exists():
-        blob.path.unlink(missing_ok=True)
+        STORE.discard(blob.sha256)
+
+
+def blob_tmp_dir() -> Path:
+    """Where to write a file that is about to be stored (same file system as the store)."""
+    return STORE.tmp_dir()

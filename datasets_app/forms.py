@@ -3,8 +3,8 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
-from datasets_app.costs import DEFAULT_MODEL, MODEL_CHOICES
 from datasets_app.models import Dataset
+from fineweb.lib.catalogue import DEFAULT_MODEL, MODEL_CHOICES
 
 
 class UploadForm(forms.Form):

@@ -8,6 +8,11 @@ from typing import IO
 from django.conf import settings
 from django.db import models
 
+from fineweb.lib.blobs import BlobStore
+
+# Dataset files: BLOB_DIR/ab/cdef... by sha256 (fineweb.lib.blobs).
+STORE = BlobStore(lambda: Path(settings.BLOB_DIR))
+
 
 class Blob(models.Model):
     """A stored file, addressed by the sha256 of its bytes: written once, never edited in place."""
@@ -21,7 +26,7 @@ class Blob(models.Model):
 
     @property
     def path(self) -> Path:
-        return Path(settings.BLOB_DIR) / self.sha256[:2] / self.sha256[2:]
+        return STORE.path(self.sha256)
 
     def open(self) -> IO[bytes]:
         return self.path.open("rb")

@@ -7,19 +7,13 @@ problems in the summary ("23 lines: the last message must come from the assistan
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
 
-_loads: Callable[[str | bytes], Any]
-try:
-    import orjson
+import orjson
 
-    _loads = orjson.loads
-except ImportError:  # pragma: no cover
-    import json
+_loads = orjson.loads
 
-    _loads = json.loads
-
+# OpenAI refuses a training file with fewer examples (the validator's error, the split's floor).
+MIN_EXAMPLES = 10
 ROLES = ("system", "user", "assistant", "tool", "function")
 _ROLE_LIST = "system, user, assistant, tool or function"
 _KEYS = {

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
-from datasets_app import sniff
-from datasets_app.costs import Estimate, estimate, model_spec
+from datasets_app.costs import Estimate, estimate
+from datasets_app.lines import example_lines
 from datasets_app.models import DatasetVersion
 from datasets_app.validation import format_problem
+from fineweb.lib.catalogue import model_spec
 
 PROBLEMS_SHOWN = 200
 EXAMPLES_PER_PAGE = 5
@@ -126,17 +127,16 @@ def version_examples(version: DatasetVersion, page: int = 1, per_page: int = EXA
     index = -1
     has_next = False
     with version.blob.open() as f:
-        for number, raw in enumerate(f, 1):
-            if number == 1 and raw.startswith(sniff.UTF8_BOM):
-                raw = raw[len(sniff.UTF8_BOM) :]
-            if not raw.strip():
-                continue
+        for number, raw in example_lines(f):
             index += 1
             if index < first:
                 continue
             if index >= first + per_page:
                 has_next = True
                 break
+            if raw is None:
+                examples.append({"line": number, "bubbles": [], "raw": "(a line too long to show)"})
+                continue
             try:
                 parsed = json.loads(raw)
                 examples.append({"line": number, "bubbles": _bubbles(parsed), "raw": None})

@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,8 +25,10 @@ from django.db.models import Max, ProtectedError
 from django.utils import timezone
 
 from datasets_app import sniff
-from datasets_app.blobs import _tmp_dir, blob_forget_file, blob_store_file, blob_store_path
+from datasets_app.blobs import blob_forget_file, blob_store_file, blob_store_path, blob_tmp_dir
+from datasets_app.lines import example_lines
 from datasets_app.models import Blob, Dataset, DatasetVersion
+from datasets_app.rules import MIN_EXAMPLES
 from datasets_app.validation import validate_file
 from fineweb.accounts.models import Membership, Team
 
@@ -33,7 +36,6 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
-MIN_TRAIN_EXAMPLES = 10
 
 
 class DatasetError(Exception):
@@ -166,15 +168,13 @@ def dataset_version_fail(*, version_id: int, message: str) -> None:
     )
 
 
-def _example_lines(path: Path):
-    """Each non-blank line of a valid file, stripped, without a leading BOM."""
+def _example_lines(path: Path) -> Iterator[bytes]:
+    """Each example line of a valid file (a valid file has no over-long line)."""
     with path.open("rb") as f:
-        for number, raw in enumerate(f, 1):
-            if number == 1 and raw.startswith(sniff.UTF8_BOM):
-                raw = raw[len(sniff.UTF8_BOM) :]
-            raw = raw.strip()
-            if raw:
-                yield raw
+        for number, raw in example_lines(f):
+            if raw is None:
+                raise DatasetError(f"Line {number} is too long to be an example; check the file again.")
+            yield raw
 
 
 def dataset_version_split(*, version: DatasetVersion, fraction: float, seed: int) -> DatasetVersion:
@@ -188,14 +188,14 @@ def dataset_version_split(*, version: DatasetVersion, fraction: float, seed: int
         raise DatasetError("The validation share must be more than 0 and at most 0.5 (50%).")
     n = sum(1 for _ in _example_lines(version.blob.path))
     n_val = max(1, round(n * fraction))
-    if n - n_val < MIN_TRAIN_EXAMPLES:
+    if n - n_val < MIN_EXAMPLES:
         raise DatasetError(
-            f"Only {n - n_val} examples would be left for training; keep at least {MIN_TRAIN_EXAMPLES}."
+            f"Only {n - n_val} examples would be left for training; keep at least {MIN_EXAMPLES}."
         )
     chosen = bytearray(n)  # 1 byte per example: flat enough for any file we accept
     for index in random.Random(seed).sample(range(n), n_val):
         chosen[index] = 1
-    tmp = _tmp_dir()
+    tmp = blob_tmp_dir()
     with (
         tempfile.NamedTemporaryFile(dir=tmp, delete=False) as train,
         tempfile.NamedTemporaryFile(dir=tmp, delete=False) as val,

@@ -11,17 +11,11 @@ import functools
 from collections.abc import Callable
 
 import bpe_openai
+import orjson
 
-try:
-    import orjson
 
-    def _dumps(value) -> str:
-        return orjson.dumps(value).decode()
-except ImportError:  # pragma: no cover - orjson is in requirements.txt
-    import json
-
-    def _dumps(value) -> str:
-        return json.dumps(value, separators=(",", ":"))
+def _dumps(value) -> str:
+    return orjson.dumps(value).decode()
 
 
 TOKENS_PER_MESSAGE = 3

@@ -1,130 +1,37 @@
-"""The one validator: streams a JSONL file line by line, checks every line, counts tokens.
+"""The one validator: `validate_file` checks a JSONL file and computes its statistics.
 
-`validate_file` is what the upload page (through services.dataset_validate, inline or in a
-Celery task) and `manage.py dataset_check` call. Memory stays flat in the file's size: one line
-is read at a time, and per example only 20 bytes are kept (a hash for duplicates, a line number
-and a token count); problems beyond MAX_STORED are counted, not kept.
+The upload page (through services.dataset_validate, inline or in a Celery task) and
+`manage.py dataset_check` call it. Memory stays flat in the file's size: the per-line checker
+(`datasets_app.checker`) reads one line at a time and keeps 20 bytes per example.
 
-A large file is cut into byte ranges on line starts, checked by forked processes (ForkPool) and
-merged in file order into the report one pass would give (_check_range, then _merge).
+This module cuts a large file into byte ranges on line starts, has forked processes (ForkPool)
+check them, and merges the parts in file order into the report one pass would give (_merge);
+a small file is one range checked here. The file-wide checks (blank lines, duplicates, too few
+examples) and the statistics are made at the merge.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
-from array import array
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from datasets_app import privacy, rules, sniff
-from datasets_app.costs import model_spec
+from datasets_app import checker, sniff
+from datasets_app.checker import DPO, SUPERVISED, Part, Report, check_range, format_problem
 from datasets_app.forkpool import ForkPool
-from datasets_app.tokens import MessageCounter, raw_counter
+from datasets_app.rules import MIN_EXAMPLES
+from datasets_app.tokens import raw_counter
+from fineweb.lib.catalogue import model_spec
 
-try:
-    import orjson
-
-    _loads = orjson.loads
-    _JSONError: type[Exception] = orjson.JSONDecodeError
-except ImportError:  # pragma: no cover
-    _loads = json.loads
-    _JSONError = ValueError
+__all__ = ["DPO", "SUPERVISED", "Report", "format_problem", "validate_file"]
 
 logger = logging.getLogger(__name__)
 
-MIN_EXAMPLES = 10
-MAX_STORED = 1000  # problems kept (per kind: errors, warnings); the rest are counted
-MAX_LINE_BYTES = 32 * 1024 * 1024
 HISTOGRAM_BINS = 30
-PROGRESS_EVERY_LINES = 5000
-
-SUPERVISED = "supervised"
-DPO = "dpo"
-
-
-@dataclass
-class Report:
-    """Errors, warnings and statistics of one file. `line` 0 means the file as a whole."""
-
-    errors: list[dict] = field(default_factory=list)
-    warnings: list[dict] = field(default_factory=list)
-    error_count: int = 0
-    warning_count: int = 0
-    error_summary: Counter = field(default_factory=Counter)
-    warning_summary: Counter = field(default_factory=Counter)
-    summary_text: dict = field(default_factory=dict)
-    stats: dict = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.error_count == 0
-
-    def error(self, line: int, code: str, message: str) -> None:
-        self.error_count += 1
-        self.error_summary[code] += 1
-        self.summary_text.setdefault(code, message)
-        if len(self.errors) < MAX_STORED:
-            self.errors.append({"line": line, "message": message})
-
-    def warning(self, line: int, code: str, message: str) -> None:
-        self.warning_count += 1
-        self.warning_summary[code] += 1
-        self.summary_text.setdefault(code, message)
-        if len(self.warnings) < MAX_STORED:
-            self.warnings.append({"line": line, "message": message})
-
-    def to_dict(self) -> dict:
-        def summary(counter: Counter) -> list[dict]:
-            return [
-                {"code": c, "count": n, "example": self.summary_text[c]} for c, n in counter.most_common()
-            ]
-
-        return {
-            "ok": self.ok,
-            "errors": self.errors,
-            "warnings": self.warnings,
-            "error_count": self.error_count,
-            "warning_count": self.warning_count,
-            "error_summary": summary(self.error_summary),
-            "warning_summary": summary(self.warning_summary),
-            "stats": self.stats,
-        }
-
-
-def format_problem(problem: dict) -> str:
-    return f"line {problem['line']}: {problem['message']}" if problem["line"] else problem["message"]
-
-
-def _read_lines(f, start: int, end: int, on_progress: Callable[[int], None] | None, size: int):
-    """Yield (line_number, bytes) for the lines in bytes [start, end), `start` being the start of a
-    line; line numbers count from 1 at `start`. Each line is capped at MAX_LINE_BYTES (the rest is
-    skipped without holding it)."""
-    number = 0
-    pos = start
-    readline = f.readline
-    while pos < end:
-        raw = readline(MAX_LINE_BYTES + 1)
-        if not raw:
-            return
-        number += 1
-        pos += len(raw)
-        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            while True:  # skip the rest of an over-long line without holding it
-                rest = readline(1024 * 1024)
-                pos += len(rest)
-                if not rest or rest.endswith(b"\n"):
-                    break
-            raw = None
-        if on_progress is not None and number % PROGRESS_EVERY_LINES == 0 and size:
-            on_progress(min(99, pos * 100 // size))
-        yield number, raw
 
 
 def validate_file(
@@ -176,7 +83,7 @@ def validate_file(
         with ForkPool(_check_range_task, tasks, n_workers) as pool:
             _merge(report, pool.results(), spec=spec, method=method, size=size, on_progress=on_progress)
     else:
-        part = _check_range(path, 0, size, method=method, model=model, on_progress=on_progress, size=size)
+        part = check_range(path, 0, size, method=method, model=model, on_progress=on_progress, size=size)
         _merge(report, [part], spec=spec, method=method, size=size, on_progress=None)
     if on_progress is not None:
         on_progress(99)
@@ -228,134 +135,9 @@ def _line_ranges(path: Path, size: int, chunk: int) -> list[tuple[int, int]]:
     return list(zip(starts, starts[1:] + [size], strict=True))
 
 
-@dataclass
-class _Part:
-    """What one byte range of the file gives. Line numbers count from 1 at the range's first
-    line; _merge shifts them. The arrays hold 20 bytes per example."""
-
-    report: Report
-    n_lines: int = 0
-    n_examples: int = 0
-    n_blank: int = 0
-    n_over: int = 0
-    n_missing_system: int = 0
-    trained_tokens: int = 0
-    n_bytes: int = 0
-    blank_lines: list[int] = field(default_factory=list)
-    hashes: array = field(default_factory=lambda: array("q"))  # per parsed example, its bytes' hash
-    hash_lines: array = field(default_factory=lambda: array("I"))
-    tokens: array = field(default_factory=lambda: array("I"))  # per countable example
-    n_messages: array = field(default_factory=lambda: array("H"))
-
-
-def _check_range_task(args: tuple) -> _Part:
+def _check_range_task(args: tuple) -> Part:
     path, start, end, method, model = args
-    return _check_range(Path(path), start, end, method=method, model=model)
-
-
-def _check_range(
-    path: Path, start: int, end: int, *, method: str, model: str, on_progress=None, size: int = 0
-) -> _Part:
-    """Check the lines in bytes [start, end) of the file (`start` is a line start)."""
-    spec = model_spec(model)
-    part = _Part(report=Report(), n_bytes=end - start)
-    report = part.report
-    counter = MessageCounter(spec.encoding)
-    limit = spec.max_tokens_per_example
-    check = rules.check_dpo if method == DPO else rules.check_supervised
-    scan = privacy.scan
-    hashes_append = part.hashes.append
-    hash_lines_append = part.hash_lines.append
-    tokens_append = part.tokens.append
-    n_messages_append = part.n_messages.append
-    blank_lines = part.blank_lines
-    n_lines = n_examples = n_blank = n_over = n_missing_system = 0
-    trained_tokens = 0
-    supervised = method == SUPERVISED
-    with path.open("rb", buffering=1024 * 1024) as f:
-        f.seek(start)
-        for number, raw in _read_lines(f, start, end, on_progress, size):
-            n_lines = number
-            if raw is None:
-                n_examples += 1
-                report.error(
-                    number,
-                    "line_too_long",
-                    f"longer than {MAX_LINE_BYTES:,} bytes, the most one example may take; skipped",
-                )
-                continue
-            if number == 1 and start == 0 and raw.startswith(sniff.UTF8_BOM):
-                raw = raw[len(sniff.UTF8_BOM) :]
-                report.warning(
-                    1,
-                    "bom",
-                    "the file starts with a UTF-8 byte-order mark (BOM): it is ignored here and left out "
-                    "of the train/validation files, but some providers refuse it (save as UTF-8 without BOM)",
-                )
-            raw = raw.strip()
-            if not raw:
-                n_blank += 1
-                if len(blank_lines) < MAX_STORED:
-                    blank_lines.append(number)
-                continue
-            n_examples += 1
-            try:
-                example = _loads(raw)
-            except _JSONError:
-                report.error(number, *_json_problem(raw))
-                continue
-            if type(example) is not dict:
-                kind = (
-                    "a list"
-                    if isinstance(example, list)
-                    else "a " + type(example).__name__.replace("str", "string")
-                )
-                report.error(number, "not_object", f"expected one JSON object {{...}} per line, found {kind}")
-                continue
-            # The hash is only compared within one run, whose workers are forked from one process
-            # and so share its hash seed.
-            hashes_append(hash(raw))
-            hash_lines_append(number)
-            for code, message in scan(raw):
-                report.warning(number, code, message)
-            if supervised and len(example) == 1:
-                messages = example.get("messages")
-                simple = counter.simple(messages) if type(messages) is list else None
-                if simple is not None:  # the common shape: valid by every rule, counted in one pass
-                    count, trained = simple
-                    tokens_append(count if count < 0xFFFFFFFF else 0xFFFFFFFF)
-                    n_messages_append(len(messages) if len(messages) < 0xFFFF else 0xFFFF)
-                    trained_tokens += trained
-                    if messages[0]["role"] != "system":
-                        n_missing_system += 1
-                    if count > limit:
-                        n_over += 1
-                        report.error(number, "too_long", _too_long(count, limit, spec))
-                    continue
-            errors: rules.Problems = []
-            warnings: rules.Problems = []
-            messages = check(example, errors, warnings)
-            for code, message in errors:
-                report.error(number, code, message)
-            for code, message in warnings:
-                report.warning(number, code, message)
-            if messages is None:
-                continue
-            holder = example["input"] if method == DPO else example
-            count = counter.messages(messages, holder.get("tools"), holder.get("functions"))
-            tokens_append(min(count, 0xFFFFFFFF))
-            n_messages_append(min(len(messages), 0xFFFF))
-            if count > limit:
-                n_over += 1
-                report.error(number, "too_long", _too_long(count, limit, spec))
-            if messages[0].get("role") != "system":
-                n_missing_system += 1
-            for m in messages:
-                if m.get("role") == "assistant" and m.get("weight", 1):
-                    trained_tokens += counter.content(m.get("content"))
-    part.n_lines, part.n_examples, part.n_blank = n_lines, n_examples, n_blank
-    part.n_over, part.n_missing_system, part.trained_tokens = n_over, n_missing_system, trained_tokens
-    return part
+    return check_range(Path(path), start, end, method=method, model=model)
 
 
 def _shifted(problems: list[dict], offset: int, room: int) -> list[dict]:
@@ -380,9 +162,9 @@ def _merge(report: Report, parts, *, spec, method: str, size: int, on_progress) 
         report.warning_summary.update(p.warning_summary)
         for code, text in p.summary_text.items():
             report.summary_text.setdefault(code, text)
-        report.errors.extend(_shifted(p.errors, offset, MAX_STORED - len(report.errors)))
-        report.warnings.extend(_shifted(p.warnings, offset, MAX_STORED - len(report.warnings)))
-        blank_lines.extend(n + offset for n in part.blank_lines[: MAX_STORED - len(blank_lines)])
+        report.errors.extend(_shifted(p.errors, offset, checker.MAX_STORED - len(report.errors)))
+        report.warnings.extend(_shifted(p.warnings, offset, checker.MAX_STORED - len(report.warnings)))
+        blank_lines.extend(n + offset for n in part.blank_lines[: checker.MAX_STORED - len(blank_lines)])
         hashes.append(np.frombuffer(part.hashes, dtype=np.int64))
         hash_lines.append(np.frombuffer(part.hash_lines, dtype=np.uint32) + np.uint32(offset))
         tokens.append(np.frombuffer(part.tokens, dtype=np.uint32))
@@ -419,30 +201,6 @@ def _merge(report: Report, parts, *, spec, method: str, size: int, on_progress) 
         n_duplicates=n_duplicates,
         trained_tokens=trained_tokens,
     )
-
-
-def _too_long(count: int, limit: int, spec) -> str:
-    return (
-        f"{count:,} tokens, over the limit of {limit:,} per example for {spec.name} "
-        "(the end, with the answer, would be cut off)"
-    )
-
-
-def _json_problem(raw: bytes) -> tuple[str, str]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return "encoding", sniff.latin1_hint(raw, exc)
-    try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
-        message = f"not valid JSON: {exc.msg[0].lower() + exc.msg[1:]} (column {exc.colno})"
-        if text.count("{") > text.count("}"):
-            message += "; an example must fit on one line (pretty-printed JSON spreads it over several)"
-        return "invalid_json", message
-    except ValueError:
-        pass
-    return "invalid_json", "not valid JSON"
 
 
 def _blank_warnings(report: Report, blank_lines: list[int], n_blank: int) -> None:

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from datasets_app.services import DatasetError, version_training_blobs
 from jobs.imports import job_import_history  # noqa: F401  (providers' import task stores through it)
 from jobs.models import Job
 from jobs.reports import job_reports_store
@@ -196,19 +197,22 @@ def job_submit(*, job_id: int, client=None) -> Job | None:
     if not job_claim_for_submit(job_id=job_id):
         return None
     job = Job.objects.select_related("connection", "dataset_version__dataset").get(id=job_id)
-    version = job.dataset_version
+    try:
+        train_blob, validation_blob = version_training_blobs(version=job.dataset_version)
+    except DatasetError as exc:
+        job.mark_failed(message=str(exc))
+        return job
     try:
         provider = _provider(job, client)
         if not job.provider_training_file_id:
-            blob = version.train_blob or version.blob
             uploaded = provider.upload_file(
-                path=blob.path, filename=f"fineweb-{job.idempotency_key}-train.jsonl"
+                path=train_blob.path, filename=f"fineweb-{job.idempotency_key}-train.jsonl"
             )
             job.provider_training_file_id = uploaded.id
             job.save(update_fields=["provider_training_file_id"])
-        if version.validation_blob_id and not job.provider_validation_file_id:
+        if validation_blob is not None and not job.provider_validation_file_id:
             uploaded = provider.upload_file(
-                path=version.validation_blob.path, filename=f"fineweb-{job.idempotency_key}-validation.jsonl"
+                path=validation_blob.path, filename=f"fineweb-{job.idempotency_key}-validation.jsonl"
             )
             job.provider_validation_file_id = uploaded.id
             job.save(update_fields=["provider_validation_file_id"])

@@ -17,6 +17,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import models
 
+from fineweb.lib.blobs import BlobStore
+
 _ALPHABET = string.ascii_letters + string.digits
 
 
@@ -85,8 +87,12 @@ class LocalFile(models.Model):
         return blob_path(self.sha256)
 
 
+# Files' bytes: DATA_DIR/local/files/ab/abcdef... by sha256 (the shared store, fineweb.lib.blobs).
+FILES = BlobStore(lambda: local_root() / "files", layout="prefixed")
+
+
 def blob_path(sha256: str) -> Path:
-    return local_root() / "files" / sha256[:2] / sha256
+    return FILES.path(sha256)
 
 
 class LocalJob(models.Model):

@@ -5,11 +5,9 @@ Training itself (the Celery side) lives in `localtuner.training`, chat in `local
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import random
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +17,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from fineweb.lib.blobs import BlobTooLarge
 from localtuner.api import ApiError, bad_request, not_found
 from localtuner.keys import Scope
-from localtuner.models import LocalEvent, LocalFile, LocalJob, blob_path, local_root
+from localtuner.models import FILES, LocalEvent, LocalFile, LocalJob
 from localtuner.objects import ORGANIZATION_ID, model_object, unix
 
 log = logging.getLogger(__name__)
@@ -39,32 +38,15 @@ def _store_chunks(chunks: Iterable[bytes], *, limit: int | None = None) -> tuple
 
     Past `limit` bytes it stops, removes what it wrote and raises a 413.
     """
-    tmp_dir = local_root() / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    size = 0
-    fd, tmp_name = tempfile.mkstemp(dir=tmp_dir)
     try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                digest.update(chunk)
-                size += len(chunk)
-                if limit is not None and size > limit:
-                    raise ApiError(
-                        413,
-                        f"The file is larger than the limit of {limit} bytes (FINEWEB_LOCAL_MAX_FILE_BYTES).",
-                        param="file",
-                        code="file_too_large",
-                    )
-                out.write(chunk)
-        sha = digest.hexdigest()
-        target = blob_path(sha)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return sha, size
+        return FILES.write(chunks, limit=limit)
+    except BlobTooLarge as exc:
+        raise ApiError(
+            413,
+            f"The file is larger than the limit of {exc.limit} bytes (FINEWEB_LOCAL_MAX_FILE_BYTES).",
+            param="file",
+            code="file_too_large",
+        ) from None
 
 
 def file_create(*, team_id: int | None, chunks: Iterable[bytes], filename: str, purpose: str) -> LocalFile:
@@ -80,7 +62,7 @@ def file_create(*, team_id: int | None, chunks: Iterable[bytes], filename: str, 
     sha, size = _store_chunks(chunks, limit=settings.FINEWEB_LOCAL_MAX_FILE_BYTES)
     if size == 0:
         if not LocalFile.objects.filter(sha256=sha).exists():
-            blob_path(sha).unlink(missing_ok=True)
+            FILES.discard(sha)
         raise bad_request(f"{name} is empty.", param="file")
     return LocalFile.objects.create(
         team_id=team_id, filename=name[:255], purpose=purpose, bytes=size, sha256=sha
@@ -100,7 +82,7 @@ def file_delete(*, file: LocalFile) -> None:
     sha = file.sha256
     file.delete()
     if not LocalFile.objects.filter(sha256=sha).exists():
-        blob_path(sha).unlink(missing_ok=True)
+        FILES.discard(sha)
 
 
 # --------------------------------------------------------------------------- jobs

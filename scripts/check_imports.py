@@ -37,9 +37,8 @@ FORBIDDEN_THIRD_PARTY: dict[str, set[str]] = {"localtuner.engine": {"django"}}
 KNOWN: dict[tuple[str, str], str] = {
     # TEMPORARY: another branch moves the history import out of providers/services.py.
     ("providers/services.py", "jobs.services"): "being removed by the structure work",
-    # TEMPORARY: providers/services.py and providers/prices.py are being restructured.
+    # TEMPORARY: providers/services.py is being restructured.
     ("providers/services.py", "localtuner.keys"): "being restructured",
-    ("providers/prices.py", "datasets_app.costs"): "being restructured",
 }
 
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from datasets_app import validation
+from datasets_app.checker import MAX_STORED
 from datasets_app.forkpool import ForkPool, WorkerError
-from datasets_app.validation import DPO, MAX_STORED, validate_file
+from datasets_app.validation import DPO, validate_file
 from tests.datasets_app.conftest import chat
 
 CHUNK = 16 * 1024

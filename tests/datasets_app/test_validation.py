@@ -446,20 +446,20 @@ def test_an_example_over_the_models_limit_is_an_error(write):
 
 
 def test_a_line_longer_than_the_line_cap_is_skipped_without_holding_it(write, monkeypatch):
-    from datasets_app import validation
+    from datasets_app import lines
 
-    monkeypatch.setattr(validation, "MAX_LINE_BYTES", 1024)
-    lines = good_lines(12)
-    lines[5] = chat(5, answer="x" * 5000)
-    report = validate_file(write(lines))
+    monkeypatch.setattr(lines, "MAX_LINE_BYTES", 1024)
+    rows = good_lines(12)
+    rows[5] = chat(5, answer="x" * 5000)
+    report = validate_file(write(rows))
     assert problems(report) == ["line 6: longer than 1,024 bytes, the most one example may take; skipped"]
     assert report.stats["n_examples"] == 12
 
 
 def test_problems_beyond_the_stored_cap_are_counted(write, monkeypatch):
-    from datasets_app import validation
+    from datasets_app import checker
 
-    monkeypatch.setattr(validation, "MAX_STORED", 5)
+    monkeypatch.setattr(checker, "MAX_STORED", 5)
     lines = [{"messages": [{"role": "user", "content": f"q{i}"}]} for i in range(20)]
     report = validate_file(write(lines)).to_dict()
     assert len(report["errors"]) == 5 and report["error_count"] == 20
@@ -471,9 +471,9 @@ def test_problems_beyond_the_stored_cap_are_counted(write, monkeypatch):
 
 
 def test_progress_is_reported_while_reading(write, monkeypatch):
-    from datasets_app import validation
+    from datasets_app import lines
 
-    monkeypatch.setattr(validation, "PROGRESS_EVERY_LINES", 3)
+    monkeypatch.setattr(lines, "PROGRESS_EVERY_LINES", 3)
     seen: list[int] = []
     validate_file(write(good_lines(12)), on_progress=seen.append)
     assert seen == sorted(seen) and seen[-1] == 99 and len(seen) >= 4

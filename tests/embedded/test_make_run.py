@@ -96,6 +96,26 @@ def test_make_run_starts_web_and_workers_on_sqlite_and_stops_cleanly_on_ctrl_c(e
                 return page.count('badge ok">online') == 2
 
             wait_for(both_online, timeout=120, interval=1, message="both worker queues online")
+
+            # A worker killed as the OOM killer would is started again; the product stays up.
+            def training_pids() -> set[int]:
+                found = subprocess.run(
+                    ["pgrep", "-s", str(proc.pid), "-f", "training@"], capture_output=True, text=True
+                ).stdout.split()
+                return {int(p) for p in found}
+
+            killed = wait_for(training_pids, timeout=30, message="the training worker's processes")
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+            wait_for(
+                lambda: "training: restarting" in (tmp_path / "runall.log").read_text(),
+                timeout=30,
+                message="runall to restart the killed worker",
+            )
+            assert "training exited with code -9; restarting it in" in (tmp_path / "runall.log").read_text()
+            wait_for(lambda: training_pids() - killed, timeout=30, message="a new training worker")
+            assert proc.poll() is None, "make run must not stop when a worker dies"
+            assert web.get("/login/").status_code == 200
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground process group
         try:

@@ -129,3 +129,13 @@ def test_the_idempotency_key_is_stored_before_any_provider_call(team, version, o
     assert Job.objects.get(id=job.id).idempotency_key.startswith("fineweb-")
     other = make_job(team, version, openai_connection)
     assert other.idempotency_key != job.idempotency_key
+
+
+def test_a_version_that_is_not_frozen_fails_the_job_without_uploading(team, openai_connection, openai_fake):
+    version = make_version(team, frozen=False, split=True)
+    job = make_job(team, version, openai_connection)
+    services.job_submit(job_id=job.id, client=openai_fake.client())
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert job.error_message.startswith("Only a frozen version can be trained on")
+    assert openai_fake.sent("POST", "/files") == []

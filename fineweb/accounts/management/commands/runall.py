@@ -1,7 +1,8 @@
 """Start the web server and the Celery workers (with beat) in one foreground process group.
 
-Ctrl-C (SIGINT) or SIGTERM stops every child cleanly; if one child dies, the rest are stopped too,
-so `make run` never leaves half a system running.
+Ctrl-C (SIGINT) or SIGTERM stops every child cleanly. A child that dies is started again after a
+pause that grows on quick repeated failures (`fineweb.lib.supervisor`), so one crashed worker never
+stops the product.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+from fineweb.lib.supervisor import Supervisor
 
 
 def _answers(host: str, port: int) -> bool:
@@ -45,7 +47,7 @@ class Command(BaseCommand):
             + ["-s", str(data / "celerybeat-schedule")],
             "training": celery + ["-Q", "training", "-c", "1", "-n", "training@%h"],
         }
-        children: dict[str, subprocess.Popen] = {}
+        supervisor = Supervisor(commands=commands, env=env, say=self._say)
         stopping = False
 
         def stop(*_):
@@ -54,8 +56,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        for name, cmd in commands.items():
-            children[name] = subprocess.Popen(cmd, env=env)
+        supervisor.start()
         # Say hello on both queues at once, so the home page shows the workers online without
         # waiting for beat's first 30-second tick.
         from fineweb.accounts.tasks import heartbeat
@@ -73,19 +74,12 @@ class Command(BaseCommand):
                     )
                     self.stdout.flush()
                     announced = True
-                for name, child in children.items():
-                    if child.poll() is not None:
-                        self.stderr.write(f"{name} exited with code {child.returncode}; stopping the rest.")
-                        stopping = True
+                supervisor.poll()
                 time.sleep(0.5)
         finally:
-            for child in children.values():
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 20
-            for child in children.values():
-                try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            supervisor.stop()
         self.stdout.write("fineweb stopped.")
+
+    def _say(self, line: str) -> None:
+        self.stderr.write(line)
+        self.stderr.flush()
