@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.imports import connection_import_jobs
 from jobs.models import Job
-from providers.services import connection_import_jobs
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import login, screenshot
 from tests.jobs.conftest import make_connection

@@ -14,12 +14,11 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from jobs.imports import version_for_training_file
+from jobs.imports import connection_import_jobs, version_for_training_file
 from jobs.models import Checkpoint, Job, JobEvent, MetricPoint
 from jobs.services import job_sync
 from providers.base import ProviderFile
 from providers.models import Connection
-from providers.services import connection_import_jobs
 from tests.conftest import wait_for
 from tests.jobs.conftest import make_connection, make_job, make_version
 from tests.jobs.http_fake import FakeHTTPServer

@@ -10,12 +10,13 @@ import json
 
 import pytest
 
+from jobs.imports import connection_import_fetch
 from localtuner.models import LocalApiKey, LocalJob
 from localtuner.training import job_train
 from providers.base import ChatReply
 from providers.errors import AuthError, NotFound
 from providers.models import Connection
-from providers.services import connection_get_provider, connection_import_fetch, connection_test
+from providers.services import connection_get_provider, connection_test
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
