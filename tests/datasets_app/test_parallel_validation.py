@@ -12,7 +12,7 @@ import pytest
 from datasets_app import validation
 from datasets_app.forkpool import ForkPool, WorkerError
 from datasets_app.validation import DPO, MAX_STORED, validate_file
-from tests.datasets_app.conftest import chat
+from tests.factories import chat
 
 CHUNK = 16 * 1024
 

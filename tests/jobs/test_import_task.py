@@ -10,7 +10,7 @@ from providers.http import RetryPolicy
 from providers.models import Connection
 from providers.openai import OpenAIProvider
 from providers.services import connection_create
-from tests.providers.fakes import OPENAI_KEY, FakeOpenAI
+from tests.fakes.openai import OPENAI_KEY, FakeOpenAI
 
 
 @pytest.fixture

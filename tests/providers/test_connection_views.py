@@ -9,8 +9,8 @@ from fineweb.accounts.models import Membership
 from fineweb.accounts.services import team_add_member, user_create
 from providers.models import Connection
 from providers.services import connection_create
-from tests.conftest import _client_for
-from tests.providers.fakes import OPENAI_KEY
+from tests.factories import client_for
+from tests.fakes.openai import OPENAI_KEY
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def openai_connection(team, alice):
 def launcher_client(team):
     user = user_create(username="lena", password="pw-pw-pw-pw-2")
     team_add_member(team=team, user=user, role=Membership.Role.LAUNCHER)
-    return _client_for(user)
+    return client_for(user)
 
 
 def test_the_list_shows_each_connection_with_its_masked_key_only(alice_client, openai_connection):

@@ -16,8 +16,7 @@ from jobs.models import Job
 from providers.errors import NotFound
 from providers.models import Connection
 from providers.services import connection_get_provider, connection_test
-from tests.providers.test_local_provider_real import _rows
-from tests.test_team_isolation import FACTORIES, build_world
+from tests.factories import FACTORIES, build_world, food_lines
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,7 +42,7 @@ def launch(team, path, key: str) -> str:
 @pytest.fixture
 def train_file(tmp_path):
     path = tmp_path / "train.jsonl"
-    path.write_text(_rows(4))
+    path.write_text(food_lines(4))
     return path
 
 
