@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -77,24 +76,3 @@ def connection_test(request, connection_id: int):
         return render(request, "providers/connection_list.html#test-result", {"c": connection})
     (messages.success if ok else messages.error)(request, message)
     return redirect("providers:list")
-
-
-@require_POST
-@role_required(OWNER)
-def connection_import(request, connection_id: int):
-    connection = _get_connection_for_user(request, connection_id)
-    try:
-        with transaction.atomic():
-            services.connection_import_start(connection=connection)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    connection.refresh_from_db()
-    if request.htmx:
-        return render(request, "providers/connection_list.html#import-status", {"c": connection})
-    return redirect("providers:list")
-
-
-@team_required
-def connection_import_status(request, connection_id: int):
-    connection = _get_connection_for_user(request, connection_id)
-    return render(request, "providers/connection_list.html#import-status", {"c": connection})

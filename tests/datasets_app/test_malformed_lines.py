@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from datasets_app.models import DatasetVersion
 from datasets_app.validation import validate_file
-from tests.datasets_app.conftest import chat, good_lines, upload_file
+from tests.factories import chat, good_lines, upload_file
 
 GOOD = 11  # good lines before the bad one, so the bad one is line 12
 BAD_LINE = GOOD + 1

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, wait_for
+from tests.processes import ROOT, wait_for
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from jobs.models import Job
-from tests.jobs.conftest import make_job, make_version
+from tests.factories import make_job, make_version
 
 pytestmark = pytest.mark.django_db
 

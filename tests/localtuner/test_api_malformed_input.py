@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 
 from localtuner.api import ApiError
 from localtuner.params import chat_params, job_params
-
-from .localapi import BASE, assert_openai_error, auth, post_json
+from tests.fakes.local_api import BASE, assert_openai_error, auth, post_json
 
 pytestmark = pytest.mark.django_db
 HELLO = [{"role": "user", "content": "Say something."}]
@@ -195,8 +194,7 @@ def _zip_bytes() -> bytes:
 )
 def test_a_fine_tuning_upload_that_is_not_training_data_is_refused_with_the_reason(client, content, words):
     from localtuner.models import LocalFile
-
-    from .localapi import upload
+    from tests.fakes.local_api import upload
 
     error = assert_openai_error(upload(client, content), 400, param="file")
     assert error["message"].startswith("Invalid file format for Fine-Tuning API")
@@ -205,7 +203,7 @@ def test_a_fine_tuning_upload_that_is_not_training_data_is_refused_with_the_reas
 
 
 def test_preference_pairs_and_a_short_chat_file_are_accepted_at_upload(client):
-    from .localapi import food_rows, jsonl, preference_row, upload
+    from tests.fakes.local_api import food_rows, jsonl, preference_row, upload
 
     assert upload(client, jsonl([preference_row("red"), preference_row("green")])).status_code == 200
     assert upload(client, jsonl(food_rows(3))).status_code == 200

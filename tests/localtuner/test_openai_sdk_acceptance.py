@@ -9,7 +9,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from .localapi import food_rows, jsonl
+from tests.fakes.local_api import food_rows, jsonl
 
 pytestmark = pytest.mark.worker
 PROMPT = [

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.imports import connection_import_fetch, connection_import_jobs, connection_import_start
+from jobs.tasks import connection_import_task
 from providers.http import RetryPolicy
 from providers.models import Connection
 from providers.openai import OpenAIProvider
-from providers.services import (
-    connection_create,
-    connection_import_fetch,
-    connection_import_jobs,
-    connection_import_start,
-)
-from providers.tasks import connection_import_task
-from tests.providers.fakes import OPENAI_KEY, FakeOpenAI
+from providers.services import connection_create
+from tests.fakes.openai import OPENAI_KEY, FakeOpenAI
 
 
 @pytest.fixture
@@ -92,7 +88,7 @@ def test_starting_twice_claims_once(connection, django_capture_on_commit_callbac
 
 
 def test_the_task_ends_a_failed_import_with_a_sentence(team, alice):
-    # Nothing listens on port 9; and without the jobs app's store the import stops before fetching.
+    # Nothing listens on port 9: the import stops on the connection error.
     connection = connection_create(
         team=team,
         user=alice,
