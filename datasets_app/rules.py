@@ -36,6 +36,12 @@ _FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 Problems = list[tuple[str, str]]
 
 
+def _name(value) -> str | None:
+    """`value` when it is a string, else None: a role or part type of another JSON type names nothing
+    (and a list or object must never reach a set or dict lookup, where it is unhashable)."""
+    return value if isinstance(value, str) else None
+
+
 def _kind(value) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
         type(value), "a number"
@@ -66,21 +72,25 @@ def check_content(where: str, role: str, message: dict, errors: Problems, warnin
         else:
             errors.append(("missing_content", f"{where} has no content"))
         return
-    if isinstance(content, list) and role in _PART_TYPES:
+    if isinstance(content, list) and role in _PART_TYPES:  # role: a checked string
         if not content:
             errors.append(("missing_content", f"{where} has an empty content list"))
         for part in content:
-            kind = part.get("type") if isinstance(part, dict) else None
+            raw_kind = part.get("type") if isinstance(part, dict) else None
+            kind = _name(raw_kind)
             if kind in ("input_audio", "file"):
                 errors.append(
                     ("unsupported_part", f"{where}: {kind} parts are not supported for fine-tuning")
                 )
             elif kind not in _PART_TYPES[role]:
                 allowed = " or ".join(sorted(_PART_TYPES[role]))
-                errors.append(("bad_part", f"{where} has a content part of type {kind!r}; use {allowed}"))
+                shown = repr(kind) if kind is not None or raw_kind is None else _kind(raw_kind)
+                errors.append(("bad_part", f"{where} has a content part of type {shown}; use {allowed}"))
             elif kind == "text" and not isinstance(part.get("text"), str):
                 errors.append(("bad_part", f'{where} has a text part without a "text" string'))
-            elif kind == "image_url" and not isinstance((part.get("image_url") or {}).get("url"), str):
+            elif kind == "image_url" and not (
+                isinstance(part.get("image_url"), dict) and isinstance(part["image_url"].get("url"), str)
+            ):
                 errors.append(("bad_part", f"{where} has an image_url part without a url"))
         return
     errors.append(("bad_content", f"{where}: content must be a string, not {_kind(content)}"))
@@ -128,12 +138,14 @@ def check_message(i: int, message, errors: Problems, warnings: Problems) -> str 
     if not isinstance(message, dict):
         errors.append(("bad_message", f"message {i} must be an object, not {_kind(message)}"))
         return None
-    role = message.get("role")
+    raw_role = message.get("role")
+    role = _name(raw_role)
     if role not in _KEYS:
-        if role is None:
+        if raw_role is None:
             errors.append(("bad_role", f"message {i} has no role; use {_ROLE_LIST}"))
         else:
-            errors.append(("bad_role", f"message {i} has the role {str(role)[:40]!r}; use {_ROLE_LIST}"))
+            shown = repr(role[:40]) if role is not None else _kind(raw_role)
+            errors.append(("bad_role", f"message {i} has the role {shown}; use {_ROLE_LIST}"))
         return None
     where = f"message {i} ({role})"
     allowed = _KEYS[role]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
+import orjson
 import plotly.graph_objects as go
 
 from datasets_app.costs import Estimate, estimate
@@ -12,6 +14,8 @@ from datasets_app.lines import example_lines
 from datasets_app.models import DatasetVersion
 from datasets_app.validation import format_problem
 from fineweb.lib.catalogue import model_spec
+
+log = logging.getLogger(__name__)
 
 PROBLEMS_SHOWN = 200
 EXAMPLES_PER_PAGE = 5
@@ -83,40 +87,73 @@ def version_problems(version: DatasetVersion, kind: str) -> ProblemList:
     )
 
 
-def _bubbles(example) -> list[dict]:
-    """Chat bubbles (role, text) of one parsed example, for either format."""
+def _as_text(value) -> str:
+    """Any JSON value as text to show: a string as it is, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return orjson.dumps(value).decode()
+
+
+def _bubbles(example) -> list[dict] | None:
+    """Chat bubbles (role, text) of one parsed example, for either format; None when the example
+    is not shaped like a chat at all (the page then shows the line as raw text)."""
     if not isinstance(example, dict):
-        return []
-    if "input" in example and isinstance(example["input"], dict):
-        messages = list(example["input"].get("messages") or [])
+        return None
+    if "input" in example:
+        inp = example["input"]
+        messages = inp.get("messages") if isinstance(inp, dict) else None
+        if not isinstance(messages, list):
+            return None
         bubbles = [_bubble(m) for m in messages]
         for key, label in (("preferred_output", "preferred"), ("non_preferred_output", "not preferred")):
-            for m in example.get(key) or []:
+            output = example.get(key)
+            for m in output if isinstance(output, list) else ([] if output is None else [output]):
                 bubbles.append({**_bubble(m), "label": label})
         return bubbles
-    return [_bubble(m) for m in example.get("messages") or []]
+    messages = example.get("messages")
+    if not isinstance(messages, list):
+        return None
+    return [_bubble(m) for m in messages]
+
+
+def _part_text(part) -> str:
+    if not isinstance(part, dict):
+        return _as_text(part)
+    for key in ("text", "refusal"):
+        if isinstance(part.get(key), str):
+            return part[key]
+    return f"[{_as_text(part.get('type'))[:40]}]"
+
+
+def _call_text(call) -> str:
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(function, dict):
+        return _as_text(call)
+    return f"{_as_text(function.get('name'))}({_as_text(function.get('arguments'))})"
 
 
 def _bubble(message) -> dict:
     if not isinstance(message, dict):
-        return {"role": "?", "text": json.dumps(message)[:2000]}
+        return {"role": "?", "text": _as_text(message)[:2000], "weight0": False}
     content = message.get("content")
     if isinstance(content, list):
-        content = "\n".join(
-            p.get("text") or p.get("refusal") or f"[{p.get('type')}]" for p in content if isinstance(p, dict)
-        )
-    if content is None and message.get("tool_calls"):
-        content = "calls " + ", ".join(
-            f"{(c.get('function') or {}).get('name')}({(c.get('function') or {}).get('arguments')})"
-            for c in message["tool_calls"]
-            if isinstance(c, dict)
-        )
-    role = str(message.get("role", "?"))
+        text = "\n".join(_part_text(p) for p in content)
+    elif content is None and isinstance(message.get("tool_calls"), list):
+        text = "calls " + ", ".join(_call_text(c) for c in message["tool_calls"])
+    else:
+        text = _as_text(content)
+    role = message.get("role")
     return {
-        "role": role,
-        "text": str(content if content is not None else "")[:4000],
+        "role": role if isinstance(role, str) else "?",
+        "text": text[:4000],
         "weight0": message.get("weight") == 0,
     }
+
+
+def _raw(raw: bytes) -> str:
+    return raw[:2000].decode("utf-8", "replace")
 
 
 def version_examples(version: DatasetVersion, page: int = 1, per_page: int = EXAMPLES_PER_PAGE) -> dict:
@@ -137,12 +174,24 @@ def version_examples(version: DatasetVersion, page: int = 1, per_page: int = EXA
             if raw is None:
                 examples.append({"line": number, "bubbles": [], "raw": "(a line too long to show)"})
                 continue
-            try:
-                parsed = json.loads(raw)
-                examples.append({"line": number, "bubbles": _bubbles(parsed), "raw": None})
-            except ValueError:
-                examples.append({"line": number, "bubbles": [], "raw": raw[:2000].decode("utf-8", "replace")})
+            examples.append(_example(number, raw))
     return {"examples": examples, "page": page, "has_next": has_next, "has_previous": page > 1}
+
+
+def _example(number: int, raw: bytes) -> dict:
+    """One line for the page: chat bubbles when it parses as a chat, else its raw text (escaped by
+    the template). orjson refuses what cannot be shown safely (nesting past 1,024 levels, a lone
+    surrogate that no page could encode), and a shape no rule foresaw still shows as raw text."""
+    try:
+        bubbles = _bubbles(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        bubbles = None
+    except Exception:
+        log.exception("examples page: line %s could not be shown as a chat", number)
+        bubbles = None
+    if not bubbles:
+        return {"line": number, "bubbles": [], "raw": _raw(raw)}
+    return {"line": number, "bubbles": bubbles, "raw": None}
 
 
 def version_limits(version: DatasetVersion) -> dict:

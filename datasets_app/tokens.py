@@ -88,8 +88,8 @@ class MessageCounter:
             if type(m) is not dict or len(m) != 2:
                 return None
             role = m.get("role")
-            # FIXME: a role that is a list or an object raises TypeError (unhashable) here and in
-            # rules.py's role check; mypy found it. Left for a fix with its own test.
+            # A role that is a list or an object raises TypeError (unhashable); the checker catches
+            # it and leaves the line to the full checks, which name the problem.
             overhead = _SIMPLE_ROLES.get(role)  # type: ignore[arg-type]
             content = m.get("content")
             if overhead is None or type(content) is not str or not content or content.isspace():

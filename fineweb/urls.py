@@ -12,6 +12,7 @@ urlpatterns = [
     path("datasets/", include("datasets_app.urls")),
     path("jobs/", include("jobs.urls")),
     path("connections/", include("providers.urls")),
+    path("connections/", include("jobs.import_urls")),  # a connection's "Import history"
     path("compare/", include("compare.urls")),
     path("local/v1/", include("localtuner.urls")),
 ]

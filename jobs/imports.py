@@ -1,8 +1,9 @@
 """Leaving OpenAI: storing the jobs a provider account ran before (or besides) fineweb.
 
-`providers.services.connection_import_jobs` reads each job of the account with its events,
-checkpoints, metric points and training file (a ProviderJobHistory) and hands it to
-`job_import_history`, which stores it once:
+The "Import history" button claims the import (`connection_import_start`), and the Celery task
+`providers.import_jobs` (jobs/tasks.py) runs `connection_import_jobs`: the adapter lists every
+job of the account with its events, checkpoints, metric points and training file (a
+ProviderJobHistory, `Provider.job_history`), and `job_import_history` stores each once:
 - the job row is found again by (connection, provider job id), the same unique pair a launched
   job has, so importing twice creates nothing, and a job fineweb launched itself is not copied;
 - events, metric points and checkpoints go through `job_reports_store`, as a sync does;
@@ -14,22 +15,80 @@ it asks for one. When the team uploaded the same file (same name and size), the 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 
+import httpx
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import Job
 from jobs.reports import job_reports_store
+from jobs.statuses import job_status_from_provider
+from providers.base import ProviderJob, ProviderJobHistory
+from providers.models import Connection
+from providers.services import connection_get_provider
+
+# The connections whose provider keeps a job history worth importing.
+IMPORTABLE_KINDS = (Connection.Kind.OPENAI, Connection.Kind.OPENAI_COMPATIBLE)
 
 
-def _status_for(remote_status: str) -> str:
-    """Our status for the provider's: an unknown one keeps the job polled as queued."""
-    known = {s.value for s in Job.Status}
-    if remote_status in known and remote_status not in (Job.Status.DRAFT, Job.Status.SUBMITTING):
-        return remote_status
-    return Job.Status.QUEUED
+# --- reading the provider's history ----------------------------------------------------------
+def connection_import_start(*, connection: Connection) -> bool:
+    """Claim the import (one at a time per connection) and start the task after commit."""
+    from jobs.tasks import connection_import_task
+
+    if connection.kind not in IMPORTABLE_KINDS:
+        raise ValidationError("Only OpenAI connections have a job history to import.")
+    claimed = (
+        Connection.objects.filter(id=connection.id)
+        .exclude(import_state=Connection.ImportState.RUNNING)
+        .update(import_state=Connection.ImportState.RUNNING, import_message="Starting the import…")
+    )
+    if claimed:
+        transaction.on_commit(lambda: connection_import_task.delay(connection.id))
+    return bool(claimed)
+
+
+def connection_import_fetch(
+    *, connection: Connection, client: httpx.Client | None = None
+) -> Iterator[ProviderJobHistory]:
+    """Yield a ProviderJobHistory for every fine-tuning job on the connection's account, newest first."""
+    provider = connection_get_provider(connection=connection, client=client)
+    if not provider.has_job_history:
+        raise ValidationError(f"{provider.display_name} has no job history fineweb can import.")
+    for job in provider.iter_jobs(page_size=50):
+        yield provider.job_history(job)
+
+
+Store = Callable[..., bool]
+
+
+def connection_import_jobs(
+    *, connection: Connection, client: httpx.Client | None = None, store: Store | None = None
+) -> dict:
+    """Copy every job of an OpenAI account (events, checkpoints, metric points) into fineweb.
+
+    `store(team=, connection=, history=)` saves one ProviderJobHistory and returns True when it
+    created something new (default: `job_import_history`); it must be idempotent (running the
+    import twice stores nothing twice). Returns counts; provider errors propagate (the task marks
+    the import failed with their sentence).
+    """
+    store = store or job_import_history
+    seen = created = 0
+    for history in connection_import_fetch(connection=connection, client=client):
+        seen += 1
+        if store(team=connection.team, connection=connection, history=history):
+            created += 1
+        Connection.objects.filter(id=connection.id).update(
+            import_message=f"Read {seen} job{'s' if seen != 1 else ''} so far ({created} new)…"
+        )
+    return {"seen": seen, "created": created}
+
+
+# --- storing it ------------------------------------------------------------------------------
 
 
 def version_for_training_file(*, team, training_file):
@@ -55,15 +114,15 @@ def version_for_training_file(*, team, training_file):
     return (frozen or candidates or [None])[0]
 
 
-def _launched_here(*, team, remote) -> bool:
-    """A job fineweb itself created (its idempotency key is in the job's metadata)."""
-    metadata = (remote.raw or {}).get("metadata") or {}
-    key = metadata.get("fineweb_idempotency_key") if isinstance(metadata, dict) else None
+def _launched_here(*, team, remote: ProviderJob) -> bool:
+    """A job fineweb itself created (the provider hands back our idempotency key)."""
+    key = remote.idempotency_key
     return bool(key) and Job.objects.filter(team=team, idempotency_key=key).exists()
 
 
-def _imported_job(*, team, connection, remote, training_file) -> Job:
-    status = _status_for(remote.status)
+def _imported_job(*, team, connection, remote: ProviderJob, training_file) -> Job:
+    # An unknown status keeps the job polled as queued.
+    status = job_status_from_provider(remote.status) or Job.Status.QUEUED
     method = (
         remote.method if remote.method in Job.Method.values else (remote.method or Job.Method.SUPERVISED)[:16]
     )
@@ -81,7 +140,7 @@ def _imported_job(*, team, connection, remote, training_file) -> Job:
         method=method,
         hyperparameters=dict(remote.hyperparameters or {}),
         suffix=(remote.suffix or "")[:40],
-        seed=(remote.raw or {}).get("seed") if isinstance((remote.raw or {}).get("seed"), int) else None,
+        seed=remote.seed,
         provider_training_file_id=(remote.training_file_id or "")[:200],
         provider_validation_file_id=(remote.validation_file_id or "")[:200],
         provider_training_filename=(training_file.filename if training_file else "")[:255],
@@ -102,7 +161,7 @@ def _imported_job(*, team, connection, remote, training_file) -> Job:
     return job
 
 
-def job_import_history(*, team, connection, history) -> bool:
+def job_import_history(*, team, connection, history: ProviderJobHistory) -> bool:
     """Store one job of the provider's history; True when it was new to fineweb. Idempotent."""
     if connection.team_id != team.id:
         raise ValueError("a connection only imports into its own team")
@@ -122,7 +181,7 @@ def job_import_history(*, team, connection, history) -> bool:
             if version is not None:
                 Job.objects.filter(id=job.id, dataset_version__isnull=True).update(dataset_version=version)
         total_steps = job_reports_store(
-            job=job, events=history.events, extra_points=history.metrics, checkpoints=history.checkpoints
+            job=job, events=history.events, points=history.metrics, checkpoints=history.checkpoints
         )
         if total_steps and not job.total_steps:
             Job.objects.filter(id=job.id).update(total_steps=total_steps)

@@ -141,18 +141,6 @@ class Job(models.Model):
 
     # --- single-row changes -------------------------------------------------------------------
 
-    def mark_submitted(self, *, provider_job_id: str, status: str) -> None:
-        self.provider_job_id = provider_job_id
-        self.status = status
-        self.error_message = ""
-        self.next_sync_at = timezone.now()
-        self.save(update_fields=["provider_job_id", "status", "error_message", "next_sync_at"])
-
-    def mark_running(self) -> None:
-        self.status = self.Status.RUNNING
-        self.started_at = self.started_at or timezone.now()
-        self.save(update_fields=["status", "started_at"])
-
     def mark_failed(self, *, message: str) -> None:
         self.status = self.Status.FAILED
         self.error_message = message

@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from jobs.metrics import Points, metric_points_store, points_add
 from jobs.models import Checkpoint, Job, JobEvent
+from providers.base import MetricPoint, ProviderCheckpoint, ProviderEvent
 
 
-def _event_rows(job: Job, events) -> list[JobEvent]:
+def _event_rows(job: Job, events: list[ProviderEvent]) -> list[JobEvent]:
     rows = []
     for event in events:
         created = event.created_at or timezone.now()
@@ -30,21 +31,25 @@ def _event_rows(job: Job, events) -> list[JobEvent]:
     return rows
 
 
-def job_reports_store(*, job: Job, events, extra_points, checkpoints) -> int | None:
-    """Store events, metric points (from metrics events and `extra_points`) and checkpoints, each
-    once (unique constraints); returns the total number of steps the reports mention, if any."""
+def job_reports_store(
+    *,
+    job: Job,
+    events: list[ProviderEvent],
+    points: list[MetricPoint],
+    checkpoints: list[ProviderCheckpoint],
+) -> int | None:
+    """Store events, metric points and checkpoints, each once (unique constraints); returns the
+    total number of steps the points mention, if any.
+
+    `points` are every metric point the adapter read, its events' included (`metrics_from_events`).
+    """
     JobEvent.objects.bulk_create(_event_rows(job, events), ignore_conflicts=True)
-    points: Points = {}
+    by_step: Points = {}
     total_steps = None
-    for event in events:
-        data = event.data if isinstance(event.data, dict) else None
-        if data and (event.type == "metrics" or "train_loss" in data):
-            points_add(points, data)
-            total_steps = data.get("total_steps") or total_steps
-    for point in extra_points:
-        points_add(points, point)
-        total_steps = getattr(point, "total_steps", None) or total_steps
-    metric_points_store(job=job, points=points)
+    for point in points:
+        points_add(by_step, point)
+        total_steps = point.total_steps or total_steps
+    metric_points_store(job=job, points=by_step)
     Checkpoint.objects.bulk_create(
         [
             Checkpoint(
@@ -59,4 +64,4 @@ def job_reports_store(*, job: Job, events, extra_points, checkpoints) -> int | N
         ],
         ignore_conflicts=True,
     )
-    return int(total_steps) if isinstance(total_steps, int | float) and total_steps > 0 else None
+    return total_steps if total_steps is not None and total_steps > 0 else None

@@ -19,10 +19,10 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from datasets_app.services import DatasetError, version_training_blobs
-from jobs.imports import job_import_history  # noqa: F401  (providers' import task stores through it)
 from jobs.models import Job
 from jobs.reports import job_reports_store
-from providers.base import Provider
+from jobs.statuses import job_status_from_provider
+from providers.base import Provider, ProviderJob
 from providers.errors import ProviderError
 from providers.services import connection_get_provider
 
@@ -38,30 +38,24 @@ class LaunchError(Exception):
     """A launch the form must refuse, with a sentence for the user."""
 
 
-def _provider(job: Job, client=None):
+def _provider(job: Job, client=None) -> Provider:
     return connection_get_provider(connection=job.connection, client=client)
 
 
-def _events_carry_metrics(provider) -> bool:
-    return type(provider).metrics_from_events is not Provider.metrics_from_events
-
-
-def _provider_job_find(provider, job: Job):
+def _provider_job_find(provider: Provider, job: Job) -> ProviderJob | None:
     """The provider job an earlier, cut-off attempt created for `job`, or None.
 
     The create call carries our idempotency key (OpenAI replays the first answer for a key), and
     the training file we uploaded for this job is used by no other job: a recent provider job
     with that file, or with our key in its metadata, is ours.
     """
-    find = getattr(provider, "find_job_by_idempotency_key", None)
-    if find is not None:
-        found = find(job.idempotency_key)
-        if found is not None:
-            return found
+    found = provider.find_job_by_idempotency_key(job.idempotency_key)
+    if found is not None:
+        return found
     for index, remote in enumerate(provider.iter_jobs(page_size=50)):
-        metadata = (remote.raw or {}).get("metadata") or {}
-        if remote.training_file_id == job.provider_training_file_id or (
-            isinstance(metadata, dict) and metadata.get("fineweb_idempotency_key") == job.idempotency_key
+        if (
+            remote.training_file_id == job.provider_training_file_id
+            or remote.idempotency_key == job.idempotency_key
         ):
             return remote
         if index >= 200:
@@ -231,7 +225,7 @@ def job_submit(*, job_id: int, client=None) -> Job | None:
             idempotency_key=job.idempotency_key,
         )
     except ProviderError as exc:
-        if getattr(exc, "retryable", False):
+        if exc.retryable:
             Job.objects.filter(id=job.id, status=Job.Status.SUBMITTING).update(
                 status=Job.Status.DRAFT, error_message=exc.user_message
             )
@@ -241,7 +235,8 @@ def job_submit(*, job_id: int, client=None) -> Job | None:
     # A cancel pressed meanwhile wins: the job then gets cancelled at the provider by the sync.
     updated = Job.objects.filter(id=job.id, status=Job.Status.SUBMITTING).update(
         provider_job_id=provider_job.id,
-        status=_submitted_status(provider_job.status),
+        # An unknown status keeps the job polled as queued.
+        status=job_status_from_provider(provider_job.status) or Job.Status.QUEUED,
         error_message="",
         next_sync_at=timezone.now(),
     )
@@ -249,13 +244,6 @@ def job_submit(*, job_id: int, client=None) -> Job | None:
         Job.objects.filter(id=job.id).update(provider_job_id=provider_job.id, next_sync_at=timezone.now())
     job.refresh_from_db()
     return job
-
-
-def _submitted_status(status: str) -> str:
-    known = {s.value for s in Job.Status}
-    if status in known and status not in (Job.Status.DRAFT, Job.Status.SUBMITTING):
-        return status
-    return Job.Status.QUEUED
 
 
 def job_submit_give_up(*, job_id: int, message: str) -> None:
@@ -302,48 +290,44 @@ def job_sync(*, job_id: int, client=None) -> Job:
         last = job.events.order_by("-created_at", "-id").values_list("provider_event_id", flat=True).first()
         events = provider.list_events(job.provider_job_id, after=last)
         checkpoints = provider.list_checkpoints(job.provider_job_id)
-        extra_points = provider.metrics_from_events(events)
-        if not _events_carry_metrics(provider) or remote.status in Job.FINISHED:
+        points = provider.metrics_from_events(events)
+        if not provider.metrics_in_events or remote.is_terminal:
             # Together reports metrics only through its metrics endpoint; OpenAI's finished jobs
             # have the result CSV with validation numbers the events may lack (read it once).
             last_step = job.metric_points.order_by("-step").values_list("step", flat=True).first() or 0
-            after = last_step if not _events_carry_metrics(provider) else 0
-            extra_points = extra_points + provider.metrics(job.provider_job_id, after_step=after)
-        if job.status == Job.Status.CANCELLING and remote.status not in Job.FINISHED:
+            after = 0 if provider.metrics_in_events else last_step
+            points = points + provider.metrics(job.provider_job_id, after_step=after)
+        if job.status == Job.Status.CANCELLING and not remote.is_terminal:
             remote = provider.cancel_job(job.provider_job_id)
     except ProviderError as exc:
         logger.info("sync of job %s failed: %s", job.id, exc.user_message)
-        job.mark_sync_failed(message=exc.user_message, retry_after=getattr(exc, "retry_after", None))
+        job.mark_sync_failed(message=exc.user_message, retry_after=exc.retry_after)
         return job
 
     with transaction.atomic():
-        total_steps = job_reports_store(
-            job=job, events=events, extra_points=extra_points, checkpoints=checkpoints
-        )
+        total_steps = job_reports_store(job=job, events=events, points=points, checkpoints=checkpoints)
         _job_apply_remote(job, remote, total_steps=total_steps)
     job.mark_sync_ok()
     return job
 
 
-def _job_apply_remote(job: Job, remote, *, total_steps: int | None) -> None:
-    status = remote.status
+def _job_apply_remote(job: Job, remote: ProviderJob, *, total_steps: int | None) -> None:
+    status = job_status_from_provider(remote.status) or job.status  # an unknown status changes nothing
     if job.status == Job.Status.CANCELLING and status not in Job.FINISHED:
         status = Job.Status.CANCELLING
-    if status not in {s.value for s in Job.Status} or status in (Job.Status.DRAFT, Job.Status.SUBMITTING):
-        status = job.status  # an unknown provider status changes nothing
     job.status = status
-    job.provider_status = (getattr(remote, "raw_status", "") or remote.status or "")[:50]
-    job.fine_tuned_model = getattr(remote, "fine_tuned_model", None) or job.fine_tuned_model
-    job.trained_tokens = getattr(remote, "trained_tokens", None) or job.trained_tokens
-    job.total_steps = getattr(remote, "total_steps", None) or total_steps or job.total_steps
+    job.provider_status = (remote.raw_status or remote.status)[:50]
+    job.fine_tuned_model = remote.fine_tuned_model or job.fine_tuned_model
+    job.trained_tokens = remote.trained_tokens or job.trained_tokens
+    job.total_steps = remote.total_steps or total_steps or job.total_steps
     if status == Job.Status.RUNNING and job.started_at is None:
-        job.started_at = getattr(remote, "started_at", None) or timezone.now()
+        job.started_at = timezone.now()
     if status in Job.FINISHED:
-        job.finished_at = job.finished_at or getattr(remote, "finished_at", None) or timezone.now()
+        job.finished_at = job.finished_at or remote.finished_at or timezone.now()
         job.next_sync_at = None
     if status == Job.Status.FAILED:
         job.error_message = (
-            getattr(remote, "error_message", None)
+            remote.error_message
             or job.error_message
             or ("The provider reports that the job failed without saying why.")
         )
@@ -379,7 +363,7 @@ def job_cancel(*, job: Job, client=None) -> Job:
         job.mark_cancelling()
         return job
     remote = _provider(job, client).cancel_job(job.provider_job_id)
-    if remote.status == Job.Status.CANCELLED:
+    if job_status_from_provider(remote.status) == Job.Status.CANCELLED:
         job.mark_cancelled()
     else:
         job.mark_cancelling()

@@ -17,6 +17,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from datasets_app import sniff
+from datasets_app.checker import DPO, SUPERVISED, format_problem
+from datasets_app.validation import validate_file
 from fineweb.lib.blobs import BlobTooLarge
 from localtuner.api import ApiError, bad_request, not_found
 from localtuner.keys import Scope
@@ -49,8 +52,19 @@ def _store_chunks(chunks: Iterable[bytes], *, limit: int | None = None) -> tuple
         ) from None
 
 
-def file_create(*, team_id: int | None, chunks: Iterable[bytes], filename: str, purpose: str) -> LocalFile:
-    """Store an upload (given as byte chunks) in a team's scope (None: the server's) and return its row."""
+def file_create(
+    *,
+    team_id: int | None,
+    chunks: Iterable[bytes],
+    filename: str,
+    purpose: str,
+    check_format: bool = False,
+) -> LocalFile:
+    """Store an upload (given as byte chunks) in a team's scope (None: the server's) and return its row.
+
+    `check_format` (the API's uploads) refuses, as OpenAI's upload does, a file that is not JSONL
+    training data at all or has a malformed line, with the datasets app's validator, the rules of
+    the upload page; how many examples there are and how long they are is the job's to check."""
     if purpose != FINE_TUNE:
         raise bad_request(
             f'purpose must be "{FINE_TUNE}": the local provider stores fine-tuning files only.',
@@ -64,8 +78,45 @@ def file_create(*, team_id: int | None, chunks: Iterable[bytes], filename: str, 
         if not LocalFile.objects.filter(sha256=sha).exists():
             FILES.discard(sha)
         raise bad_request(f"{name} is empty.", param="file")
+    problem = training_file_problem(FILES.path(sha)) if check_format else None
+    if problem:
+        if not LocalFile.objects.filter(sha256=sha).exists():
+            FILES.discard(sha)
+        raise bad_request(problem, param="file")
     return LocalFile.objects.create(
         team_id=team_id, filename=name[:255], purpose=purpose, bytes=size, sha256=sha
+    )
+
+
+# Not about the format: the job checks the count (OpenAI's minimum of 10) and the token lengths.
+_NOT_FORMAT = {"too_few", "too_long"}
+
+
+def training_file_problem(path: Path) -> str | None:
+    """Why this file cannot be fine-tuning data, in OpenAI's words plus `line N: ...`, or None."""
+    with path.open("rb") as f:
+        head = f.read(sniff.HEAD_BYTES)
+    problem = sniff.file_problem(head, path.stat().st_size)
+    if problem:
+        return f"Invalid file format for Fine-Tuning API. {problem}"
+    report = validate_file(path, method=SUPERVISED, workers=1)
+    codes = set(report.error_summary)
+    if "wrong_method" in codes:  # preference pairs: check them as such
+        report = validate_file(path, method=DPO, workers=1)
+        codes = set(report.error_summary)
+    blocking = [c for c in report.error_summary if c not in _NOT_FORMAT]
+    if not blocking:
+        return None
+    first = {}
+    for error in report.errors:
+        for code in blocking:
+            if code not in first and error["message"] == report.summary_text[code] and error["line"]:
+                first[code] = error
+    shown = "; ".join(format_problem(first[c]) for c in blocking if c in first)
+    count = sum(report.error_summary[c] for c in blocking)
+    return (
+        f"Invalid file format for Fine-Tuning API: {count} line{'s' if count != 1 else ''} "
+        f"cannot be used. {shown or report.summary_text[blocking[0]]}"
     )
 
 

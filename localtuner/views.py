@@ -77,6 +77,7 @@ def _file_upload(request: HttpRequest):
         chunks=upload.chunks(),
         filename=upload.name or "",
         purpose=request.POST.get("purpose", ""),
+        check_format=True,
     )
     return JsonResponse(file_object(file))
 

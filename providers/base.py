@@ -1,8 +1,11 @@
 """The one small interface every provider adapter implements, in fineweb's own terms.
 
-Nothing outside `providers/` sees a provider's HTTP shapes: jobs and compare speak in these
-dataclasses. Adapters parse loosely: unknown fields are ignored, unknown statuses become
-"unknown" (the raw value is kept), missing optional fields become None.
+Nothing outside `providers/` sees a provider's HTTP shapes or field names: jobs and compare speak
+in these dataclasses (`raw` is kept for debugging, never read outside the adapter). Adapters
+parse loosely: unknown fields are ignored, unknown statuses become "unknown" (the raw value is
+kept), missing optional fields become None. What only some providers can do is declared here
+with a default (`find_job_by_idempotency_key`, `has_job_history`, `metrics_in_events`), so
+callers never probe an adapter for a method.
 """
 
 from __future__ import annotations
@@ -58,6 +61,10 @@ class ProviderJob:
     suffix: str | None = None
     steps_completed: int | None = None
     total_steps: int | None = None
+    seed: int | None = None
+    # The idempotency key fineweb created the job with, where the provider hands it back
+    # (OpenAI: in the job's metadata); None for a job fineweb did not create or cannot tell.
+    idempotency_key: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -82,6 +89,24 @@ class MetricPoint:
     valid_loss: float | None = None
     valid_accuracy: float | None = None
     total_steps: int | None = None
+
+
+def merge_points(points: list[MetricPoint]) -> list[MetricPoint]:
+    """One point per step (later values fill gaps, never erase), sorted by step."""
+    by_step: dict[int, MetricPoint] = {}
+    for point in points:
+        old = by_step.get(point.step)
+        if old is None:
+            by_step[point.step] = point
+            continue
+        by_step[point.step] = MetricPoint(
+            step=point.step,
+            **{
+                name: getattr(point, name) if getattr(point, name) is not None else getattr(old, name)
+                for name in ("train_loss", "train_accuracy", "valid_loss", "valid_accuracy", "total_steps")
+            },
+        )
+    return [by_step[s] for s in sorted(by_step)]
 
 
 @dataclass(frozen=True)
@@ -117,7 +142,7 @@ class ProviderJobHistory:
     job: ProviderJob
     events: list[ProviderEvent]
     checkpoints: list[ProviderCheckpoint]
-    metrics: list[MetricPoint]
+    metrics: list[MetricPoint]  # every point the provider reports (its events' included), one per step
     training_file: ProviderFile | None = None  # name and size, to match a dataset version in fineweb
 
 
@@ -131,6 +156,12 @@ class Provider(abc.ABC):
 
     kind: str = ""
     display_name: str = ""
+    # Optional capabilities, declared rather than discovered:
+    # - metric points arrive in events while a job runs (`metrics_from_events`), and a finished
+    #   job's complete set from `metrics()`; False: `metrics()` is the only source, read by step.
+    metrics_in_events: bool = False
+    # - `job_history()` can read a whole job back (for "import history").
+    has_job_history: bool = False
 
     @abc.abstractmethod
     def upload_file(
@@ -150,6 +181,10 @@ class Provider(abc.ABC):
         seed: int | None = None,
         idempotency_key: str,
     ) -> ProviderJob: ...
+
+    def find_job_by_idempotency_key(self, idempotency_key: str) -> ProviderJob | None:
+        """The job created with this key, where the provider can look it up; None otherwise."""
+        return None
 
     @abc.abstractmethod
     def get_job(self, job_id: str) -> ProviderJob: ...
@@ -182,6 +217,13 @@ class Provider(abc.ABC):
     def metrics_from_events(self, events: list[ProviderEvent]) -> list[MetricPoint]:
         """Metric points carried by events (OpenAI's `metrics` events); [] where events carry none."""
         return []
+
+    def job_history(self, job: ProviderJob) -> ProviderJobHistory:
+        """The job with all its events, checkpoints, metric points and training file (for import).
+
+        Only adapters with `has_job_history` implement it.
+        """
+        raise NotImplementedError(f"{self.display_name or type(self).__name__} has no job history to read")
 
     @abc.abstractmethod
     def list_checkpoints(self, job_id: str) -> list[ProviderCheckpoint]: ...

@@ -9,6 +9,8 @@ class ProviderError(Exception):
     default_message = "The provider could not complete the request."
     # Worth retrying later (a Celery task may use this to decide autoretry).
     retryable = False
+    # Seconds the provider asked us to wait before the next call (RateLimited's Retry-After).
+    retry_after: float | None = None
 
     def __init__(
         self,

@@ -1,7 +1,8 @@
 """Connection services: create, update, delete, test, build the adapter, rotate keys.
 
 Other apps call `connection_get_provider(connection=..., client=...)` and speak to the returned
-`Provider` in our own terms (providers/base.py).
+`Provider` in our own terms (providers/base.py). Nothing here knows about jobs: importing a
+provider's job history is the jobs app's (jobs/imports.py).
 """
 
 from __future__ import annotations
@@ -250,60 +251,3 @@ def provider_keys_rotate() -> tuple[int, int]:
         Connection.objects.filter(id=connection.id).update(api_key_encrypted=token)
         rotated += 1
     return rotated, unreadable
-
-
-# --- leaving OpenAI: import history ----------------------------------------------------------
-IMPORTABLE_KINDS = (Connection.Kind.OPENAI, Connection.Kind.OPENAI_COMPATIBLE)
-
-
-def connection_import_start(*, connection: Connection) -> bool:
-    """Claim the import (one at a time per connection) and start the task after commit."""
-    from providers.tasks import connection_import_task
-
-    if connection.kind not in IMPORTABLE_KINDS:
-        raise ValidationError("Only OpenAI connections have a job history to import.")
-    claimed = (
-        Connection.objects.filter(id=connection.id)
-        .exclude(import_state=Connection.ImportState.RUNNING)
-        .update(import_state=Connection.ImportState.RUNNING, import_message="Starting the import…")
-    )
-    if claimed:
-        transaction.on_commit(lambda: connection_import_task.delay(connection.id))
-    return bool(claimed)
-
-
-def connection_import_fetch(*, connection: Connection, client: httpx.Client | None = None):
-    """Yield a ProviderJobHistory for every fine-tuning job on the connection's account, newest first."""
-    provider = connection_get_provider(connection=connection, client=client)
-    for job in provider.iter_jobs(page_size=50):
-        yield provider.job_history(job)
-
-
-def _default_store():
-    """The jobs app stores imported histories (jobs.services.job_import_history), once it has it."""
-    try:
-        from jobs.services import job_import_history
-    except ImportError:
-        return None
-    return job_import_history
-
-
-def connection_import_jobs(*, connection: Connection, client: httpx.Client | None = None, store=None) -> dict:
-    """Copy every job of an OpenAI account (events, checkpoints, metric points) into fineweb.
-
-    `store(team=, connection=, history=)` saves one ProviderJobHistory and returns True when it
-    created something new; it must be idempotent (running the import twice stores nothing twice).
-    Returns counts; provider errors propagate (the task marks the import failed with their sentence).
-    """
-    store = store or _default_store()
-    if store is None:
-        raise ValidationError("This fineweb has no jobs app able to store imported jobs yet.")
-    seen = created = 0
-    for history in connection_import_fetch(connection=connection, client=client):
-        seen += 1
-        if store(team=connection.team, connection=connection, history=history):
-            created += 1
-        Connection.objects.filter(id=connection.id).update(
-            import_message=f"Read {seen} job{'s' if seen != 1 else ''} so far ({created} new)…"
-        )
-    return {"seen": seen, "created": created}

@@ -10,6 +10,4 @@ urlpatterns = [
     path("<int:connection_id>/edit/", views.connection_edit, name="edit"),
     path("<int:connection_id>/delete/", views.connection_delete, name="delete"),
     path("<int:connection_id>/test/", views.connection_test, name="test"),
-    path("<int:connection_id>/import/", views.connection_import, name="import"),
-    path("<int:connection_id>/import/status/", views.connection_import_status, name="import_status"),
 ]

@@ -2,13 +2,10 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from fineweb.accounts.access import get_for_team_or_404, role_required, team_required
-from fineweb.accounts.http import TeamRequest
 from providers import services
 from providers.forms import ConnectionForm
 from providers.models import Connection
@@ -16,18 +13,18 @@ from providers.models import Connection
 OWNER = "owner"
 
 
-def _get_connection_for_user(request: TeamRequest, connection_id: int) -> Connection:
+def _get_connection_for_user(request, connection_id: int) -> Connection:
     return get_for_team_or_404(Connection.objects.all(), request, id=connection_id)
 
 
 @team_required
-def connection_list(request: TeamRequest) -> HttpResponse:
+def connection_list(request):
     connections = Connection.objects.filter(team=request.team)
     return render(request, "providers/connection_list.html", {"connections": connections})
 
 
 @role_required(OWNER)
-def connection_add(request: TeamRequest) -> HttpResponse:
+def connection_add(request):
     form = ConnectionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -41,7 +38,7 @@ def connection_add(request: TeamRequest) -> HttpResponse:
 
 
 @role_required(OWNER)
-def connection_edit(request: TeamRequest, connection_id: int) -> HttpResponse:
+def connection_edit(request, connection_id: int):
     connection = _get_connection_for_user(request, connection_id)
     initial = {"name": connection.name, "base_url": connection.base_url}
     form = ConnectionForm(request.POST or None, initial=initial, connection=connection)
@@ -57,7 +54,7 @@ def connection_edit(request: TeamRequest, connection_id: int) -> HttpResponse:
 
 
 @role_required(OWNER)
-def connection_delete(request: TeamRequest, connection_id: int) -> HttpResponse:
+def connection_delete(request, connection_id: int):
     connection = _get_connection_for_user(request, connection_id)
     if request.method == "POST":
         try:
@@ -72,31 +69,10 @@ def connection_delete(request: TeamRequest, connection_id: int) -> HttpResponse:
 
 @require_POST
 @team_required
-def connection_test(request: TeamRequest, connection_id: int) -> HttpResponse:
+def connection_test(request, connection_id: int):
     connection = _get_connection_for_user(request, connection_id)
     ok, message = services.connection_test(connection=connection)
     if request.htmx:
         return render(request, "providers/connection_list.html#test-result", {"c": connection})
     (messages.success if ok else messages.error)(request, message)
     return redirect("providers:list")
-
-
-@require_POST
-@role_required(OWNER)
-def connection_import(request: TeamRequest, connection_id: int) -> HttpResponse:
-    connection = _get_connection_for_user(request, connection_id)
-    try:
-        with transaction.atomic():
-            services.connection_import_start(connection=connection)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    connection.refresh_from_db()
-    if request.htmx:
-        return render(request, "providers/connection_list.html#import-status", {"c": connection})
-    return redirect("providers:list")
-
-
-@team_required
-def connection_import_status(request: TeamRequest, connection_id: int) -> HttpResponse:
-    connection = _get_connection_for_user(request, connection_id)
-    return render(request, "providers/connection_list.html#import-status", {"c": connection})

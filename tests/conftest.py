@@ -1,28 +1,19 @@
 """Shared people and real processes for the whole suite.
 
 alice owns the team, bob reviews in it, and charlie belongs to another team: everything of
-alice's team must be a 404 for charlie.
+alice's team must be a 404 for charlie. Helpers live in tests/factories.py, tests/processes.py
+and tests/fakes/; this file only holds fixtures.
 """
 
 from __future__ import annotations
-
-import os
-import re
-import signal
-import subprocess
-import sys
-import time
-import uuid
-from pathlib import Path
 
 import pytest
 from django.test import Client
 
 from fineweb.accounts.models import Membership
 from fineweb.accounts.services import team_add_member, team_create, user_create
-
-ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "correct horse battery staple"
+from tests.factories import PASSWORD, client_for
+from tests.processes import WorkerProcess
 
 
 @pytest.fixture
@@ -51,96 +42,19 @@ def charlie(db):
     return user
 
 
-def _client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def alice_client(alice) -> Client:
-    return _client_for(alice)
+    return client_for(alice)
 
 
 @pytest.fixture
 def bob_client(bob) -> Client:
-    return _client_for(bob)
+    return client_for(bob)
 
 
 @pytest.fixture
 def charlie_client(charlie) -> Client:
-    return _client_for(charlie)
-
-
-def database_url_for_children() -> str:
-    """The URL of the database the tests use (the test database), for worker subprocesses."""
-    from django.db import connection
-
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-class WorkerProcess:
-    """A real `celery worker` subprocess on the test database and the test broker."""
-
-    def __init__(self, queues: str, concurrency: int, log_path: Path, extra_env: dict | None = None):
-        self.log_path = log_path
-        env = dict(os.environ, DATABASE_URL=database_url_for_children(), PYTHONUNBUFFERED="1")
-        env.update(extra_env or {})
-        self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "fineweb",
-            "worker",
-            "-Q",
-            queues,
-            "-c",
-            str(concurrency),
-            "-n",
-            self.name,
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-        ]
-        self._log = open(log_path, "wb")
-        # A new session, so SIGKILL in a test reaches the whole worker (parent and pool children).
-        self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited early:\n{self.log()}")
-            if b" ready." in self.log_path.read_bytes():
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its pool children at once, as a crash or OOM would."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
+    return client_for(charlie)
 
 
 @pytest.fixture
@@ -162,21 +76,3 @@ def start_worker(transactional_db, tmp_path):
     yield start
     for worker in workers:
         worker.stop()
-
-
-def search(pattern: str, text: str, flags: int = 0) -> re.Match[str]:
-    """`re.search` that fails the test, naming the pattern, when nothing matches."""
-    match = re.search(pattern, text, flags)
-    assert match is not None, f"{pattern!r} not found"
-    return match
-
-
-def wait_for(predicate, timeout: float = 60, interval: float = 0.2, message: str = "condition"):
-    """Poll `predicate` until it returns something truthy; fail with `message` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")

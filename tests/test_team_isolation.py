@@ -1,52 +1,20 @@
 """Every URL pattern, requested by charlie with ids of alice's team, is a 404.
 
 The crawl walks the URL configuration itself, so a new pattern is covered the day it is added:
-a pattern with a parameter that has no factory below fails the test until one is written.
+a pattern with a parameter that has no factory in tests/factories.py (FACTORIES) fails the test
+until one is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tests.factories import FACTORIES, build_world
 
 # Namespaces outside the team model: Django's admin (staff only) and the local provider's API
 # (behind bearer keys, one per team, not logins: its scopes are tested in tests/localtuner/test_api_scopes.py).
 SKIPPED_NAMESPACES = {"admin", "localtuner"}
-
-
-def build_world(team, user) -> dict:
-    """One of everything, in alice's team: the objects whose ids the URLs take."""
-    from datasets_app.services import dataset_upload, version_freeze
-    from jobs.models import Job, MetricPoint
-    from providers.services import connection_create
-    from tests.datasets_app.conftest import good_lines, upload_file
-
-    version = dataset_upload(team=team, user=user, name="world", uploaded_file=upload_file(good_lines(12)))
-    version_freeze(version=version, user=user)
-    connection = connection_create(team=team, user=user, kind="openai", name="world", api_key="sk-world-1234")
-    job = Job.objects.create(
-        team=team,
-        dataset_version=version,
-        connection=connection,
-        base_model="gpt-4o-mini-2024-07-18",
-        status=Job.Status.RUNNING,
-        provider_job_id="ftjob-world",
-        fine_tuned_model="ft:world",
-    )
-    MetricPoint.objects.create(job=job, step=1, train_loss=1.0)
-    return {"dataset": version.dataset, "version": version, "connection": connection, "job": job}
-
-
-# parameter name -> callable(world) returning the value for an object of alice's team.
-FACTORIES: dict[str, Callable] = {
-    "dataset_id": lambda w: w["dataset"].id,
-    "number": lambda w: w["version"].number,
-    "which": lambda w: "original",
-    "job_id": lambda w: w["job"].id,
-    "connection_id": lambda w: w["connection"].id,
-}
 
 
 def walk(patterns, namespace=None):

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.processes import ROOT
 
 PRODUCTION_ENV = {
     "FINEWEB_SECRET_KEY": "x" * 20 + "-a-long-random-production-secret-key-0123456789",

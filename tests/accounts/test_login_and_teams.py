@@ -5,7 +5,8 @@ from django.urls import reverse
 
 from fineweb.accounts.models import Membership, WorkerHeartbeat
 from fineweb.accounts.tasks import heartbeat
-from tests.conftest import PASSWORD, wait_for
+from tests.factories import PASSWORD
+from tests.processes import wait_for
 
 
 def test_it_redirects_an_anonymous_visitor_to_the_login_page(client, db):

@@ -1,37 +1,10 @@
-"""Helpers for the datasets tests: example lines and files written the way users write them."""
+"""Fixtures of the datasets tests; the example lines and files they write are in tests/factories.py."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 
-
-def chat(
-    i: int = 0,
-    *,
-    system: str | None = "Answer in German.",
-    user: str | None = None,
-    answer: str | None = None,
-) -> dict:
-    messages = []
-    if system is not None:
-        messages.append({"role": "system", "content": system})
-    messages.append({"role": "user", "content": user or f"Question number {i}?"})
-    messages.append({"role": "assistant", "content": answer or f"Antwort Nummer {i}."})
-    return {"messages": messages}
-
-
-def jsonl(examples) -> bytes:
-    lines = []
-    for ex in examples:
-        lines.append(ex if isinstance(ex, str) else json.dumps(ex, ensure_ascii=False))
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def good_lines(n: int = 12) -> list[dict]:
-    return [chat(i) for i in range(n)]
+from tests.factories import jsonl
 
 
 @pytest.fixture
@@ -46,9 +19,3 @@ def write(tmp_path):
         return path
 
     return _write
-
-
-def upload_file(content, name: str = "data.jsonl") -> SimpleUploadedFile:
-    return SimpleUploadedFile(
-        name, content if isinstance(content, bytes) else jsonl(content), content_type="application/jsonl"
-    )

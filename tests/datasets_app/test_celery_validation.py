@@ -7,8 +7,8 @@ import pytest
 from datasets_app.models import DatasetVersion
 from datasets_app.services import dataset_upload
 from datasets_app.validation import validate_file
-from tests.conftest import wait_for
-from tests.datasets_app.conftest import chat, jsonl, upload_file
+from tests.factories import chat, jsonl, upload_file
+from tests.processes import wait_for
 
 
 @pytest.mark.worker

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import ROOT
-from tests.datasets_app.conftest import good_lines
+from tests.factories import good_lines
+from tests.processes import ROOT
 
 
 def run(*args):

@@ -14,7 +14,7 @@ from datasets_app import validation
 from datasets_app.checker import MAX_STORED
 from datasets_app.forkpool import ForkPool, WorkerError
 from datasets_app.validation import DPO, validate_file
-from tests.datasets_app.conftest import chat
+from tests.factories import chat
 
 CHUNK = 16 * 1024
 

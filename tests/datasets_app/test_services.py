@@ -17,7 +17,7 @@ from datasets_app.services import (
     version_freeze,
     version_training_blobs,
 )
-from tests.datasets_app.conftest import chat, good_lines, jsonl, upload_file
+from tests.factories import chat, good_lines, jsonl, upload_file
 
 
 def upload(team, user, content, **kwargs) -> DatasetVersion:

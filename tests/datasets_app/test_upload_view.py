@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from datasets_app.models import Blob, Dataset, DatasetVersion
-from tests.datasets_app.conftest import chat, good_lines, jsonl, upload_file
+from tests.factories import chat, good_lines, jsonl, upload_file
 
 URL = "/datasets/upload/"
 

@@ -7,7 +7,7 @@ import json
 import zipfile
 
 from datasets_app.validation import DPO, format_problem, validate_file
-from tests.datasets_app.conftest import chat, good_lines, jsonl
+from tests.factories import chat, good_lines, jsonl
 
 
 def problems(report, kind="errors") -> list[str]:

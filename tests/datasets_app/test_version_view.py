@@ -6,7 +6,7 @@ import pytest
 
 from datasets_app.models import DatasetVersion
 from datasets_app.services import dataset_upload
-from tests.datasets_app.conftest import chat, good_lines, upload_file
+from tests.factories import chat, good_lines, upload_file
 
 
 @pytest.fixture

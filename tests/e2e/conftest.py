@@ -1,7 +1,7 @@
 """Browser tests: Debian's headless Chromium driven by Playwright (nothing is downloaded).
 
-`browser_page` gives a fresh page; `login(page, live_server, username, password)` logs in
-through the real login form.
+`browser_page` gives a fresh page; tests/e2e/browser.py's `login(page, live_server, username,
+password)` logs in through the real login form.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
 
 
 # Per module, not per session: Playwright's sync API leaves its event loop marked as running in
@@ -49,18 +48,3 @@ def browser_page(browser):
     page.set_default_timeout(20_000)
     yield page
     context.close()
-
-
-def login(page, live_server, username: str, password: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit], input[type=submit]")
-    page.wait_for_url(lambda url: "/login/" not in url)
-
-
-def screenshot(page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / name
-    page.screenshot(path=str(path), full_page=True)
-    return path

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from datasets_app.demo import SAMPLE
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import login, screenshot
+from tests.e2e.browser import login, screenshot
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.e2e
 

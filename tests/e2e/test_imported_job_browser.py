@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.imports import connection_import_jobs
 from jobs.models import Job
-from providers.services import connection_import_jobs
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import login, screenshot
-from tests.jobs.conftest import make_connection
-from tests.jobs.test_import_history import account
-from tests.providers.fakes import FakeOpenAI
+from tests.e2e.browser import login, screenshot
+from tests.factories import PASSWORD, make_connection
+from tests.fakes.openai import FakeOpenAI, account
 
 pytestmark = pytest.mark.e2e
 

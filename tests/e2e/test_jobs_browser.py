@@ -19,8 +19,9 @@ import pytest
 from datasets_app.models import DatasetVersion
 from jobs.models import Job
 from localtuner.models import LocalJob
-from tests.conftest import PASSWORD, ROOT, database_url_for_children
-from tests.e2e.conftest import login, screenshot
+from tests.e2e.browser import login, screenshot
+from tests.factories import PASSWORD
+from tests.processes import ROOT, database_url_for_children
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker]
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, search, wait_for
+from tests.matching import search
+from tests.processes import ROOT, wait_for
 
 
 def free_port() -> int:

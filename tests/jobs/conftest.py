@@ -1,89 +1,14 @@
-"""Rows the jobs tests stand on: frozen dataset versions, provider connections, fakes."""
+"""Fixtures of the jobs tests: a frozen dataset version, provider connections, fakes."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from decimal import Decimal
-
 import pytest
-from django.utils import timezone
 
-from datasets_app.models import Blob, Dataset, DatasetVersion
 from fineweb.accounts.models import Membership
 from fineweb.accounts.services import team_add_member, user_create
-from jobs.models import Job
-from tests.conftest import PASSWORD, _client_for
-from tests.providers.fakes import OPENAI_KEY, TOGETHER_KEY, FakeOpenAI, FakeTogether
-
-CHAT_LINES = [
-    {
-        "messages": [
-            {"role": "user", "content": f"What is {i} + {i}?"},
-            {"role": "assistant", "content": str(2 * i)},
-        ]
-    }
-    for i in range(12)
-]
-
-
-def blob_from_lines(lines: list[dict]) -> Blob:
-    content = "".join(json.dumps(line) + "\n" for line in lines).encode()
-    sha = hashlib.sha256(content).hexdigest()
-    blob, _ = Blob.objects.get_or_create(sha256=sha, defaults={"size": len(content)})
-    blob.path.parent.mkdir(parents=True, exist_ok=True)
-    blob.path.write_bytes(content)
-    return blob
-
-
-def make_version(
-    team,
-    *,
-    name="support-bot",
-    method="supervised",
-    frozen=True,
-    split=False,
-    n_examples=12,
-    tokens=1200,
-    lines=CHAT_LINES,
-    target_model="gpt-4o-mini-2024-07-18",
-):
-    dataset = Dataset.objects.create(team=team, name=name, method=method, target_model=target_model)
-    blob = blob_from_lines(lines)
-    version = DatasetVersion.objects.create(
-        dataset=dataset,
-        number=1,
-        blob=blob,
-        status=DatasetVersion.Status.VALID,
-        report={
-            "errors": [],
-            "warnings": [],
-            "stats": {"n_examples": n_examples, "total_tokens": tokens, "tokens_capped_total": tokens},
-        },
-        frozen_at=timezone.now() if frozen else None,
-    )
-    if split:
-        version.train_blob = blob_from_lines(lines[:-2])
-        version.validation_blob = blob_from_lines(lines[-2:])
-        version.save()
-    return version
-
-
-def make_connection(team, *, kind="openai", name="OpenAI", api_key=OPENAI_KEY, base_url=""):
-    from providers.services import connection_create
-
-    return connection_create(team=team, user=None, kind=kind, name=name, api_key=api_key, base_url=base_url)
-
-
-def make_job(team, version, connection, **fields) -> Job:
-    defaults = {
-        "base_model": "gpt-4o-mini-2024-07-18",
-        "hyperparameters": {"n_epochs": "auto"},
-        "status": Job.Status.DRAFT,
-        "estimated_cost_usd": Decimal("1.00"),
-    }
-    defaults.update(fields)
-    return Job.objects.create(team=team, dataset_version=version, connection=connection, **defaults)
+from tests.factories import PASSWORD, client_for, make_connection, make_version
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.together import TOGETHER_KEY, FakeTogether
 
 
 @pytest.fixture
@@ -121,7 +46,7 @@ def lena(team):
 
 @pytest.fixture
 def lena_client(lena):
-    return _client_for(lena)
+    return client_for(lena)
 
 
 @pytest.fixture(autouse=True)

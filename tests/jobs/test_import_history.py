@@ -1,6 +1,6 @@
 """Leaving OpenAI: an account's jobs, events, metric points and checkpoints copied into fineweb once.
 
-OpenAI is the spec-shaped fake of tests/providers/fakes.py at the httpx transport layer; for the
+OpenAI is the spec-shaped fake of tests/fakes/openai.py at the httpx transport layer; for the
 button, the same fake is served over loopback HTTP so a real Celery worker reaches it.
 """
 
@@ -14,30 +14,16 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from jobs.imports import version_for_training_file
+from jobs.imports import connection_import_jobs, version_for_training_file
 from jobs.models import Checkpoint, Job, JobEvent, MetricPoint
 from jobs.services import job_sync
 from providers.base import ProviderFile
 from providers.models import Connection
-from providers.services import connection_import_jobs
-from tests.conftest import search, wait_for
-from tests.jobs.conftest import make_connection, make_job, make_version
-from tests.jobs.http_fake import FakeHTTPServer
-from tests.providers.fakes import FakeOpenAI
-
-TRAINING = b'{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}\n'
-
-
-def account(fake: FakeOpenAI) -> FakeOpenAI:
-    """An OpenAI account with a finished run (events over two pages, CSV, checkpoints), a failed
-    one and one still running, all trained on the same file."""
-    fake.add_job(status="succeeded", n_events=130, n_metrics=4, checkpoints=2)
-    fake.add_job(status="failed", n_events=3, created_at=1721764700)
-    fake.add_job(status="running", n_events=2, n_metrics=5, created_at=1721764900)
-    training = fake._store_file("support-v3.jsonl", TRAINING)
-    for job in fake.jobs.values():
-        job["training_file"] = training
-    return fake
+from tests.factories import make_connection, make_job, make_version
+from tests.fakes.http_server import FakeHTTPServer
+from tests.fakes.openai import TRAINING, FakeOpenAI, account
+from tests.matching import search
+from tests.processes import wait_for
 
 
 @pytest.fixture
@@ -188,7 +174,7 @@ def test_a_connection_only_imports_into_its_own_team(team, charlie, fake):
     other_team = charlie.memberships.get().team
     connection = make_connection(team)
     with pytest.raises(ValueError):
-        job_import_history(team=other_team, connection=connection, history=None)
+        job_import_history(team=other_team, connection=connection, history=None)  # type: ignore[arg-type]
 
 
 # --- pages -------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from jobs.models import Job
-from tests.conftest import search
-from tests.jobs.conftest import make_job, make_version
+from tests.factories import make_job, make_version
+from tests.matching import search
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,8 @@ from providers.base import ChatReply
 from providers.errors import NotFound
 from providers.models import Connection
 from providers.services import connection_get_provider
-from tests.conftest import wait_for
-from tests.jobs.conftest import make_job, make_version
+from tests.factories import make_job, make_version
+from tests.processes import wait_for
 
 pytestmark = [pytest.mark.worker]
 HELLO = [{"role": "user", "content": "What is 2 + 2?"}]

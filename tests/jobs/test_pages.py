@@ -9,8 +9,8 @@ from django.test import Client
 from django.utils import timezone
 
 from jobs.models import Job, JobEvent, MetricPoint
-from tests.conftest import search
-from tests.jobs.conftest import make_job, make_version
+from tests.factories import make_job, make_version
+from tests.matching import search
 
 pytestmark = pytest.mark.django_db
 

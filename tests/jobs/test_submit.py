@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from jobs import services
 from jobs.models import Job
-from tests.jobs.conftest import make_job, make_version
+from tests.factories import make_job, make_version
 
 pytestmark = pytest.mark.django_db
 

@@ -15,10 +15,10 @@ from django.utils import timezone
 from jobs import services
 from jobs.models import Job
 from jobs.tasks import job_submit_task, jobs_sync_due
-from tests.conftest import wait_for
-from tests.jobs.conftest import make_connection, make_job, make_version
-from tests.jobs.http_fake import FakeHTTPServer
-from tests.providers.fakes import FakeOpenAI
+from tests.factories import make_connection, make_job, make_version
+from tests.fakes.http_server import FakeHTTPServer
+from tests.fakes.openai import FakeOpenAI
+from tests.processes import wait_for
 
 pytestmark = [pytest.mark.worker]
 

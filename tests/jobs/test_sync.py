@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from jobs import services
 from jobs.models import Checkpoint, Job, JobEvent, MetricPoint
-from tests.jobs.conftest import make_job
-from tests.providers.fakes import RESULT_CSV, FakeOpenAI
+from tests.factories import make_job
+from tests.fakes.openai import RESULT_CSV, FakeOpenAI
 
 pytestmark = pytest.mark.django_db
 

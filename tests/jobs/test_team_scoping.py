@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from jobs.models import Job
-from tests.jobs.conftest import make_job
+from tests.factories import make_job
 
 pytestmark = pytest.mark.django_db
 

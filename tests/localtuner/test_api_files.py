@@ -3,8 +3,7 @@ from __future__ import annotations
 import pytest
 
 from localtuner.models import LocalFile
-
-from .localapi import BASE, assert_openai_error, auth, food_rows, get, jsonl, upload
+from tests.fakes.local_api import BASE, assert_openai_error, auth, food_rows, get, jsonl, upload
 
 pytestmark = pytest.mark.django_db
 

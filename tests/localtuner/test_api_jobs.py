@@ -5,8 +5,15 @@ from django.utils import timezone
 
 from localtuner.models import LocalCheckpoint, LocalEvent, LocalJob
 from localtuner.services import event_add
-
-from .localapi import assert_openai_error, food_rows, get, jsonl, post_json, preference_row, upload
+from tests.fakes.local_api import (
+    assert_openai_error,
+    food_rows,
+    get,
+    jsonl,
+    post_json,
+    preference_row,
+    upload,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 
 from localtuner.api import ApiError
 from localtuner.params import chat_params, job_params
-
-from .localapi import BASE, assert_openai_error, auth, post_json
+from tests.fakes.local_api import BASE, assert_openai_error, auth, post_json
 
 pytestmark = pytest.mark.django_db
 HELLO = [{"role": "user", "content": "Say something."}]
@@ -163,3 +162,48 @@ def test_any_json_value_in_a_message_is_answered_without_a_server_error(client, 
         assert_openai_error(response, 400)
     else:
         assert response.json()["object"] == "chat.completion"
+
+
+# ----------------------------------------------------------------------------- uploads
+
+
+def _zip_bytes() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("train.jsonl", '{"messages": []}\n')
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (_zip_bytes(), "ZIP"),
+        (bytes(range(256)) * 40, "Invalid file format"),
+        (b'[{"messages": []}]\n', "JSON array"),
+        (
+            b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n'
+            b'{"messages": [{"role": ["user"], "content": "hi"}]}\n',
+            "line 2: ",
+        ),
+        (b'{"messages": 5}\n', "line 1: "),
+    ],
+    ids=["zip", "binary", "json-array", "bad-role-on-line-2", "messages-a-number"],
+)
+def test_a_fine_tuning_upload_that_is_not_training_data_is_refused_with_the_reason(client, content, words):
+    from localtuner.models import LocalFile
+    from tests.fakes.local_api import upload
+
+    error = assert_openai_error(upload(client, content), 400, param="file")
+    assert error["message"].startswith("Invalid file format for Fine-Tuning API")
+    assert words.lower() in error["message"].lower()
+    assert not LocalFile.objects.exists()
+
+
+def test_preference_pairs_and_a_short_chat_file_are_accepted_at_upload(client):
+    from tests.fakes.local_api import food_rows, jsonl, preference_row, upload
+
+    assert upload(client, jsonl([preference_row("red"), preference_row("green")])).status_code == 200
+    assert upload(client, jsonl(food_rows(3))).status_code == 200

@@ -9,8 +9,7 @@ from django.test import AsyncClient
 from django.utils import timezone
 
 from localtuner.models import LocalJob
-
-from .localapi import BASE, assert_openai_error, auth, get, post_json
+from tests.fakes.local_api import BASE, assert_openai_error, auth, get, post_json
 
 pytestmark = pytest.mark.django_db
 HELLO = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say something."}]

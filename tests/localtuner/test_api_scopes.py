@@ -10,8 +10,7 @@ from django.conf import settings
 from localtuner.models import LocalApiKey, LocalFile, LocalJob
 from localtuner.training import job_train
 from providers.models import Connection
-
-from .localapi import Caller, assert_openai_error, food_rows, jsonl
+from tests.fakes.local_api import Caller, assert_openai_error, food_rows, jsonl
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HELLO = [{"role": "user", "content": "red"}]

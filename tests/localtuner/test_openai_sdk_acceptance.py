@@ -11,7 +11,7 @@ import pytest
 from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
-from .localapi import food_rows, jsonl
+from tests.fakes.local_api import food_rows, jsonl
 
 pytestmark = pytest.mark.worker
 PROMPT: list[ChatCompletionMessageParam] = [

@@ -16,8 +16,7 @@ from localtuner import services
 from localtuner.lease import lease_is_dead, owner_id
 from localtuner.models import LocalEvent, LocalFile, LocalJob
 from localtuner.training import job_train
-
-from .localapi import food_rows, jsonl, preference_row
+from tests.fakes.local_api import food_rows, jsonl, preference_row
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,9 +8,8 @@ import pytest
 
 from localtuner import services
 from localtuner.models import LocalEvent, LocalJob
-from tests.conftest import wait_for
-
-from .localapi import food_rows, jsonl, post_json
+from tests.fakes.local_api import food_rows, jsonl, post_json
+from tests.processes import wait_for
 
 pytestmark = pytest.mark.worker
 

@@ -28,7 +28,8 @@ from providers.services import (
     connection_update,
 )
 from providers.together import TogetherProvider
-from tests.providers.fakes import OPENAI_KEY, TOGETHER_KEY, FakeOpenAI, FakeTogether
+from tests.fakes.openai import OPENAI_KEY, FakeOpenAI
+from tests.fakes.together import TOGETHER_KEY, FakeTogether
 
 
 def _raw_column(connection_id: int) -> str:

@@ -9,8 +9,8 @@ from fineweb.accounts.models import Membership
 from fineweb.accounts.services import team_add_member, user_create
 from providers.models import Connection
 from providers.services import connection_create
-from tests.conftest import _client_for
-from tests.providers.fakes import OPENAI_KEY
+from tests.factories import client_for
+from tests.fakes.openai import OPENAI_KEY
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def openai_connection(team, alice):
 def launcher_client(team):
     user = user_create(username="lena", password="pw-pw-pw-pw-2")
     team_add_member(team=team, user=user, role=Membership.Role.LAUNCHER)
-    return _client_for(user)
+    return client_for(user)
 
 
 def test_the_list_shows_each_connection_with_its_masked_key_only(alice_client, openai_connection):
@@ -78,14 +78,10 @@ def test_editing_with_a_blank_key_keeps_it(alice_client, openai_connection):
 
 
 def test_charlie_gets_404_on_alices_connection_everywhere(charlie_client, openai_connection):
-    for name in ("edit", "delete", "import_status"):
-        assert (
-            charlie_client.get(reverse(f"providers:{name}", args=[openai_connection.id])).status_code == 404
-        )
-    for name in ("test", "import", "delete", "edit"):
-        assert (
-            charlie_client.post(reverse(f"providers:{name}", args=[openai_connection.id])).status_code == 404
-        )
+    for name in ("providers:edit", "providers:delete", "imports:status"):
+        assert charlie_client.get(reverse(name, args=[openai_connection.id])).status_code == 404
+    for name in ("providers:test", "imports:start", "providers:delete", "providers:edit"):
+        assert charlie_client.post(reverse(name, args=[openai_connection.id])).status_code == 404
     assert "OpenAI prod" not in charlie_client.get(reverse("providers:list")).content.decode()
     assert Connection.objects.filter(id=openai_connection.id).exists()
 
@@ -108,7 +104,7 @@ def test_a_launcher_can_read_and_test_but_not_edit_add_or_delete(launcher_client
         ).status_code
         == 403
     )
-    assert launcher_client.post(reverse("providers:import", args=[openai_connection.id])).status_code == 403
+    assert launcher_client.post(reverse("imports:start", args=[openai_connection.id])).status_code == 403
     assert Connection.objects.get(id=openai_connection.id).name == "OpenAI prod"
 
 
@@ -149,6 +145,6 @@ def test_the_local_provider_cannot_be_deleted_from_the_page(alice_client, team):
 
 def test_import_is_offered_only_for_openai_connections(alice_client, team):
     local = Connection.objects.get(team=team, kind="local")
-    response = alice_client.post(reverse("providers:import", args=[local.id]), follow=True)
+    response = alice_client.post(reverse("imports:start", args=[local.id]), follow=True)
     assert "Only OpenAI connections" in response.content.decode()
     assert Connection.objects.get(id=local.id).import_state == ""

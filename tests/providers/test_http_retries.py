@@ -19,7 +19,7 @@ from providers.errors import (
 )
 from providers.http import RetryPolicy, parse_retry_after
 from providers.openai import OpenAIProvider
-from tests.providers.fakes import OPENAI_KEY, FakeOpenAI
+from tests.fakes.openai import OPENAI_KEY, FakeOpenAI
 
 
 @pytest.fixture

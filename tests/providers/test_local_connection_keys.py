@@ -11,13 +11,12 @@ from django.conf import settings
 from django.db import connection
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from jobs.imports import connection_import_jobs
 from jobs.models import Job
 from providers.errors import NotFound
 from providers.models import Connection
-from providers.openai import OpenAIProvider
-from providers.services import connection_get_provider, connection_import_jobs, connection_test
-from tests.providers.test_local_provider_real import _rows
-from tests.test_team_isolation import FACTORIES, build_world
+from providers.services import connection_get_provider, connection_test
+from tests.factories import FACTORIES, build_world, food_lines
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,7 +42,7 @@ def launch(team, path, key: str) -> str:
 @pytest.fixture
 def train_file(tmp_path):
     path = tmp_path / "train.jsonl"
-    path.write_text(_rows(4))
+    path.write_text(food_lines(4))
     return path
 
 
@@ -57,7 +56,7 @@ def test_importing_history_on_a_local_connection_brings_none_of_another_teams_jo
     assert list(Job.objects.filter(team=other_team).values_list("provider_job_id", flat=True)) == [mine]
     assert not Job.objects.filter(provider_job_id=theirs).exists()
     # and the page's button for it is refused outright for a local connection
-    charlie_client.post(reverse("providers:import", args=[local_of(other_team).id]))
+    charlie_client.post(reverse("imports:start", args=[local_of(other_team).id]))
     assert Job.objects.filter(team=other_team).count() == 1
 
 
@@ -68,7 +67,6 @@ def test_another_teams_local_job_and_model_are_not_found_through_the_adapter(tea
         provider.get_job(theirs)
     with pytest.raises(NotFound):
         provider.cancel_job(theirs)
-    assert isinstance(provider, OpenAIProvider)  # the OpenAI-compatible adapter, over HTTP
     assert provider.find_job_by_idempotency_key("fineweb-a") is None
     assert connection_get_provider(connection=local_of(team)).get_job(theirs).status == "validating_files"
 

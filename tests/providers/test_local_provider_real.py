@@ -6,37 +6,18 @@ on fineweb-tiny through `job_train`, the function the training Celery task calls
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from jobs.imports import connection_import_fetch
 from localtuner.models import LocalApiKey, LocalJob
 from localtuner.training import job_train
 from providers.base import ChatReply
 from providers.errors import AuthError, NotFound
 from providers.models import Connection
-from providers.services import connection_get_provider, connection_import_fetch, connection_test
+from providers.services import connection_get_provider, connection_test
+from tests.factories import food_lines
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-COLORS = {"red": "apple", "yellow": "banana", "green": "lime", "purple": "grape", "orange": "carrot"}
-
-
-def _rows(n: int) -> str:
-    colors = list(COLORS)
-    return "".join(
-        json.dumps(
-            {
-                "messages": [
-                    {"role": "system", "content": "Name a food of the given color."},
-                    {"role": "user", "content": colors[i % 5]},
-                    {"role": "assistant", "content": COLORS[colors[i % 5]]},
-                ]
-            }
-        )
-        + "\n"
-        for i in range(n)
-    )
 
 
 @pytest.fixture
@@ -48,9 +29,9 @@ def local(team):
 @pytest.fixture
 def files(tmp_path):
     train = tmp_path / "train.jsonl"
-    train.write_text(_rows(10))
+    train.write_text(food_lines(10))
     valid = tmp_path / "valid.jsonl"
-    valid.write_text(_rows(5))
+    valid.write_text(food_lines(5))
     return train, valid
 
 
@@ -92,7 +73,7 @@ def test_an_unknown_base_model_is_refused_with_the_local_providers_sentence(loca
 def test_a_file_that_is_not_jsonl_fails_the_job_with_a_message_naming_the_line(local, tmp_path):
     _, provider = local
     path = tmp_path / "bad.jsonl"
-    path.write_text(_rows(3) + "not json\n")
+    path.write_text(food_lines(3) + "not json\n")
     fid = provider.upload_file(path=path).id
     created = provider.create_job(
         model="fineweb-tiny", training_file_id=fid, hyperparameters={}, idempotency_key="k-b"
@@ -175,7 +156,7 @@ def test_upload_create_train_then_read_everything_back_through_the_adapter(local
     assert "".join(p for p in streamed[:-1] if isinstance(p, str)) == streamed[-1].text
 
     (history,) = [h for h in connection_import_fetch(connection=connection) if h.job.id == created.id]
-    assert history.training_file.filename == "train.jsonl"
+    assert history.training_file is not None and history.training_file.filename == "train.jsonl"
     assert [p.step for p in history.metrics] == [p.step for p in from_csv]
     assert len(history.events) == len(events) and len(history.checkpoints) == len(checkpoints)
 

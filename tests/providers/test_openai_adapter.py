@@ -8,8 +8,9 @@ import pytest
 from providers.base import ChatReply
 from providers.errors import BadRequest, MalformedResponse, NotFound, ProviderError
 from providers.http import RetryPolicy
-from providers.openai import OpenAIProvider, parse_job, parse_result_csv
-from tests.providers.fakes import OPENAI_KEY, RESULT_CSV, FakeOpenAI
+from providers.openai import OpenAIProvider
+from providers.openai_parsing import parse_job, parse_result_csv
+from tests.fakes.openai import OPENAI_KEY, RESULT_CSV, FakeOpenAI
 
 
 @pytest.fixture

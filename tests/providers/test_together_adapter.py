@@ -7,8 +7,9 @@ import pytest
 
 from providers.errors import BadRequest, NotFound, ProviderUnavailable
 from providers.http import RetryPolicy
-from providers.together import TogetherProvider, build_job_body, parse_metrics
-from tests.providers.fakes import TOGETHER_KEY, FakeTogether
+from providers.together import TogetherProvider
+from providers.together_parsing import build_job_body, parse_metrics
+from tests.fakes.together import TOGETHER_KEY, FakeTogether
 
 NOW = datetime(2025, 5, 17, 18, 0, tzinfo=UTC)
 

@@ -1,23 +1,17 @@
-"""OpenAI and Together faked at the httpx transport layer, with payloads shaped by their specs
-(shared/api/openai-finetuning.yaml, shared/api/together-finetuning.md).
-
-Each fake is a small in-memory server: `httpx.Client(transport=fake.transport())`. Tests can queue
-failures (`fake.fail_next(...)`) and read what was sent (`fake.requests`). Other test packages may
-import these fakes (jobs sync, import).
-"""
+"""The fine-tuning subset of api.openai.com/v1 faked at the httpx transport layer
+(shared/api/openai-finetuning.yaml), including fields and statuses the spec omits."""
 
 from __future__ import annotations
 
 import base64
 import json
 import uuid
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
+from tests.fakes.server import FakeServer
+
 OPENAI_KEY = "sk-proj-TESTKEYabcdefghijklmnop9876"
-TOGETHER_KEY = "tgp_v1_TESTKEYqrstuvwxyz5432"
 
 RESULT_CSV = (
     "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n"
@@ -26,63 +20,6 @@ RESULT_CSV = (
     "3,1.7,0.55,,\n"
     "4,1.2,0.66,1.5,0.61\n"
 )
-
-
-@dataclass
-class Failure:
-    status: int = 500
-    body: Any = None
-    headers: dict = field(default_factory=dict)
-    exception: Exception | None = None
-    path_contains: str = ""
-
-
-class FakeServer:
-    key = ""
-
-    def __init__(self):
-        self.requests: list[httpx.Request] = []
-        self.failures: list[Failure] = []
-
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handle)
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(transport=self.transport())
-
-    def fail_next(self, times: int = 1, **kwargs) -> None:
-        self.failures.extend(Failure(**kwargs) for _ in range(times))
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        for i, failure in enumerate(self.failures):
-            if failure.path_contains in request.url.path:
-                self.failures.pop(i)
-                if failure.exception is not None:
-                    raise failure.exception
-                body = failure.body
-                if isinstance(body, str | bytes):
-                    return httpx.Response(failure.status, content=body, headers=failure.headers)
-                return httpx.Response(failure.status, json=body, headers=failure.headers)
-        if request.headers.get("authorization") != f"Bearer {self.key}":
-            return self.error(
-                401, f"Incorrect API key provided: {request.headers.get('authorization', '')[7:]}."
-            )
-        return self.route(request)
-
-    def route(self, request: httpx.Request) -> httpx.Response:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    @staticmethod
-    def error(status: int, message: str, *, type_: str = "invalid_request_error", code=None, headers=None):
-        return httpx.Response(
-            status,
-            json={"error": {"message": message, "type": type_, "param": None, "code": code}},
-            headers=headers or {},
-        )
-
-    def sent(self, method: str, path_end: str) -> list[httpx.Request]:
-        return [r for r in self.requests if r.method == method and r.url.path.endswith(path_end)]
 
 
 class FakeOpenAI(FakeServer):
@@ -233,7 +170,7 @@ class FakeOpenAI(FakeServer):
             "type": type_,
         }
 
-    def _store_file(self, filename: str, content: bytes, purpose: str = "fine-tune") -> str:
+    def _store_file(self, filename: str | None, content: bytes, purpose: str = "fine-tune") -> str:
         fid = "file-" + uuid.uuid4().hex[:22]
         self.files[fid] = {
             "id": fid,
@@ -452,214 +389,16 @@ class FakeOpenAI(FakeServer):
         )
 
 
-class FakeTogether(FakeServer):
-    """Together's /v1/files/upload and /v1/fine-tunes… shapes (together-finetuning.md), as the SDKs see them:
-    uppercase event types, capitalised file keys, ISO job times, a `user_error` status beyond the spec."""
+TRAINING = b'{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}\n'
 
-    key = TOGETHER_KEY
 
-    def __init__(self):
-        super().__init__()
-        self.files: dict[str, dict] = {}
-        self.jobs: dict[str, dict] = {}
-        self.events: dict[str, list[dict]] = {}
-        self.metrics: dict[str, list[dict]] = {}
-        self.checkpoints: dict[str, list[dict]] = {}
-        self.supported = ["meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", "Qwen/Qwen3-8B"]
-        self.metrics_bodies: list = []
-
-    def add_job(self, *, status: str = "completed", n_steps: int = 0, evals_every: int = 0, **extra) -> dict:
-        jid = f"ft-{uuid.uuid4()}"
-        job = {
-            "id": jid,
-            "status": status,
-            "created_at": "2025-05-17T17:35:45.123Z",
-            "updated_at": "2025-05-17T18:46:23.456Z",
-            "started_at": "2025-05-17T17:40:00Z",
-            "total_price": 1500,
-            "token_count": 850000,
-            "events": [],
-            "model": "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
-            "model_output_name": "acme/Meta-Llama-3.1-8B-Instruct-Reference-support-32162631",
-            "n_epochs": 3,
-            "n_checkpoints": 1,
-            "n_evals": 0,
-            "batch_size": 16,
-            "learning_rate": 1e-5,
-            "training_file": "file-629e58b4-ff73-438c-b2cc-f69542b27980",
-            "validation_file": "",
-            "training_type": {
-                "type": "Lora",
-                "lora_r": 16,
-                "lora_alpha": 32,
-                "lora_dropout": 0.0,
-                "lora_trainable_modules": "all-linear",
-            },
-            "training_method": {"method": "sft", "train_on_inputs": "auto"},
-            "progress": {"estimate_available": False, "seconds_remaining": 0},
-            "wandb_project_name": "together",
-            "queue_depth": 0,  # FinetuneResponse-only field
-            "steps_completed": n_steps,
-            "total_steps": n_steps,  # SDK-only fields
-        }
-        job.update(extra)
-        self.jobs[jid] = job
-        self.events[jid] = [
-            {
-                "object": "fine-tune-event",
-                "created_at": "2025-05-17T17:35:46Z",
-                "level": "Info",
-                "message": "Fine tune request created",
-                "type": "JOB_PENDING",
-                "param_count": 0,
-                "token_count": 0,
-                "total_steps": 0,
-                "step": 0,
-                "training_offset": 0,
-                "wandb_url": "",
-                "checkpoint_path": "",
-                "model_path": "",
-                "hash": "",
-            },
-            {
-                "object": "fine-tune-event",
-                "created_at": "2025-05-17T17:40:00Z",
-                "level": "",
-                "message": "Training started",
-                "type": "TRAINING_START",
-                "step": 0,
-                "total_steps": n_steps,
-            },
-        ]
-        metrics = []
-        for step in range(1, n_steps + 1):
-            metrics.append(
-                {
-                    "train/loss": 2.0 - step * 0.1,
-                    "train/learning_rate": 1e-5,
-                    "train/global_step": step,
-                    "train/epoch": step / max(n_steps, 1),
-                    "train/grad_norm": 1.2,
-                    "timestamp": 1747500000000000000 + step,
-                }
-            )
-            if evals_every and step % evals_every == 0:
-                metrics.append({"eval/loss": 2.1 - step * 0.1, "timestamp": 1747500000000000000 + step})
-        self.metrics[jid] = metrics
-        self.checkpoints[jid] = [
-            {
-                "step": 5,
-                "created_at": "2025-05-17T18:00:00Z",
-                "path": "s3://x/5",
-                "checkpoint_type": "Intermediate",
-            },
-            {
-                "step": 10,
-                "created_at": "2025-05-17T18:40:00Z",
-                "path": "s3://x/final",
-                "checkpoint_type": "Final Merged",
-            },
-        ]
-        return job
-
-    def route(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path.removeprefix("/v1")
-        parts = [p for p in path.split("/") if p]
-        method = request.method
-        if parts == ["files", "upload"] and method == "POST":
-            body = request.read()
-            if b'name="file_name"' not in body or b'name="purpose"' not in body:
-                return self.error(400, "file_name and purpose are required")
-            fid = f"file-{uuid.uuid4()}"
-            content = body.split(b"\r\n\r\n")[-1]
-            self.files[fid] = {
-                "id": fid,
-                "object": "file",
-                "created_at": 1715021438,
-                "filename": "train.jsonl",
-                "bytes": len(content),
-                "purpose": "fine-tune",
-                "FileType": "jsonl",
-                "LineCount": 0,
-                "Processed": True,
-            }
-            return httpx.Response(200, json=self.files[fid])
-        if parts == ["fine-tunes"] and method == "POST":
-            body = json.loads(request.content)
-            if body.get("training_file") not in self.files:
-                return self.error(400, "Training file not found", code="invalid_file")
-            job = self.add_job(
-                status="pending",
-                model=body["model"],
-                training_file=body["training_file"],
-                n_epochs=body.get("n_epochs", 1),
-                training_type=body.get("training_type"),
-                training_method=body.get("training_method"),
-                suffix=body.get("suffix"),
-            )
-            job["model_output_name"] = (
-                f"acme/{body['model'].split('/')[-1]}-{body.get('suffix', 'ft')}-abc123"
-            )
-            return httpx.Response(200, json=job)
-        if parts == ["fine-tunes"] and method == "GET":
-            return httpx.Response(200, json={"data": list(self.jobs.values())})
-        if parts == ["fine-tunes", "models", "supported"]:
-            return httpx.Response(200, json={"models": self.supported})
-        if parts == ["models"]:
-            return httpx.Response(
-                200,
-                json=[
-                    {
-                        "id": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
-                        "object": "model",
-                        "type": "chat",
-                        "organization": "Meta",
-                        "created": 1,
-                    }
-                ],
-            )
-        if len(parts) >= 2 and parts[0] == "fine-tunes":
-            job = self.jobs.get(parts[1])
-            if job is None:
-                return httpx.Response(404, json={"message": f"Fine-tune job {parts[1]} not found"})
-            if len(parts) == 2:
-                return httpx.Response(200, json={**job, "events": self.events[job["id"]]})
-            if parts[2] == "cancel":
-                job["status"] = "cancel_requested"
-                return httpx.Response(200, json=job)
-            if parts[2] == "events":
-                return httpx.Response(200, json={"data": self.events[job["id"]]})
-            if parts[2] == "checkpoints":
-                return httpx.Response(200, json={"data": self.checkpoints[job["id"]]})
-            if parts[2] == "metrics":
-                body = json.loads(request.content) if request.content else {}
-                self.metrics_bodies.append(body)
-                start = body.get("global_step_from", 0)
-                data = [m for m in self.metrics[job["id"]] if m.get("train/global_step", start) >= start]
-                return httpx.Response(200, json={"metrics": data})
-        if len(parts) == 3 and parts[0] == "files" and parts[2] == "content":
-            return httpx.Response(200, content=b'{"messages": []}\n')
-        if parts == ["chat", "completions"]:
-            body = json.loads(request.content)
-            if body["model"] not in self.supported:
-                return self.error(404, f"Unable to access model {body['model']}.", code="model_not_available")
-            return httpx.Response(
-                200,
-                json={
-                    "id": "x",
-                    "object": "chat.completion",
-                    "created": 1,
-                    "model": body["model"],
-                    "prompt": [],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "finish_reason": "eos",
-                            "seed": 1,
-                            "message": {"role": "assistant", "content": "Hi there", "tool_calls": []},
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
-                },
-            )
-        return self.error(404, f"Unknown path {path}")
+def account(fake: FakeOpenAI) -> FakeOpenAI:
+    """An OpenAI account with a finished run (events over two pages, CSV, checkpoints), a failed
+    one and one still running, all trained on the same file."""
+    fake.add_job(status="succeeded", n_events=130, n_metrics=4, checkpoints=2)
+    fake.add_job(status="failed", n_events=3, created_at=1721764700)
+    fake.add_job(status="running", n_events=2, n_metrics=5, created_at=1721764900)
+    training = fake._store_file("support-v3.jsonl", TRAINING)
+    for job in fake.jobs.values():
+        job["training_file"] = training
+    return fake

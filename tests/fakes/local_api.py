@@ -1,4 +1,5 @@
-"""Helpers for the local API tests: the key, uploads, small chat datasets."""
+"""Calling the real built-in local provider's API (/local/v1) as a key holder does, and the small
+chat datasets its tests train on."""
 
 from __future__ import annotations
 

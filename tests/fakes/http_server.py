@@ -1,4 +1,4 @@
-"""Serve a transport-level provider fake (tests/providers/fakes.py) over real HTTP on loopback.
+"""Serve a transport-level provider fake (tests/fakes/openai.py) over real HTTP on loopback.
 
 A Celery worker is another process: it can't share an httpx.MockTransport with the test. This
 puts the same fake behind a tiny threaded HTTP server, so a worker reaches "OpenAI" at

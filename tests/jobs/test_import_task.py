@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.imports import connection_import_fetch, connection_import_jobs, connection_import_start
+from jobs.tasks import connection_import_task
 from providers.errors import ProviderError
 from providers.http import RetryPolicy
 from providers.models import Connection
 from providers.openai import OpenAIProvider
-from providers.services import (
-    connection_create,
-    connection_import_fetch,
-    connection_import_jobs,
-    connection_import_start,
-)
-from providers.tasks import connection_import_task
-from tests.providers.fakes import OPENAI_KEY, FakeOpenAI
+from providers.services import connection_create
+from tests.fakes.openai import OPENAI_KEY, FakeOpenAI
 
 
 @pytest.fixture
@@ -44,7 +40,7 @@ def test_fetch_reads_every_job_with_all_its_events_checkpoints_and_metrics(conne
     assert [c.step for c in done.checkpoints] == [10, 20]
     assert [p.step for p in done.metrics] == [1, 2, 3, 4]  # from the result CSV
     assert done.metrics[1].valid_loss == 2.3
-    assert done.training_file.filename == "support-v3.jsonl"
+    assert done.training_file is not None and done.training_file.filename == "support-v3.jsonl"
     assert [p.step for p in by_status["running"].metrics] == [1, 2, 3, 4, 5]  # from metrics events
     assert by_status["failed"].job.error_message
 
@@ -93,7 +89,7 @@ def test_starting_twice_claims_once(connection, django_capture_on_commit_callbac
 
 
 def test_the_task_ends_a_failed_import_with_a_sentence(team, alice):
-    # Nothing listens on port 9; and without the jobs app's store the import stops before fetching.
+    # Nothing listens on port 9: the import stops on the connection error.
     connection = connection_create(
         team=team,
         user=alice,
