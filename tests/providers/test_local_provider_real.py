@@ -12,7 +12,7 @@ from jobs.imports import connection_import_fetch
 from localtuner.models import LocalApiKey, LocalJob
 from localtuner.training import job_train
 from providers.base import ChatReply
-from providers.errors import AuthError, NotFound
+from providers.errors import AuthError, NotFound, ProviderError
 from providers.models import Connection
 from providers.services import connection_get_provider, connection_test
 from tests.factories import food_lines
@@ -70,20 +70,15 @@ def test_an_unknown_base_model_is_refused_with_the_local_providers_sentence(loca
     assert "fineweb-tiny" in caught.value.user_message
 
 
-def test_a_file_that_is_not_jsonl_fails_the_job_with_a_message_naming_the_line(local, tmp_path):
+def test_a_file_that_is_not_jsonl_is_refused_at_upload_with_a_message_naming_the_line(local, tmp_path):
+    """As at OpenAI, the format is checked at upload (a malformed line stored by other means still
+    fails its job at validating_files: tests/localtuner/test_train_task.py)."""
     _, provider = local
     path = tmp_path / "bad.jsonl"
     path.write_text(food_lines(3) + "not json\n")
-    fid = provider.upload_file(path=path).id
-    created = provider.create_job(
-        model="fineweb-tiny", training_file_id=fid, hyperparameters={}, idempotency_key="k-b"
-    )
-    job_train(
-        job_id=LocalJob.objects.get(public_id=created.id).pk
-    )  # validation happens in the job, as at OpenAI
-    job = provider.get_job(created.id)
-    assert job.status == "failed"
-    assert "4" in job.error_message, job.error_message
+    with pytest.raises(ProviderError) as caught:
+        provider.upload_file(path=path)
+    assert "line 4" in caught.value.user_message, caught.value.user_message
 
 
 def test_an_unknown_local_job_is_not_found(local):
