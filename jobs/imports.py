@@ -109,9 +109,9 @@ def version_for_training_file(*, team, training_file):
         .select_related("dataset")
         .order_by("-created")
     )
-    candidates = list(candidates)
-    frozen = [v for v in candidates if v.is_frozen]
-    return (frozen or candidates or [None])[0]
+    rows = list(candidates)
+    frozen = [v for v in rows if v.is_frozen]
+    return (frozen or rows)[0] if rows else None
 
 
 def _launched_here(*, team, remote: ProviderJob) -> bool:
@@ -171,7 +171,7 @@ def job_import_history(*, team, connection, history: ProviderJobHistory) -> bool
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(connection=connection, provider_job_id=remote.id).first()
         created = job is None
-        if created:
+        if job is None:
             job = _imported_job(
                 team=team, connection=connection, remote=remote, training_file=history.training_file
             )

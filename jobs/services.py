@@ -191,6 +191,8 @@ def job_submit(*, job_id: int, client=None) -> Job | None:
     if not job_claim_for_submit(job_id=job_id):
         return None
     job = Job.objects.select_related("connection", "dataset_version__dataset").get(id=job_id)
+    # Only launched jobs are submitted, and a check constraint gives every one of them a version.
+    assert job.dataset_version is not None
     try:
         train_blob, validation_blob = version_training_blobs(version=job.dataset_version)
     except DatasetError as exc:

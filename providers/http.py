@@ -290,7 +290,7 @@ class ProviderHTTP:
         message = self.scrub(message)
         name = self.provider_name
         detail = f": {message}" if message else "."
-        common = {"status_code": status, "provider_message": message, "code": code}
+        common: dict[str, Any] = {"status_code": status, "provider_message": message, "code": code}
         if status in (401, 403) and not (status == 403 and "context" in message.lower()):
             return AuthError(
                 f"{name} refused the API key (HTTP {status}){detail} Check the key on this connection.",
