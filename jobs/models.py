@@ -19,6 +19,20 @@ SYNC_INTERVAL = timedelta(seconds=5)
 SYNC_BACKOFF_MAX = timedelta(minutes=10)
 
 
+# What the job page says next to each status badge.
+STATUS_SENTENCES = {
+    "draft": "fineweb is uploading the data and creating the job at the provider.",
+    "submitting": "fineweb is uploading the data and creating the job at the provider.",
+    "validating_files": "The provider is checking the uploaded files.",
+    "queued": "The provider has accepted the job and will start it soon.",
+    "running": "Training.",
+    "cancelling": "Cancel requested; waiting for the provider to stop the job.",
+    "succeeded": "Training finished.",
+    "failed": "The job failed.",
+    "cancelled": "The job was cancelled.",
+}
+
+
 def new_idempotency_key() -> str:
     return f"fineweb-{uuid.uuid4().hex}"
 
@@ -131,6 +145,11 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def status_sentence(self) -> str:
+        """One sentence for people on what the status means (empty for an unknown status)."""
+        return STATUS_SENTENCES.get(self.status, "")
 
     @property
     def can_cancel(self) -> bool:
