@@ -46,6 +46,11 @@ class VersionChoiceField(forms.ModelChoiceField):
         return f"{obj.dataset.name} v{obj.number} ({obj.n_examples:,} examples, {obj.dataset.get_method_display()})"
 
 
+class ConnectionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return obj.name
+
+
 class LaunchForm(forms.Form):
     version = VersionChoiceField(
         queryset=DatasetVersion.objects.none(),
@@ -53,7 +58,7 @@ class LaunchForm(forms.Form):
         empty_label="Choose a frozen version…",
     )
     # Picking another connection reloads the base models it can fine-tune (jobs/new.html#models).
-    connection = forms.ModelChoiceField(
+    connection = ConnectionChoiceField(
         queryset=Connection.objects.none(),
         label="Provider connection",
         widget=forms.Select(

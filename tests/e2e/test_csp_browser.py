@@ -76,7 +76,7 @@ def test_the_main_pages_work_under_the_policy_without_a_violation(browser_page, 
     page.goto(f"{live_server.url}/jobs/")
     with page.expect_response(lambda r: "/jobs/?" in r.url):
         page.select_option("select[name=status]", "running")
-    page.wait_for_function(f"!document.querySelector('#job-rows').innerText.includes('#{long.id}')")
+    page.wait_for_function(f"() => !document.querySelector('#job-rows').innerText.includes('#{long.id}')")
     check("jobs list")
 
     # A running job: its curve drawn in SVG, then redrawn by the 2 s poll.
@@ -84,12 +84,18 @@ def test_the_main_pages_work_under_the_policy_without_a_violation(browser_page, 
     page.wait_for_selector("#curve .scatterlayer .trace path.js-line")
     with page.expect_response(lambda r: r.url.endswith(f"/jobs/{running.id}/")):
         pass
+    # The cancel button asks first (data-confirm, static/js/app.js): dismissed, nothing is sent.
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.click("text=Cancel job")
+    assert questions and questions[0].startswith("Cancel this job?")
+    assert Job.objects.get(id=running.id).status == Job.Status.RUNNING
     check("job page")
 
     # 3,000 steps: WebGL.
     page.goto(f"{live_server.url}/jobs/curves/?ids={long.id}")
     page.wait_for_selector("#curve .main-svg")
-    page.wait_for_function("document.querySelector('#curve')._fullData?.[0]?.type === 'scattergl'")
+    page.wait_for_function("() => document.querySelector('#curve')._fullData?.[0]?.type === 'scattergl'")
     page.wait_for_selector("#curve canvas.gl-canvas-context", state="attached")
     check("loss curves (WebGL)")
 
@@ -97,7 +103,7 @@ def test_the_main_pages_work_under_the_policy_without_a_violation(browser_page, 
     page.goto(f"{live_server.url}/jobs/new/?version={version.id}&connection={local.id}")
     page.wait_for_selector("select[name=base_model] option[value=fineweb-tiny]", state="attached")
     page.fill("input[name=n_epochs]", "2")
-    page.wait_for_function("document.querySelector('#estimate').innerText.includes('epochs')")
+    page.wait_for_function("() => document.querySelector('#estimate').innerText.includes('epochs')")
     check("launch form")
 
     page.goto(f"{live_server.url}/connections/")

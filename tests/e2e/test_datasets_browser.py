@@ -109,3 +109,14 @@ def test_a_file_dropped_on_the_drop_zone_is_chosen(browser_page, live_server, al
     page.click("button[type=submit]")
     page.wait_for_url("**/v/1/")
     assert "30\nexamples" in page.inner_text("#stats")
+
+
+def test_the_form_asks_for_a_file_before_sending_anything(browser_page, live_server, alice):
+    page = browser_page
+    login(page, live_server, "alice", PASSWORD)
+    page.goto(f"{live_server.url}/datasets/upload/")
+    requests = []
+    page.on("request", lambda request: requests.append(request) if request.method == "POST" else None)
+    page.click("button[type=submit]")
+    assert "Choose a file first" in page.inner_text(".client-error")
+    assert requests == [] and page.url.endswith("/datasets/upload/")
