@@ -19,20 +19,6 @@ SYNC_INTERVAL = timedelta(seconds=5)
 SYNC_BACKOFF_MAX = timedelta(minutes=10)
 
 
-# What the job page says next to each status badge.
-STATUS_SENTENCES = {
-    "draft": "fineweb is uploading the data and creating the job at the provider.",
-    "submitting": "fineweb is uploading the data and creating the job at the provider.",
-    "validating_files": "The provider is checking the uploaded files.",
-    "queued": "The provider has accepted the job and will start it soon.",
-    "running": "Training.",
-    "cancelling": "Cancel requested; waiting for the provider to stop the job.",
-    "succeeded": "Training finished.",
-    "failed": "The job failed.",
-    "cancelled": "The job was cancelled.",
-}
-
-
 def new_idempotency_key() -> str:
     return f"fineweb-{uuid.uuid4().hex}"
 
@@ -60,6 +46,18 @@ class Job(models.Model):
     # Statuses the provider is still working on: beat keeps syncing these.
     ACTIVE_AT_PROVIDER = (Status.VALIDATING_FILES, Status.QUEUED, Status.RUNNING, Status.CANCELLING)
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+    # What the job page says beside the status badge (status_sentence).
+    STATUS_SENTENCES = {
+        Status.DRAFT: "fineweb is uploading the data and creating the job at the provider.",
+        Status.SUBMITTING: "fineweb is uploading the data and creating the job at the provider.",
+        Status.VALIDATING_FILES: "The provider is checking the uploaded files.",
+        Status.QUEUED: "The provider has accepted the job and will start it soon.",
+        Status.RUNNING: "Training.",
+        Status.CANCELLING: "Cancel requested; waiting for the provider to stop the job.",
+        Status.SUCCEEDED: "Training finished.",
+        Status.FAILED: "The job failed.",
+        Status.CANCELLED: "The job was cancelled.",
+    }
 
     team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="jobs")
     # PROTECT: a dataset version (and so its dataset) that trained a model can't be deleted.
@@ -149,7 +147,7 @@ class Job(models.Model):
     @property
     def status_sentence(self) -> str:
         """One sentence for people on what the status means (empty for an unknown status)."""
-        return STATUS_SENTENCES.get(self.status, "")
+        return self.STATUS_SENTENCES.get(self.status, "")
 
     @property
     def can_cancel(self) -> bool:
