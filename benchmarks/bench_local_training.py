@@ -42,10 +42,11 @@ import torch  # noqa: E402
 
 from localtuner.engine import TrainSpec, generate, train  # noqa: E402
 from localtuner.engine.attention import use_packed_attention  # noqa: E402
-from localtuner.engine.basemodels import load_base  # noqa: E402
+from localtuner.engine.basemodels import load_base, set_torch_threads  # noqa: E402
 from localtuner.engine.data import pack_one_row, pad_batch, read_jsonl  # noqa: E402
+from localtuner.engine.hyper import LORA_TARGETS  # noqa: E402
 from localtuner.engine.inference import ModelCache  # noqa: E402
-from localtuner.engine.trainer import LORA_TARGETS, _threads, token_stats  # noqa: E402
+from localtuner.engine.losses import token_stats  # noqa: E402
 from localtuner.samples.make_samples import ticket_errors  # noqa: E402
 
 SAMPLES = ROOT / "localtuner" / "samples"
@@ -343,7 +344,7 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
-    _threads("cpu" if not torch.cuda.is_available() else "cuda")
+    set_torch_threads("cpu" if not torch.cuda.is_available() else "cuda")
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, device "
         f"{'cuda' if torch.cuda.is_available() else 'cpu'} (benchmark loops run on CPU)"
