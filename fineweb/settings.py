@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "jobs",
     "compare",
     "localtuner",
+    "onboarding",  # team creation: imports the apps above, nothing imports it
 ]
 
 MIDDLEWARE = [

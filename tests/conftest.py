@@ -18,7 +18,8 @@ import pytest
 from django.test import Client
 
 from fineweb.accounts.models import Membership
-from fineweb.accounts.services import team_add_member, team_create, user_create
+from fineweb.accounts.services import team_add_member, user_create
+from onboarding.services import team_create
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
