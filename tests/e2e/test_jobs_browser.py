@@ -41,7 +41,7 @@ LINES = [
 
 @pytest.fixture
 def beat(transactional_db, tmp_path):
-    """A real `celery beat`: it ticks jobs.sync_due every 5 seconds, as in production."""
+    """A real `celery beat`: it ticks jobs.sync_due_jobs every 5 seconds, as in production."""
     env = dict(os.environ, DATABASE_URL=database_url_for_children(), PYTHONUNBUFFERED="1")
     with open(tmp_path / "beat.log", "wb") as log:
         proc = subprocess.Popen(
