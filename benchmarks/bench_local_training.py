@@ -13,13 +13,13 @@
    where there is little padding to remove (the worst case for packing).
 2. Quality: fine-tunes the model with ``train()`` (3 epochs, batch 4, LR
    multiplier 5) on each of the two hand-written use-case samples in
-   ``localtuner/samples`` (48 training chats each, see make_samples.py) and
+   ``localtuner/samples`` (48 training chats each, see check_samples.py) and
    answers their 12 held-out chats greedily before and after:
    * German support: replies counted as German (function-word heuristic,
      ``is_german``: German words must outnumber English ones 3 to 1);
    * ticket JSON: replies that parse as JSON, replies that are a ticket
      (exactly the schema's keys, allowed intent/urgency values, see
-     ``make_samples.ticket_errors``), and ticket fields (intent, order_id,
+     ``localtuner/samples/ticket_schema.py``), and ticket fields (intent, order_id,
      customer_email, product, urgency) equal to the reference answer's.
    About 10 minutes on 2 quiet CPU cores (~190 tokens a chat, 3 x 9k tokens
    trained per task, plus 48 generations).
@@ -43,11 +43,12 @@ import torch  # noqa: E402
 
 from localtuner.engine import TrainSpec, generate, train  # noqa: E402
 from localtuner.engine.attention import use_packed_attention  # noqa: E402
-from localtuner.engine.basemodels import load_base  # noqa: E402
+from localtuner.engine.basemodels import load_base, set_torch_threads  # noqa: E402
 from localtuner.engine.data import pack_one_row, pad_batch, read_jsonl  # noqa: E402
+from localtuner.engine.hyper import LORA_TARGETS  # noqa: E402
 from localtuner.engine.inference import ModelCache  # noqa: E402
-from localtuner.engine.trainer import LORA_TARGETS, _threads, token_stats  # noqa: E402
-from localtuner.samples.make_samples import ticket_errors  # noqa: E402
+from localtuner.engine.losses import token_stats  # noqa: E402
+from localtuner.samples.ticket_schema import ticket_errors  # noqa: E402
 
 SAMPLES = ROOT / "localtuner" / "samples"
 
@@ -346,7 +347,7 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
-    _threads("cpu" if not torch.cuda.is_available() else "cuda")
+    set_torch_threads("cpu" if not torch.cuda.is_available() else "cuda")
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, device "
         f"{'cuda' if torch.cuda.is_available() else 'cpu'} (benchmark loops run on CPU)"

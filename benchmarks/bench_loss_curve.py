@@ -63,9 +63,10 @@ def main() -> int:
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         from datasets_app.models import Blob, Dataset, DatasetVersion
-        from fineweb.accounts.services import team_create, user_create
+        from fineweb.accounts.services import user_create
         from jobs import selectors
         from jobs.models import Job, MetricPoint
+        from onboarding.services import team_create
         from providers.models import Connection
 
         user = user_create(username="bench", password="bench-password-123")

@@ -1,4 +1,4 @@
-"""The sample dataset `make run` loads into the demo team (a bootstrap_demo hook)."""
+"""The sample dataset `make run` loads into the demo team (onboarding.services.team_create)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from datasets_app.models import DatasetVersion
 from datasets_app.services import dataset_validate, dataset_version_fail
 
 
-@shared_task(name="datasets.validate", ignore_result=True, acks_late=True)
+@shared_task(name="datasets_app.validate_version", ignore_result=True, acks_late=True)
 def dataset_validate_task(version_id: int) -> None:
     """Validate a large upload off the request (the page polls the version's progress)."""
     version = DatasetVersion.objects.filter(id=version_id).first()

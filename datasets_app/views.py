@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from datasets_app import selectors
 from datasets_app.forms import SplitForm, UploadForm, VersionUploadForm
@@ -64,14 +65,16 @@ def dataset_upload_view(request: TeamRequest, dataset_id: int | None = None) -> 
 
 @csrf_protect  # ... and CSRF is checked here, after it (Django's documented pattern).
 def _upload(request: TeamRequest, dataset_id: int | None, handler: SizeLimitUploadHandler) -> HttpResponse:
+    """A plain form post, or the same post from htmx: then a refusal re-renders only the form
+    (with its messages, status 400 or 413) and success is an HX-Redirect to the version page."""
     dataset = _get_dataset_for_user(request, dataset_id) if dataset_id else None
     form_class = VersionUploadForm if dataset else UploadForm
     form, error, status = form_class(), None, 200
     if request.method == "POST":
         form, error, status, version = _handle_upload(request, dataset, form_class, handler)
         if version is not None:
-            if request.headers.get("X-Upload") == "xhr":
-                return JsonResponse({"redirect": _version_url(version)})
+            if request.htmx:
+                return HttpResponseClientRedirect(_version_url(version))
             return redirect(_version_url(version))
     context = {
         "form": form,
@@ -79,10 +82,8 @@ def _upload(request: TeamRequest, dataset_id: int | None, handler: SizeLimitUplo
         "error": error,
         "max_mb": settings.DATASET_MAX_UPLOAD_BYTES / 1e6,
     }
-    if request.headers.get("X-Upload") == "xhr":
-        html = render(request, "datasets/upload.html#upload-form", context).content.decode()
-        return JsonResponse({"form_html": html}, status=status)
-    return render(request, "datasets/upload.html", context, status=status)
+    template = "datasets/upload.html#upload-form" if request.htmx else "datasets/upload.html"
+    return render(request, template, context, status=status)
 
 
 def _handle_upload(

@@ -1,3 +1,6 @@
+"""The Celery app. Its whole configuration (routes, beat schedule, limits) is the CELERY_* block of
+fineweb/settings.py."""
+
 from __future__ import annotations
 
 import os
@@ -8,5 +11,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fineweb.settings")
 
 app = Celery("fineweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_routes = {"localtuner.tasks.*": {"queue": "training"}}
 app.autodiscover_tasks()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+import csp.constants
 import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from fineweb.lib.env import env_bool, env_int, env_list, env_str, secret_from_env_or_file
+from fineweb.lib.static_headers import add_static_headers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("FINEWEB_DATA_DIR", str(BASE_DIR / "data"))).resolve()
@@ -39,10 +41,12 @@ INSTALLED_APPS = [
     "jobs",
     "compare",
     "localtuner",
+    "onboarding",  # team creation: imports the apps above, nothing imports it
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -126,6 +130,25 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
+# --- Content-Security-Policy (django-csp) and X-Frame-Options on static files too.
+# No page has an inline script or on* handler, and htmx and plotly.js are served from here, so
+# scripts come from 'self' only. Styles also allow 'unsafe-inline': plotly.js writes style
+# attributes and <style> rules as it draws, and progress bars set their width in a style attribute.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.constants.SELF],
+        "script-src": [csp.constants.SELF],
+        "style-src": [csp.constants.SELF, csp.constants.UNSAFE_INLINE],
+        "img-src": [csp.constants.SELF, "data:"],
+        "connect-src": [csp.constants.SELF],
+        "object-src": [csp.constants.NONE],
+        "base-uri": [csp.constants.SELF],
+        "form-action": [csp.constants.SELF],
+        "frame-ancestors": [csp.constants.NONE],
+    }
+}
+WHITENOISE_ADD_HEADERS_FUNCTION = add_static_headers
+
 # --- Uploads: big dataset files stream to disk, never into memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -140,18 +163,20 @@ DATASET_INLINE_VALIDATE_BYTES = env_int("FINEWEB_DATASET_INLINE_VALIDATE_BYTES",
 DATASET_PARALLEL_MIN_BYTES = env_int("FINEWEB_DATASET_PARALLEL_MIN_BYTES", 4 * 1024 * 1024)
 DATASET_VALIDATION_WORKERS = env_int("FINEWEB_DATASET_VALIDATION_WORKERS", 0)
 
-# --- Celery: a broker that needs no server by default (kombu filesystem transport).
+# --- Celery: a broker that needs no server by default (kombu filesystem transport), with all its
+# folders (queue, processed, control: the exchange tables kombu would otherwise write into the
+# working directory) under DATA_DIR/broker.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _queue_dir = DATA_DIR / "broker" / "queue"
-    _processed_dir = DATA_DIR / "broker" / "processed"
-    _queue_dir.mkdir(parents=True, exist_ok=True)
-    _processed_dir.mkdir(parents=True, exist_ok=True)
+    _broker_dirs = {name: DATA_DIR / "broker" / name for name in ("queue", "processed", "control")}
+    for _dir in _broker_dirs.values():
+        _dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_queue_dir),
-        "data_folder_out": str(_queue_dir),
-        "processed_folder": str(_processed_dir),
+        "data_folder_in": str(_broker_dirs["queue"]),
+        "data_folder_out": str(_broker_dirs["queue"]),
+        "processed_folder": str(_broker_dirs["processed"]),
+        "control_folder": str(_broker_dirs["control"]),
         "store_processed": False,
     }
     # kombu's filesystem transport with atomic publish and claim (kombu issue #1551), see fsbroker.
@@ -169,16 +194,34 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 900)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Beat entries are added by the apps that own them (jobs sync, ...), see fineweb/celery.py.
-CELERY_BEAT_SCHEDULE: dict = {
-    "heartbeat-default": {"task": "fineweb.heartbeat", "schedule": 30.0, "args": ("default",)},
+# Task names are "<app label>.<verb>_<noun>" (jobs.sync_job, localtuner.train_job, ...). Every
+# route and every beat entry is here; tasks not routed go to the default queue.
+CELERY_TASK_ROUTES = {"localtuner.*": {"queue": "training"}}
+CELERY_BEAT_SCHEDULE = {
+    # The home page says whether a worker of each queue is online.
+    "heartbeat-default": {"task": "accounts.record_heartbeat", "schedule": 30.0, "args": ("default",)},
     "heartbeat-training": {
-        "task": "fineweb.heartbeat",
+        "task": "accounts.record_heartbeat",
         "schedule": 30.0,
         "args": ("training",),
         "options": {"queue": "training"},
     },
+    # Polls for due syncs often; each job's own next_sync_at decides how often it is synced.
+    "jobs-sync-due": {"task": "jobs.sync_due_jobs", "schedule": 5.0},
+    # Re-sends local training jobs whose worker is gone; on `default`, so a long training run on the
+    # concurrency-1 training worker never delays it.
+    "localtuner-sweep": {
+        "task": "localtuner.sweep_stale_jobs",
+        "schedule": 60.0,
+        "options": {"queue": "default"},
+    },
 }
+# A job's submit claim is handed out again by beat once it is this old (a worker died mid-submit).
+FINEWEB_JOB_SUBMIT_LEASE_SECONDS = env_int("FINEWEB_JOB_SUBMIT_LEASE_SECONDS", 120)
+
+# --- `make run` (manage.py runall): where the web server listens.
+RUNALL_HOST = env_str("HOST", "127.0.0.1")
+RUNALL_PORT = env_int("PORT", 8000)
 
 # --- Providers and the built-in local provider.
 FINEWEB_LOCAL_API_KEY = secret_from_env_or_file(
@@ -192,11 +235,11 @@ FINEWEB_LOCAL_MAX_FILE_BYTES = env_int("FINEWEB_LOCAL_MAX_FILE_BYTES", 512 * 102
 FINEWEB_LOCAL_LEASE_SECONDS = env_int("FINEWEB_LOCAL_LEASE_SECONDS", 60)
 FINEWEB_LOCAL_TRAIN_TIME_LIMIT = env_int("FINEWEB_LOCAL_TRAIN_TIME_LIMIT", 24 * 3600)
 FINEWEB_LOCAL_DEFAULT_MAX_TOKENS = env_int("FINEWEB_LOCAL_DEFAULT_MAX_TOKENS", 256)
-CELERY_BEAT_SCHEDULE["localtuner-sweep"] = {
-    "task": "localtuner.tasks.sweep_stale_jobs",
-    "schedule": 60.0,
-    "options": {"queue": "default"},
-}
+# The engine's CPU threads for training (0: the cores this process may use), and the bounds of the
+# cache of loaded models that chat completions use (models, approximate bytes).
+FINEWEB_TORCH_THREADS = env_int("FINEWEB_TORCH_THREADS", 0)
+FINEWEB_LOCAL_MODEL_CACHE_SIZE = env_int("FINEWEB_LOCAL_MODEL_CACHE_SIZE", 2)
+FINEWEB_LOCAL_MODEL_CACHE_BYTES = env_int("FINEWEB_LOCAL_MODEL_CACHE_BYTES", 3 * 1024**3)
 # Provider API keys are encrypted at rest with MultiFernet: the first key encrypts, all decrypt.
 FINEWEB_FERNET_KEYS = env_list("FINEWEB_FERNET_KEYS", []) or [
     secret_from_env_or_file(

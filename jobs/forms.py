@@ -6,6 +6,7 @@ import re
 from typing import cast
 
 from django import forms
+from django.urls import reverse_lazy
 
 from datasets_app.models import DatasetVersion
 from jobs.models import Job
@@ -41,9 +42,35 @@ def _auto_or_number(value: str | None, *, kind, low, high, label: str):
     return number
 
 
+class VersionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return f"{obj.dataset.name} v{obj.number} ({obj.n_examples:,} examples, {obj.dataset.get_method_display()})"
+
+
+class ConnectionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return obj.name
+
+
 class LaunchForm(forms.Form):
-    version = forms.ModelChoiceField(queryset=DatasetVersion.objects.none(), label="Dataset version")
-    connection = forms.ModelChoiceField(queryset=Connection.objects.none(), label="Provider connection")
+    version = VersionChoiceField(
+        queryset=DatasetVersion.objects.none(),
+        label="Dataset version",
+        empty_label="Choose a frozen version…",
+    )
+    # Picking another connection reloads the base models it can fine-tune (jobs/new.html#models).
+    connection = ConnectionChoiceField(
+        queryset=Connection.objects.none(),
+        label="Provider connection",
+        widget=forms.Select(
+            attrs={
+                "hx-get": reverse_lazy("jobs:new_models"),
+                "hx-target": "#models",
+                "hx-include": "#launch-form",
+                "hx-trigger": "change",
+            }
+        ),
+    )
     base_model = forms.ChoiceField(choices=(), label="Base model")
     n_epochs = forms.CharField(initial=AUTO, label="Epochs", help_text=HELP["n_epochs"])
     batch_size = forms.CharField(initial=AUTO, label="Batch size", help_text=HELP["batch_size"])
@@ -55,7 +82,12 @@ class LaunchForm(forms.Form):
         required=False, max_length=40, label="Model name suffix", help_text=HELP["suffix"]
     )
     seed = forms.IntegerField(
-        required=False, min_value=0, max_value=2**31 - 1, label="Seed", help_text=HELP["seed"]
+        required=False,
+        min_value=0,
+        max_value=2**31 - 1,
+        label="Seed",
+        help_text=HELP["seed"],
+        widget=forms.TextInput(attrs={"inputmode": "numeric"}),
     )
     confirm_over_budget = forms.BooleanField(
         required=False, label="I am an owner and approve going over the budget"
@@ -71,7 +103,9 @@ class LaunchForm(forms.Form):
             .order_by("dataset__name", "-number")
         )
         connections = Connection.objects.filter(team=team).order_by("name")
-        cast(forms.ModelChoiceField, self.fields["connection"]).queryset = connections
+        connection_field = cast(forms.ModelChoiceField, self.fields["connection"])
+        connection_field.queryset = connections
+        connection_field.empty_label = None if connections.exists() else "No connection yet"
         cast(forms.ChoiceField, self.fields["base_model"]).choices = [(m, m) for m in models]
 
     @property

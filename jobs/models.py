@@ -46,6 +46,18 @@ class Job(models.Model):
     # Statuses the provider is still working on: beat keeps syncing these.
     ACTIVE_AT_PROVIDER = (Status.VALIDATING_FILES, Status.QUEUED, Status.RUNNING, Status.CANCELLING)
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+    # What the job page says beside the status badge (status_sentence).
+    STATUS_SENTENCES: dict[str, str] = {
+        Status.DRAFT: "fineweb is uploading the data and creating the job at the provider.",
+        Status.SUBMITTING: "fineweb is uploading the data and creating the job at the provider.",
+        Status.VALIDATING_FILES: "The provider is checking the uploaded files.",
+        Status.QUEUED: "The provider has accepted the job and will start it soon.",
+        Status.RUNNING: "Training.",
+        Status.CANCELLING: "Cancel requested; waiting for the provider to stop the job.",
+        Status.SUCCEEDED: "Training finished.",
+        Status.FAILED: "The job failed.",
+        Status.CANCELLED: "The job was cancelled.",
+    }
 
     team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="jobs")
     # PROTECT: a dataset version (and so its dataset) that trained a model can't be deleted.
@@ -131,6 +143,11 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def status_sentence(self) -> str:
+        """One sentence for people on what the status means (empty for an unknown status)."""
+        return self.STATUS_SENTENCES.get(self.status, "")
 
     @property
     def can_cancel(self) -> bool:

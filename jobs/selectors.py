@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -212,6 +213,11 @@ def figure_json(figure: dict) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def figure_data(figure: dict) -> dict:
+    """The figure in plain JSON types (numpy arrays as plotly's typed arrays), for `json_script`."""
+    return json.loads(figure_json(figure))
+
+
 def since(moment) -> timedelta | None:
     return timezone.now() - moment if moment else None
 
@@ -369,7 +375,7 @@ def launch_context(*, team, membership, data) -> dict:
 def job_page_context(*, job: Job, membership) -> dict:
     events = list(job.events.all()[:200])
     has_points = job.metric_points.exists()
-    figure = figure_json(curves_figure([job])) if has_points else ""
+    figure = figure_data(curves_figure([job])) if has_points else None
     compare_url = (
         f"/compare/?model={quote(job.fine_tuned_model)}&job={job.id}" if job.fine_tuned_model else ""
     )

@@ -29,7 +29,7 @@ from providers.services import connection_get_provider
 logger = logging.getLogger(__name__)
 
 # A submit that held its claim this long without finishing was cut off (worker killed): retry it.
-SUBMIT_LEASE = timedelta(seconds=getattr(settings, "FINEWEB_JOB_SUBMIT_LEASE_SECONDS", 120))
+SUBMIT_LEASE = timedelta(seconds=settings.FINEWEB_JOB_SUBMIT_LEASE_SECONDS)
 # A sync claims its job for this long; the sync itself sets the next time when it ends.
 SYNC_LEASE = timedelta(seconds=60)
 

@@ -25,7 +25,7 @@ def _submit_failed(task, exc, task_id, args, kwargs, einfo):
 
 
 @shared_task(
-    name="jobs.submit",
+    name="jobs.submit_job",
     bind=True,
     autoretry_for=(ProviderError,),
     retry_backoff=5,
@@ -38,12 +38,12 @@ def job_submit_task(self, job_id: int) -> None:
     services.job_submit(job_id=job_id)
 
 
-@shared_task(name="jobs.sync", soft_time_limit=120, time_limit=180)
+@shared_task(name="jobs.sync_job", soft_time_limit=120, time_limit=180)
 def job_sync_task(job_id: int) -> None:
     services.job_sync(job_id=job_id)
 
 
-@shared_task(name="jobs.sync_due", soft_time_limit=30, time_limit=60)
+@shared_task(name="jobs.sync_due_jobs", soft_time_limit=30, time_limit=60)
 def jobs_sync_due() -> int:
     """Beat, every few seconds: sync the jobs that are due, and resume submits cut off by a crash."""
     due = services.jobs_due_for_sync()

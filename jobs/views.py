@@ -29,22 +29,25 @@ def job_list(request: TeamRequest) -> HttpResponse:
     return render(request, template, {"jobs": jobs, "filters": filters, "statuses": Job.Status.choices})
 
 
-@role_required(*LAUNCHERS)
-def job_new(request: TeamRequest) -> HttpResponse:
-    data = (
-        request.POST
-        if request.method == "POST"
-        else selectors.launch_initial(team=request.team, params=request.GET)
-    )
-    ctx = selectors.launch_context(team=request.team, membership=request.membership, data=data)
-    form = LaunchForm(
-        data if request.method == "POST" else None,
-        initial=data,
+def _launch_form(request: TeamRequest, ctx: dict, data, *, bound: bool = False) -> LaunchForm:
+    """The launch form on `data`: bound to it (a POST), or showing it with the base model the page
+    context picked (the dataset's target model when the provider offers it)."""
+    return LaunchForm(
+        data if bound else None,
+        initial={**dict(data.items()), "base_model": ctx["base_model"]},
         team=request.team,
         models=ctx["models"],
         method=ctx["method"],
     )
-    if request.method == "POST" and form.is_valid():
+
+
+@role_required(*LAUNCHERS)
+def job_new(request: TeamRequest) -> HttpResponse:
+    posted = request.method == "POST"
+    data = request.POST if posted else selectors.launch_initial(team=request.team, params=request.GET)
+    ctx = selectors.launch_context(team=request.team, membership=request.membership, data=data)
+    form = _launch_form(request, ctx, data, bound=posted)
+    if posted and form.is_valid():
         try:
             job = services.job_launch(
                 team=request.team,
@@ -71,7 +74,7 @@ def job_new(request: TeamRequest) -> HttpResponse:
 @role_required(*LAUNCHERS)
 def job_new_models(request: TeamRequest) -> HttpResponse:
     ctx = selectors.launch_context(team=request.team, membership=request.membership, data=request.GET)
-    form = LaunchForm(initial=request.GET, team=request.team, models=ctx["models"], method=ctx["method"])
+    form = _launch_form(request, ctx, request.GET)
     response = render(request, "jobs/new.html#models", {**ctx, "form": form})
     response["HX-Trigger-After-Settle"] = "models-loaded"  # the estimate reloads for the new model
     return response
@@ -80,7 +83,8 @@ def job_new_models(request: TeamRequest) -> HttpResponse:
 @role_required(*LAUNCHERS)
 def job_new_estimate(request: TeamRequest) -> HttpResponse:
     ctx = selectors.launch_context(team=request.team, membership=request.membership, data=request.GET)
-    return render(request, "jobs/new.html#estimate", ctx)
+    form = _launch_form(request, ctx, request.GET)  # for its over-budget checkbox
+    return render(request, "jobs/new.html#estimate", {**ctx, "form": form})
 
 
 @team_required
@@ -119,5 +123,5 @@ def job_curves(request: TeamRequest) -> HttpResponse:
     )
     if ids and len(jobs) != len(set(ids)):
         raise Http404  # someone else's job among the ids: say nothing about it
-    figure = selectors.figure_json(selectors.curves_figure(jobs)) if jobs else ""
+    figure = selectors.figure_data(selectors.curves_figure(jobs)) if jobs else None
     return render(request, "jobs/curves.html", {"jobs": jobs, "figure": figure})

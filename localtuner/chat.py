@@ -9,6 +9,7 @@ server's request thread) and ASGI (an async iterator, so Django does not buffer 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import queue
 import secrets
@@ -44,6 +45,16 @@ def engine_error(exc: Exception, model: str) -> ApiError | None:
     return None
 
 
+@functools.cache
+def model_cache():
+    """The process's cache of loaded models, bounded by the FINEWEB_LOCAL_MODEL_CACHE_* settings."""
+    from localtuner.engine import ModelCache
+
+    return ModelCache(
+        max_models=settings.FINEWEB_LOCAL_MODEL_CACHE_SIZE, max_bytes=settings.FINEWEB_LOCAL_MODEL_CACHE_BYTES
+    )
+
+
 def _engine_kwargs(resolved: ResolvedModel, params: dict) -> dict:
     return {
         "base_model": resolved.base_model,
@@ -55,6 +66,7 @@ def _engine_kwargs(resolved: ResolvedModel, params: dict) -> dict:
         "stop": params["stop"],
         "seed": params["seed"],
         "cache_dir": Path(settings.FINEWEB_MODEL_CACHE_DIR),
+        "cache": model_cache(),
     }
 
 

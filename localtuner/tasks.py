@@ -1,6 +1,6 @@
-"""Celery tasks of the local provider. `localtuner.tasks.*` is routed to the `training` queue
-(fineweb/celery.py); the sweep is sent to `default` explicitly so a long training run on a
-concurrency-1 training worker never delays it."""
+"""Celery tasks of the local provider. `localtuner.*` is routed to the `training` queue
+(CELERY_TASK_ROUTES in fineweb/settings.py); beat sends the sweep to `default` explicitly so a long
+training run on a concurrency-1 training worker never delays it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from localtuner.training import job_train, jobs_sweep_stale
 
 
 @shared_task(
-    name="localtuner.tasks.train_job",
+    name="localtuner.train_job",
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -23,7 +23,7 @@ def train_job(job_id: int) -> None:
     job_train(job_id=job_id)
 
 
-@shared_task(name="localtuner.tasks.sweep_stale_jobs", ignore_result=True)
+@shared_task(name="localtuner.sweep_stale_jobs", ignore_result=True)
 def sweep_stale_jobs(include_unclaimed: bool = False) -> None:
     jobs_sweep_stale(include_unclaimed=include_unclaimed)
 

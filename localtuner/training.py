@@ -133,7 +133,7 @@ def _validate(job: LocalJob) -> dict:
     """Read the files with the trainer's own loader; returns the concrete hyperparameters."""
     from localtuner.engine.basemodels import load_tokenizer, pick_device
     from localtuner.engine.data import DataError, load_preference, load_supervised
-    from localtuner.engine.trainer import auto_batch_size, auto_epochs
+    from localtuner.engine.hyper import auto_batch_size, auto_epochs
 
     loader = load_preference if job.method == LocalJob.Method.DPO else load_supervised
     tokenizer = load_tokenizer(job.model, cache_dir=Path(settings.FINEWEB_MODEL_CACHE_DIR))
@@ -197,6 +197,7 @@ def _train(job: LocalJob, owner: str) -> None:
         learning_rate_multiplier=hyper["learning_rate_multiplier"],
         seed=job.seed,
         dpo_beta=hyper.get("beta", 0.1),
+        torch_threads=settings.FINEWEB_TORCH_THREADS or None,
     )
     still_ours = LocalJob.objects.filter(pk=job.pk, status=Status.RUNNING, lease_owner=owner)
     last_estimate = [0.0]

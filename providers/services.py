@@ -97,8 +97,8 @@ def connection_delete(*, connection: Connection) -> None:
 
 
 def connection_ensure_local(*, team: Team) -> Connection:
-    """Every team gets the built-in local provider with a key of its own (TEAM_CREATED_HOOKS and
-    data migrations call this, or do the same)."""
+    """Every team gets the built-in local provider with a key of its own (onboarding's team_create
+    and data migrations call this, or do the same)."""
     connection, _ = Connection.objects.get_or_create(
         team=team, kind=Connection.Kind.LOCAL, defaults={"name": LOCAL_CONNECTION_NAME}
     )

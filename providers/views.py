@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from fineweb.accounts.access import get_for_team_or_404, role_required, team_required
+from fineweb.accounts.http import TeamRequest
 from providers import services
 from providers.forms import ConnectionForm
 from providers.models import Connection
@@ -13,18 +15,18 @@ from providers.models import Connection
 OWNER = "owner"
 
 
-def _get_connection_for_user(request, connection_id: int) -> Connection:
+def _get_connection_for_user(request: TeamRequest, connection_id: int) -> Connection:
     return get_for_team_or_404(Connection.objects.all(), request, id=connection_id)
 
 
 @team_required
-def connection_list(request):
+def connection_list(request: TeamRequest) -> HttpResponse:
     connections = Connection.objects.filter(team=request.team)
     return render(request, "providers/connection_list.html", {"connections": connections})
 
 
 @role_required(OWNER)
-def connection_add(request):
+def connection_add(request: TeamRequest) -> HttpResponse:
     form = ConnectionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -38,7 +40,7 @@ def connection_add(request):
 
 
 @role_required(OWNER)
-def connection_edit(request, connection_id: int):
+def connection_edit(request: TeamRequest, connection_id: int) -> HttpResponse:
     connection = _get_connection_for_user(request, connection_id)
     initial = {"name": connection.name, "base_url": connection.base_url}
     form = ConnectionForm(request.POST or None, initial=initial, connection=connection)
@@ -54,7 +56,7 @@ def connection_edit(request, connection_id: int):
 
 
 @role_required(OWNER)
-def connection_delete(request, connection_id: int):
+def connection_delete(request: TeamRequest, connection_id: int) -> HttpResponse:
     connection = _get_connection_for_user(request, connection_id)
     if request.method == "POST":
         try:
@@ -69,7 +71,7 @@ def connection_delete(request, connection_id: int):
 
 @require_POST
 @team_required
-def connection_test(request, connection_id: int):
+def connection_test(request: TeamRequest, connection_id: int) -> HttpResponse:
     connection = _get_connection_for_user(request, connection_id)
     ok, message = services.connection_test(connection=connection)
     if request.htmx:

@@ -11,7 +11,8 @@ import pytest
 from django.test import Client
 
 from fineweb.accounts.models import Membership
-from fineweb.accounts.services import team_add_member, team_create, user_create
+from fineweb.accounts.services import team_add_member, user_create
+from onboarding.services import team_create
 from tests.factories import PASSWORD, client_for
 from tests.processes import WorkerProcess
 

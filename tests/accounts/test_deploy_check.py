@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
+from cryptography.fernet import Fernet
+
 from tests.processes import ROOT
 
-PRODUCTION_ENV = {
+# Values for the docs' "..." placeholders.
+PLACEHOLDERS = {
     "FINEWEB_SECRET_KEY": "x" * 20 + "-a-long-random-production-secret-key-0123456789",
-    "FINEWEB_ALLOWED_HOSTS": "fineweb.example.com",
-    "FINEWEB_SECURE_SSL_REDIRECT": "1",
-    "FINEWEB_SECURE_COOKIES": "1",
-    "FINEWEB_HSTS_SECONDS": "31536000",
-    "FINEWEB_HSTS_PRELOAD": "1",
-    "FINEWEB_BEHIND_PROXY": "1",
-    "FINEWEB_DEBUG": "0",
+    "DATABASE_URL": "postgres://fineweb:secret@db.example.com:5432/fineweb",
+    "CELERY_BROKER_URL": "redis://redis.example.com:6379/0",
+    "FINEWEB_FERNET_KEYS": Fernet.generate_key().decode(),
 }
+
+
+def production_env_from_docs() -> dict:
+    """The variables the production checklist of docs/operations.md exports."""
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    block = text.split("## Production checklist", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    exports = block.split("manage.py", 1)[0]
+    env = dict(re.findall(r"\b([A-Z][A-Z0-9_]*)=(\S+)", exports))
+    return {
+        name: PLACEHOLDERS.get(name, value) if value.endswith("...") else value for name, value in env.items()
+    }
+
+
+PRODUCTION_ENV = {**production_env_from_docs(), "FINEWEB_DEBUG": "0"}
 
 
 def run_check(tmp_path, extra: dict) -> subprocess.CompletedProcess:
@@ -32,6 +46,17 @@ def run_check(tmp_path, extra: dict) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
+
+
+def test_the_docs_checklist_sets_every_security_variable():
+    for name in (
+        "FINEWEB_SECRET_KEY",
+        "FINEWEB_SECURE_SSL_REDIRECT",
+        "FINEWEB_HSTS_SECONDS",
+        "FINEWEB_HSTS_PRELOAD",
+    ):
+        assert name in PRODUCTION_ENV
+    assert not any(value.endswith("...") for value in PRODUCTION_ENV.values())
 
 
 def test_check_deploy_is_clean_with_the_production_variables(tmp_path):

@@ -1,4 +1,4 @@
-"""The upload page end to end: the form, the browser's XHR upload, refusals, scoping."""
+"""The upload page end to end: the form, the upload over htmx and as a plain post, refusals, scoping."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.factories import chat, good_lines, jsonl, upload_file
 URL = "/datasets/upload/"
 
 
-def post(client, content, name="support.jsonl", xhr=False, **fields):
+def post(client, content, name="support.jsonl", htmx=False, **fields):
     data = {
         "file": upload_file(content, name),
         "name": "Support",
@@ -22,8 +22,8 @@ def post(client, content, name="support.jsonl", xhr=False, **fields):
         "target_model": "gpt-4o-mini-2024-07-18",
         **fields,
     }
-    headers = {"HTTP_X_UPLOAD": "xhr"} if xhr else {}
-    return client.post(URL, data, **headers)
+    headers = {"HX-Request": "true"} if htmx else {}
+    return client.post(URL, data, headers=headers)
 
 
 def test_the_upload_page_has_a_drop_zone_a_progress_bar_and_the_fields(alice_client):
@@ -32,6 +32,9 @@ def test_the_upload_page_has_a_drop_zone_a_progress_bar_and_the_fields(alice_cli
     assert 'name="method"' in body and "DPO (preference pairs)" in body
     assert 'name="target_model"' in body and "gpt-4.1-mini-2025-04-14" in body
     assert "datasets/upload.js" in body
+    # htmx sends the form (with its progress events); without JavaScript it is a plain multipart post.
+    assert 'hx-post="/datasets/upload/"' in body and 'hx-encoding="multipart/form-data"' in body
+    assert 'method="post" enctype="multipart/form-data" action="/datasets/upload/"' in body
 
 
 def test_a_good_file_is_uploaded_and_the_browser_is_sent_to_its_version_page(alice_client, team):
@@ -42,17 +45,28 @@ def test_a_good_file_is_uploaded_and_the_browser_is_sent_to_its_version_page(ali
     assert version.dataset.team == team and version.status == "valid"
 
 
-def test_the_xhr_upload_gets_the_redirect_as_json(alice_client):
-    response = post(alice_client, good_lines(12), xhr=True)
+def test_the_htmx_upload_is_sent_to_the_version_page_by_hx_redirect(alice_client):
+    response = post(alice_client, good_lines(12), htmx=True)
     version = DatasetVersion.objects.get()
     assert response.status_code == 200
-    assert response.json() == {"redirect": f"/datasets/{version.dataset_id}/v/1/"}
+    assert response["HX-Redirect"] == f"/datasets/{version.dataset_id}/v/1/"
 
 
 def test_a_refused_file_comes_back_as_the_form_with_the_reason_and_nothing_is_stored(alice_client):
-    response = post(alice_client, json.dumps(good_lines(12)).encode(), xhr=True)
+    response = post(alice_client, json.dumps(good_lines(12)).encode(), htmx=True)
     assert response.status_code == 400
-    assert "one JSON array" in response.json()["form_html"]
+    html = response.content.decode()
+    assert "one JSON array" in html
+    assert html.lstrip().startswith('<form class="upload"') and "<html" not in html  # the form partial only
+    assert not Dataset.objects.exists()
+
+
+def test_a_file_over_the_limit_sent_by_htmx_gets_the_form_with_the_reason(alice_client, settings):
+    settings.DATASET_MAX_UPLOAD_BYTES = 2000
+    response = post(alice_client, jsonl([chat(i) for i in range(40)]), htmx=True)
+    assert response.status_code == 413
+    html = response.content.decode()
+    assert "larger than the limit of 2,000 bytes" in html and "<html" not in html
     assert not Dataset.objects.exists()
 
 

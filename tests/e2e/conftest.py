@@ -2,6 +2,10 @@
 
 `browser_page` gives a fresh page; tests/e2e/browser.py's `login(page, live_server, username,
 password)` logs in through the real login form.
+
+Pages run under the real Content-Security-Policy: give `wait_for_function` a function
+(`"() => ..."`), since Playwright polls a bare expression with eval inside the page, which the
+policy forbids.
 """
 
 from __future__ import annotations

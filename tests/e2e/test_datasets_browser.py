@@ -109,3 +109,40 @@ def test_a_file_dropped_on_the_drop_zone_is_chosen(browser_page, live_server, al
     page.click("button[type=submit]")
     page.wait_for_url("**/v/1/")
     assert "30\nexamples" in page.inner_text("#stats")
+
+
+def test_the_form_asks_for_a_file_before_sending_anything(browser_page, live_server, alice):
+    page = browser_page
+    login(page, live_server, "alice", PASSWORD)
+    page.goto(f"{live_server.url}/datasets/upload/")
+    requests = []
+    page.on("request", lambda request: requests.append(request) if request.method == "POST" else None)
+    page.click("button[type=submit]")
+    assert "Choose a file first" in page.inner_text(".client-error")
+    assert requests == [] and page.url.endswith("/datasets/upload/")
+
+
+def test_a_slow_upload_shows_its_progress_then_lands_on_the_version_page(
+    browser_page, live_server, alice, tmp_path
+):
+    page = browser_page
+    login(page, live_server, "alice", PASSWORD)
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(lines * 60) + "\n", encoding="utf-8")  # about 750 kB
+    page.goto(f"{live_server.url}/datasets/upload/")
+    page.set_input_files("input[type=file]", str(path))
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 256 * 1024},
+    )
+    page.click("button[type=submit]")
+    # htmx:xhr:progress moves the bar while the file goes up.
+    page.wait_for_function(
+        "() => /Uploading\u2026 [1-9][0-9]?%/.test(document.querySelector('.upload-progress .label').innerText)"
+    )
+    assert page.is_visible(".upload-progress") and page.is_disabled("button[type=submit]")
+    page.wait_for_url("**/v/1/", timeout=60_000)
+    assert "1,800\nexamples" in page.inner_text("#stats")

@@ -23,7 +23,7 @@ def test_an_imported_job_page_shows_its_origin_curve_and_relaunch(browser_page, 
     page.goto(f"{live_server.url}/jobs/{job.id}/")
     assert f"Imported from OpenAI on {job.imported_at:%-d %B %Y}" in page.inner_text(".lead")
     page.wait_for_function(
-        "document.querySelectorAll('#curve .scatterlayer .trace .points path').length >= 4"
+        "() => document.querySelectorAll('#curve .scatterlayer .trace .points path').length >= 4"
     )
     assert page.inner_text("[data-testid=fine-tuned-model]") == job.fine_tuned_model
     assert "support-v3.jsonl" in page.inner_text("table.settings")

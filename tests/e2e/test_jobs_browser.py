@@ -41,7 +41,7 @@ LINES = [
 
 @pytest.fixture
 def beat(transactional_db, tmp_path):
-    """A real `celery beat`: it ticks jobs.sync_due every 5 seconds, as in production."""
+    """A real `celery beat`: it ticks jobs.sync_due_jobs every 5 seconds, as in production."""
     env = dict(os.environ, DATABASE_URL=database_url_for_children(), PYTHONUNBUFFERED="1")
     with open(tmp_path / "beat.log", "wb") as log:
         proc = subprocess.Popen(
@@ -155,7 +155,7 @@ def test_a_new_user_uploads_freezes_launches_and_watches_the_local_provider_trai
     # Wait for any final status (a bound, not a speed check: CI machines may be busy), so a failed
     # job reports its error instead of a timeout.
     page.wait_for_function(
-        "['Succeeded', 'Failed', 'Cancelled'].includes(window.__statuses.at(-1))", timeout=300_000
+        "() => ['Succeeded', 'Failed', 'Cancelled'].includes(window.__statuses.at(-1))", timeout=300_000
     )
     statuses = page.evaluate("window.__statuses")
     job.refresh_from_db()
@@ -166,7 +166,8 @@ def test_a_new_user_uploads_freezes_launches_and_watches_the_local_provider_trai
 
     # The loss curve: plotly's SVG holds the traces and their points.
     page.wait_for_function(
-        "document.querySelectorAll('#curve .scatterlayer .trace .points path').length >= 10", timeout=30_000
+        "() => document.querySelectorAll('#curve .scatterlayer .trace .points path').length >= 10",
+        timeout=30_000,
     )
     legend = page.locator("#curve .legend .legendtext").all_text_contents()
     assert "train loss" in legend and "validation loss" in legend, legend

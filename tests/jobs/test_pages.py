@@ -15,6 +15,13 @@ from tests.matching import search
 pytestmark = pytest.mark.django_db
 
 
+def figure_of(html: str) -> dict:
+    """The figure a page hands to static/js/figures.js through `json_script`."""
+    return json.loads(
+        search(r'<script id="curve-data" type="application/json">(.*?)</script>', html, re.S).group(1)
+    )
+
+
 @pytest.fixture
 def running_job(team, version, openai_connection):
     job = make_job(
@@ -49,7 +56,7 @@ def test_the_job_page_shows_progress_eta_events_escaped_and_polls_while_running(
     assert 'style="width: 40%"' in html
     assert "&lt;script&gt;alert" in html and "<script>alert" not in html
     assert 'hx-trigger="every 2s"' in html
-    figure = json.loads(search(r'id="curve-data">(.*?)</script>', html, re.S).group(1))
+    figure = figure_of(html)
     assert figure["data"][0]["name"] == "train loss"
     assert "Cancel job" in html
 
@@ -143,7 +150,7 @@ def test_the_curves_page_overlays_several_runs(alice_client, team, version, open
         )
         jobs.append(job)
     html = alice_client.get(f"/jobs/curves/?ids={jobs[0].id},{jobs[1].id}").content.decode()
-    figure = json.loads(search(r'id="curve-data">(.*?)</script>', html, re.S).group(1))
+    figure = figure_of(html)
     names = [trace["name"] for trace in figure["data"]]
     assert f"#{jobs[0].id} train loss" in names and f"#{jobs[1].id} validation loss" in names
     assert html.count('<script src="/static/vendor/plotly.min.js"') == 1
@@ -155,7 +162,7 @@ def test_the_curve_sends_at_most_5000_points_per_series(alice_client, team, vers
         [MetricPoint(job=job, step=s, train_loss=1 + (s % 7) / 10) for s in range(1, 12_001)]
     )
     html = alice_client.get(f"/jobs/curves/?ids={job.id}").content.decode()
-    figure = json.loads(search(r'id="curve-data">(.*?)</script>', html, re.S).group(1))
+    figure = figure_of(html)
     trace = figure["data"][0]
     xs = trace["x"] if isinstance(trace["x"], list) else None
     assert xs is None or len(xs) == 5000
@@ -180,7 +187,7 @@ def test_short_curves_are_svg_and_long_ones_webgl(alice_client, team, version, o
     MetricPoint.objects.bulk_create([MetricPoint(job=long, step=s, train_loss=1.0) for s in range(1, 3001)])
     for job, kind in ((short, "scatter"), (long, "scattergl")):
         html = alice_client.get(f"/jobs/curves/?ids={job.id}").content.decode()
-        figure = json.loads(search(r'id="curve-data">(.*?)</script>', html, re.S).group(1))
+        figure = figure_of(html)
         assert {trace["type"] for trace in figure["data"]} == {kind}
 
 

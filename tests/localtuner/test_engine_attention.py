@@ -5,7 +5,7 @@ import torch
 from localtuner.engine.attention import NAME, segments_from_positions, use_packed_attention
 from localtuner.engine.basemodels import load_base
 from localtuner.engine.data import chat_example, pack, pack_one_row
-from localtuner.engine.trainer import dpo_stats, token_stats
+from localtuner.engine.losses import dpo_stats, token_stats
 
 from .test_engine_data import _examples, conversation
 

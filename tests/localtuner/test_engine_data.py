@@ -14,7 +14,7 @@ from localtuner.engine.data import (
     pack,
     read_jsonl,
 )
-from localtuner.engine.trainer import token_stats
+from localtuner.engine.losses import token_stats
 
 
 def labelled_text(tokenizer, example):

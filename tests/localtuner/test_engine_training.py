@@ -4,8 +4,8 @@ import math
 import pytest
 
 from localtuner.engine import generate
+from localtuner.engine.checkpoints import RESULT_CSV_HEADER
 from localtuner.engine.inference import ModelCache
-from localtuner.engine.trainer import RESULT_CSV_HEADER
 
 FOODS = {
     "red": "apple",

@@ -60,7 +60,7 @@ def test_a_worker_killed_mid_training_leaves_a_job_that_the_next_worker_resumes_
     assert job.status == "succeeded", job.error
     assert job.attempts == 2
     # Redis would redeliver the unacked message only after an hour: the starting worker's sweep did it.
-    assert "localtuner.tasks.sweep_stale_jobs" in second.log()
+    assert "localtuner.sweep_stale_jobs" in second.log()
     assert metric_steps(job) == list(range(1, 51))  # every step, each exactly once
     assert sorted(job.checkpoints.values_list("step", flat=True)) == [10, 20, 30, 40, 50]
     said = list(job.events.order_by("pk").values_list("message", flat=True))

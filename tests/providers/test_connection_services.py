@@ -13,9 +13,10 @@ from django.core.management.base import CommandError
 from django.db import connection as db_connection
 
 from fineweb.accounts.models import Team
-from fineweb.accounts.services import team_create, user_create
+from fineweb.accounts.services import user_create
 from localtuner.keys import SERVER_SCOPE, Scope, api_key_resolve
 from localtuner.models import LocalApiKey
+from onboarding.services import team_create
 from providers.crypto import KeyUnreadable
 from providers.models import Connection
 from providers.openai import OpenAIProvider

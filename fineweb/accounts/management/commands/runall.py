@@ -31,12 +31,11 @@ class Command(BaseCommand):
     help = "Run uvicorn, a Celery worker with beat (default queue) and a training worker."
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=settings.RUNALL_PORT)
+        parser.add_argument("--host", default=settings.RUNALL_HOST)
 
     def handle(self, *args, port: int, host: str, **options):
         python = sys.executable
-        data = settings.DATA_DIR
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         celery = [python, "-m", "celery", "-A", "fineweb", "--quiet", "worker", "--loglevel", "INFO"]
         commands = {
@@ -44,7 +43,7 @@ class Command(BaseCommand):
             + ["--log-level", "warning"],
             "worker": celery
             + ["-B", "-Q", "default", "-c", "2", "-n", "default@%h"]
-            + ["-s", str(data / "celerybeat-schedule")],
+            + ["-s", settings.CELERY_BEAT_SCHEDULE_FILENAME],
             "training": celery + ["-Q", "training", "-c", "1", "-n", "training@%h"],
         }
         supervisor = Supervisor(commands=commands, env=env, say=self._say)

@@ -7,12 +7,10 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from fineweb.accounts.services import team_create, user_create
+from fineweb.accounts.services import user_create
+from onboarding.services import team_create
 
 DEMO_USERNAME = "owner"
-
-# Apps that ship demo content (a sample dataset, ...) append callables taking team= and user=.
-DEMO_CONTENT_HOOKS: list = []
 
 
 class Command(BaseCommand):
@@ -24,9 +22,7 @@ class Command(BaseCommand):
         if user is None:
             password = secrets.token_urlsafe(12)
             user = user_create(username=DEMO_USERNAME, password=password)
-            team = team_create(name="Demo team", owner=user)
-            for hook in DEMO_CONTENT_HOOKS:
-                hook(team=team, user=user)
+            team_create(name="Demo team", owner=user, with_demo_data=True)
             self.stdout.write(f"LOGIN username={DEMO_USERNAME} password={password}")
             self.stdout.write("(The password is shown this once; change it after logging in.)")
         else:
