@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -222,6 +223,9 @@ FINEWEB_JOB_SUBMIT_LEASE_SECONDS = env_int("FINEWEB_JOB_SUBMIT_LEASE_SECONDS", 1
 # --- `make run` (manage.py runall): where the web server listens.
 RUNALL_HOST = env_str("HOST", "127.0.0.1")
 RUNALL_PORT = env_int("PORT", 8000)
+# Web server processes of `make run`: Django runs sync views on one thread per ASGI process, so
+# pages are served in parallel only by several processes (one per core, at most 4, by default).
+RUNALL_WEB_WORKERS = env_int("FINEWEB_WEB_WORKERS", max(1, min(4, os.cpu_count() or 1)))
 
 # --- Providers and the built-in local provider.
 FINEWEB_LOCAL_API_KEY = secret_from_env_or_file(
