@@ -266,11 +266,7 @@ class ProviderHTTP:
                 response = self.client.send(request, stream=stream)
             except netguard.AddressNotAllowed as exc:
                 logger.warning("%s %s %s refused: %s", self.provider_name, method, url, exc)
-                raise AddressNotAllowed(
-                    f"fineweb does not call {exc.host}: it is {exc.reason}. Provider calls go only to "
-                    "public addresses unless the operator allows a network with "
-                    "FINEWEB_PROVIDER_ALLOWED_NETWORKS."
-                ) from None
+                raise AddressNotAllowed(netguard.refusal_sentence(exc)) from None
             except httpx.TimeoutException as exc:
                 if deadline is not None:
                     last_error = ProviderUnavailable(

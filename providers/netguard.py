@@ -58,6 +58,13 @@ class AddressNotAllowed(Exception):
         super().__init__(f"{host} is {reason}")
 
 
+def refusal_sentence(exc: AddressNotAllowed) -> str:
+    return (
+        f"The base URL's host {exc.host} is {exc.reason}; fineweb calls providers only at public "
+        "addresses unless the operator allows its network (FINEWEB_PROVIDER_ALLOWED_NETWORKS)."
+    )
+
+
 def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
     """The IPv4 address an IPv6 address carries (mapped, compatible, 6to4, NAT64), if any."""
     if isinstance(ip, ipaddress.IPv4Address):

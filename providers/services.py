@@ -52,9 +52,8 @@ def connection_clean_base_url(*, kind: str, base_url: str) -> str:
     except netguard.AddressNotAllowed as exc:
         raise ValidationError(
             {
-                "base_url": f"fineweb does not call {exc.host}: it is {exc.reason}. "
-                "Use the provider's public address, or ask the operator to allow the network "
-                "(FINEWEB_PROVIDER_ALLOWED_NETWORKS)."
+                "base_url": netguard.refusal_sentence(exc)
+                + " Use the provider's public address, or ask the operator to allow the network."
             }
         ) from None
     return base_url
