@@ -40,6 +40,26 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Special-purpose ranges refused whatever this Python's `is_global` says of them (its tables
+# differ between versions: 3.11 calls 192.0.0.8 and fec0::/10 global).
+_SPECIAL = [
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8",
+        "100.64.0.0/10",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "240.0.0.0/4",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "2001:db8::/32",
+        "fec0::/10",
+    )
+]
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 # When set (a time.monotonic() value), every connect, read and write of the current provider
@@ -99,7 +119,7 @@ def address_refusal(ip: IPAddress) -> str | None:
         return "a multicast address"
     if ip.is_private:
         return "a private network address"
-    if not ip.is_global:
+    if not ip.is_global or any(ip.version == net.version and ip in net for net in _SPECIAL):
         return "a reserved address"
     return None
 

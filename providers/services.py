@@ -48,6 +48,10 @@ def connection_clean_base_url(*, kind: str, base_url: str) -> str:
             {"base_url": "The base URL must start with http:// or https:// and name a host."}
         )
     try:
+        httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        raise ValidationError({"base_url": f"This base URL cannot be used: {exc}."}) from None
+    try:
         netguard.url_check(base_url)
     except netguard.AddressNotAllowed as exc:
         raise ValidationError(
