@@ -108,3 +108,22 @@ def test_the_interactive_budget_stops_retrying_when_its_time_is_spent():
     assert RetryPolicy.for_budget("background").max_attempts == 5
     with pytest.raises(ValueError):
         RetryPolicy.for_budget("forever")
+
+
+def test_under_asgi_a_sync_view_sees_the_interactive_budget_too():
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    seen = {}
+
+    def sync_view(request):
+        seen["budget"] = current_budget()
+        return HttpResponse("ok")
+
+    async def handler(request):
+        return await sync_to_async(sync_view)(request)
+
+    asyncio.run(ProviderBudgetMiddleware(handler)(RequestFactory().get("/")))
+    assert seen["budget"] == "interactive"
+    assert current_budget() == "background"
