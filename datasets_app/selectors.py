@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
 import orjson
-import plotly.graph_objects as go
 
 from datasets_app.costs import Estimate, estimate
 from datasets_app.lines import example_lines
 from datasets_app.models import DatasetVersion
 from datasets_app.validation import format_problem
+from fineweb.lib import figures
 from fineweb.lib.catalogue import model_spec
 
 log = logging.getLogger(__name__)
@@ -31,29 +30,30 @@ def version_histogram_figure(version: DatasetVersion) -> dict | None:
     centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
     widths = [max(b - a, 1) for a, b in zip(edges[:-1], edges[1:], strict=True)]
     labels = [f"{round(a):,}\u2013{round(b):,} tokens" for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    fig = go.Figure(
-        go.Bar(
-            x=centers,
-            y=histogram["counts"],
-            width=widths,
-            customdata=labels,
-            marker_color="#2f6fde",
-            hovertemplate="%{customdata}<br>%{y} examples<extra></extra>",
-        )
-    )
+    layout: dict = {}
     limit = stats.get("limit")
     if limit and stats.get("tokens_max", 0) >= limit * 0.8:
-        fig.add_vline(x=limit, line_dash="dash", line_color="#c0392b", annotation_text=f"limit {limit:,}")
-    fig.update_layout(
+        shape, note = figures.vertical_line(limit, color="#c0392b", dash="dash", text=f"limit {limit:,}")
+        layout.update(shapes=[shape], annotations=[note])
+    layout.update(
         margin={"l": 50, "r": 20, "t": 10, "b": 45},
         height=280,
         bargap=0.05,
-        xaxis_title="tokens per example",
-        yaxis_title="examples",
+        xaxis={"title": {"text": "tokens per example"}},
+        yaxis={"title": {"text": "examples"}},
         plot_bgcolor="#fff",
         paper_bgcolor="#fff",
     )
-    return json.loads(fig.to_json())
+    bar = {
+        "customdata": labels,
+        "hovertemplate": "%{customdata}<br>%{y} examples<extra></extra>",
+        "marker": {"color": "#2f6fde"},
+        "width": widths,
+        "x": centers,
+        "y": histogram["counts"],
+        "type": "bar",
+    }
+    return figures.figure([bar], layout)
 
 
 def version_cost(version: DatasetVersion, n_epochs: int | None = None) -> Estimate:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -222,6 +223,9 @@ FINEWEB_JOB_SUBMIT_LEASE_SECONDS = env_int("FINEWEB_JOB_SUBMIT_LEASE_SECONDS", 1
 # --- `make run` (manage.py runall): where the web server listens.
 RUNALL_HOST = env_str("HOST", "127.0.0.1")
 RUNALL_PORT = env_int("PORT", 8000)
+# Web server processes of `make run`: Django runs sync views on one thread per ASGI process, so
+# pages are served in parallel only by several processes (one per core, at most 4, by default).
+RUNALL_WEB_WORKERS = env_int("FINEWEB_WEB_WORKERS", max(1, min(4, os.cpu_count() or 1)))
 
 # --- Providers and the built-in local provider.
 FINEWEB_LOCAL_API_KEY = secret_from_env_or_file(
@@ -260,3 +264,33 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("FINEWEB_LOG_LEVEL", "INFO")},
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
+
+# --- Hardening: provider network rules and login throttling (docs/security.md). Kept in one
+# block so it merges cleanly.
+from datetime import timedelta  # noqa: E402
+
+from fineweb.lib.env import env_networks  # noqa: E402
+
+# Networks provider calls may reach although private/loopback/link-local (e.g. a vLLM on the LAN).
+FINEWEB_PROVIDER_ALLOWED_NETWORKS = env_networks("FINEWEB_PROVIDER_ALLOWED_NETWORKS", [])
+INSTALLED_APPS += ["axes"]
+# Page requests get the short provider budget; AxesMiddleware stays last, as django-axes asks.
+MIDDLEWARE += ["providers.middleware.ProviderBudgetMiddleware", "axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+FINEWEB_PROXY_COUNT = env_int("FINEWEB_PROXY_COUNT", 1 if env_bool("FINEWEB_BEHIND_PROXY", False) else 0)
+AXES_ENABLED = env_bool("FINEWEB_LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = env_int("FINEWEB_LOGIN_FAILURE_LIMIT", 5)
+_cooloff_minutes = env_int("FINEWEB_LOGIN_COOLOFF_MINUTES", 15)
+AXES_COOLOFF_TIME = timedelta(minutes=_cooloff_minutes)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: per user, and per address
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lock always ends after the cool-off
+AXES_CLIENT_IP_CALLABLE = "fineweb.accounts.throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "fineweb.accounts.throttle.lockout_response"
+if AXES_FAILURE_LIMIT < 1 or _cooloff_minutes < 1:
+    raise ImproperlyConfigured(
+        "FINEWEB_LOGIN_FAILURE_LIMIT and FINEWEB_LOGIN_COOLOFF_MINUTES must be at least 1"
+    )

@@ -9,6 +9,7 @@ Submitting is safe against double clicks, task retries and workers killed mid-ca
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import timedelta
 
@@ -69,20 +70,27 @@ def _provider_job_find(provider: Provider, job: Job) -> ProviderJob | None:
 def connection_fine_tunable_models(*, connection, client=None) -> tuple[list[str], str]:
     """(model ids the connection can fine-tune, "" ) or ([], a sentence saying why there are none).
 
-    Cached for a minute per connection: the launch form asks on every change of a field.
+    Cached per connection, for a minute (a failure for 30 s): the launch form asks on every change
+    of a field, and a provider that does not answer must cost the page its few seconds once, not
+    on every change. Pages call it, so the call has the page budget (providers/http.py).
     """
-    key = f"jobs:models:{connection.id}"
+    # A new key or URL is a new list: the key's part changes with them.
+    raw = f"{connection.base_url}|{connection.api_key_encrypted}"
+    version = hashlib.sha256(raw.encode()).hexdigest()[:16]
+    key = f"jobs:models:{connection.id}:{version}"
     cached = cache.get(key)
     if cached is not None:
-        return cached, ""
+        return cached
     try:
         provider = connection_get_provider(connection=connection, client=client)
         models = sorted(m.id for m in provider.list_models() if m.fine_tunable)
     except ProviderError as exc:
-        return [], f"fineweb could not reach {connection.name}: {exc.user_message}"
+        result: tuple[list[str], str] = ([], f"fineweb could not reach {connection.name}: {exc.user_message}")
+        cache.set(key, result, 30)
+        return result
     if not models:
         return [], f"{connection.name} offers no model that can be fine-tuned with this key."
-    cache.set(key, models, 60)
+    cache.set(key, (models, ""), 60)
     return models, ""
 
 
@@ -158,8 +166,14 @@ def job_launch(
         with transaction.atomic():
             job = Job.objects.create(**fields)
     except IntegrityError:
-        # Two posts of the same form raced; the other one won.
-        return Job.objects.get(team=team, idempotency_key=idempotency_key)
+        # Two posts of the same form raced and the other one won; or the key is another team's
+        # (keys are unique across teams, as they are sent to providers): say so, don't 500.
+        existing = Job.objects.filter(team=team, idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise LaunchError(
+                "This launch form was already used. Reload the page to get a fresh form and launch again."
+            ) from None
+        return existing
     from jobs.tasks import job_submit_task
 
     transaction.on_commit(lambda: job_submit_task.delay(job.id))

@@ -61,3 +61,9 @@ class NotFound(ProviderError):
 class MalformedResponse(ProviderError):
     default_message = "The provider sent an answer fineweb could not read."
     retryable = True
+
+
+class AddressNotAllowed(ProviderError):
+    """The base URL is, or resolves to, an address fineweb does not call (providers/netguard.py)."""
+
+    default_message = "fineweb does not call private, loopback or link-local addresses."

@@ -5,6 +5,17 @@ The wait before a retry is the provider's `Retry-After` (or `retry-after-ms`; se
 HTTP date), capped at `max_retry_after`, or else exponential backoff with jitter. The API key
 only ever travels in the Authorization header; logs show it masked, and provider messages that
 echo it are scrubbed.
+
+Budgets: a page request may spend only a few seconds on a provider, over all its tries
+(`RetryPolicy.interactive()`: 2 tries, 5 s in all, every connect, read and write capped at what
+is left); Celery tasks keep the long one (`RetryPolicy.background()`: 5 tries of up to 60 s).
+`current_budget()` says which applies: "interactive" inside a page request
+(`providers.middleware.ProviderBudgetMiddleware`), else "background".
+
+Addresses: every socket a provider client opens goes through `providers.netguard` (no loopback,
+private or link-local address unless the operator allows it); a refusal raises AddressNotAllowed
+before anything is sent. Error messages quote a provider only through a short excerpt of a JSON
+error message, never a raw body.
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +34,9 @@ from typing import Any
 
 import httpx
 
+from providers import netguard
 from providers.errors import (
+    AddressNotAllowed,
     AuthError,
     BadRequest,
     MalformedResponse,
@@ -38,7 +52,17 @@ logger = logging.getLogger("fineweb.providers")
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 UPLOAD_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
-MAX_PROVIDER_MESSAGE = 500
+INTERACTIVE_SECONDS = 5.0
+INTERACTIVE_TIMEOUT = httpx.Timeout(INTERACTIVE_SECONDS, connect=3.0)
+# Provider error messages are shown as an excerpt of at most this many characters.
+MAX_PROVIDER_MESSAGE = 300
+
+# "interactive" while a page request runs (set by ProviderBudgetMiddleware), else "background".
+BUDGET: ContextVar[str] = ContextVar("fineweb_provider_budget", default="background")
+
+
+def current_budget() -> str:
+    return BUDGET.get()
 
 
 def mask_secret(secret: str) -> str:
@@ -92,6 +116,36 @@ class RetryPolicy:
     max_retry_after: float = 60.0
     sleep: Callable[[float], None] = time.sleep
     random: Callable[[], float] = field(default=random.random)
+    # Seconds over all tries (waits included); None: only max_attempts bounds the request.
+    total: float | None = None
+    # The per-try timeout when the caller gives none (DEFAULT_TIMEOUT when this is None too).
+    timeout: httpx.Timeout | None = None
+
+    @classmethod
+    def interactive(cls, **kwargs) -> RetryPolicy:
+        """For a page request: 2 tries, a few seconds in all, short waits."""
+        defaults: dict[str, Any] = {
+            "max_attempts": 2,
+            "backoff_cap": 1.0,
+            "max_retry_after": 1.0,
+            "total": INTERACTIVE_SECONDS,
+            "timeout": INTERACTIVE_TIMEOUT,
+        }
+        return cls(**{**defaults, **kwargs})
+
+    @classmethod
+    def background(cls, **kwargs) -> RetryPolicy:
+        """For Celery tasks: 5 tries of up to 60 s each, waits of up to 60 s between them."""
+        return cls(**kwargs)
+
+    @classmethod
+    def for_budget(cls, budget: str | None = None, **kwargs) -> RetryPolicy:
+        budget = budget or current_budget()
+        if budget == "interactive":
+            return cls.interactive(**kwargs)
+        if budget == "background":
+            return cls.background(**kwargs)
+        raise ValueError(f"unknown provider budget {budget!r}")
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with "equal jitter": between half and all of base * 2**(attempt-1)."""
@@ -186,6 +240,7 @@ class ProviderHTTP:
         url = self.url(path)
         all_headers = {"Authorization": f"Bearer {self._api_key}", **self.extra_headers, **(headers or {})}
         policy = self.retry
+        deadline = time.monotonic() + policy.total if policy.total is not None else None
         last_error: ProviderError | None = None
         for attempt in range(1, policy.max_attempts + 1):
             request = self.client.build_request(
@@ -196,7 +251,7 @@ class ProviderHTTP:
                 data=data,
                 files=files() if files else None,
                 headers=all_headers,
-                timeout=timeout or DEFAULT_TIMEOUT,
+                timeout=_capped(timeout or policy.timeout or DEFAULT_TIMEOUT, deadline),
             )
             logger.debug(
                 "%s %s %s attempt %d headers=%s",
@@ -206,13 +261,24 @@ class ProviderHTTP:
                 attempt,
                 masked_headers(request.headers),
             )
+            token = netguard.DEADLINE.set(deadline)
             try:
                 response = self.client.send(request, stream=stream)
+            except netguard.AddressNotAllowed as exc:
+                logger.warning("%s %s %s refused: %s", self.provider_name, method, url, exc)
+                raise AddressNotAllowed(netguard.refusal_sentence(exc)) from None
             except httpx.TimeoutException as exc:
-                last_error = ProviderUnavailable(
-                    f"{self.provider_name} did not answer in time after {attempt} tries. It may be overloaded; "
-                    "fineweb will try again later."
-                )
+                if deadline is not None:
+                    last_error = ProviderUnavailable(
+                        f"{self.provider_name} did not answer within {policy.total:.0f} seconds "
+                        f"({attempt} {'try' if attempt == 1 else 'tries'}). It may be down or overloaded, "
+                        "or the base URL may be wrong; try again in a moment."
+                    )
+                else:
+                    last_error = ProviderUnavailable(
+                        f"{self.provider_name} did not answer in time after {attempt} tries. It may be "
+                        "overloaded; fineweb will try again later."
+                    )
                 wait = policy.backoff(attempt)
                 logger.warning(
                     "%s %s %s timed out (%s); attempt %d",
@@ -261,6 +327,10 @@ class ProviderHTTP:
                     response.status_code,
                     attempt,
                 )
+            finally:
+                netguard.DEADLINE.reset(token)
+            if deadline is not None and time.monotonic() + wait >= deadline:
+                break  # no time left for another try
             if attempt < policy.max_attempts:
                 logger.info("%s: retrying in %.2fs", self.provider_name, wait)
                 policy.sleep(wait)
@@ -279,10 +349,13 @@ class ProviderHTTP:
 
     # --- errors ---------------------------------------------------------------------------
     def scrub(self, text: str) -> str:
-        """Remove the key (and the provider's own partly-masked echo of it) from provider text."""
+        """Remove the key from provider text, fold it onto one line, and cut it to an excerpt."""
         if self._api_key:
             text = text.replace(self._api_key, mask_secret(self._api_key))
-        return text[:MAX_PROVIDER_MESSAGE]
+        text = " ".join(text.split())
+        if len(text) > MAX_PROVIDER_MESSAGE:
+            text = text[: MAX_PROVIDER_MESSAGE - 1].rstrip() + "…"
+        return text
 
     def _error_for(self, response: httpx.Response, *, subject: str, attempts: int) -> ProviderError:
         status = response.status_code
@@ -319,8 +392,27 @@ class ProviderHTTP:
         return ProviderUnavailable(f"{name} answered HTTP {status}{detail}", **common)
 
 
+def _capped(timeout: httpx.Timeout | float, deadline: float | None) -> httpx.Timeout:
+    """`timeout` with every phase cut to what is left before `deadline`."""
+    timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+    if deadline is None:
+        return timeout
+    left = max(deadline - time.monotonic(), 0.001)
+
+    def cap(value: float | None) -> float:
+        return left if value is None else min(value, left)
+
+    return httpx.Timeout(
+        connect=cap(timeout.connect), read=cap(timeout.read), write=cap(timeout.write), pool=cap(timeout.pool)
+    )
+
+
 def _error_fields(response: httpx.Response) -> tuple[str, str | None, str | None]:
-    """(message, code, type) from `{"error": {...}}`, `{"message": ...}`, `{"detail": ...}` or plain text."""
+    """(message, code, type) from a JSON error: `{"error": {...}}`, `{"message": ...}`, `{"detail": ...}`.
+
+    Anything else (plain text, HTML, an internal service's page) gives no message at all: a
+    provider's raw body is never shown, only the status code and our own sentence.
+    """
     try:
         response.read()
         body = response.json()
@@ -337,10 +429,7 @@ def _error_fields(response: httpx.Response) -> tuple[str, str | None, str | None
             code = err.get("code")
             etype = err.get("type")
             return message, str(code) if code is not None else None, str(etype) if etype is not None else None
-    text = response.text.strip() if response.content else ""
-    if not text or _looks_like_html(text, response):
-        return "", None, None
-    return text, None, None
+    return "", None, None
 
 
 def _looks_like_html(text: str, response: httpx.Response) -> bool:

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import ProtectedError
 
 from fineweb.accounts.models import Team
+from providers import netguard
 from providers.base import Provider
 from providers.errors import ProviderError
 from providers.http import DEFAULT_TIMEOUT, RetryPolicy
@@ -39,10 +40,27 @@ def connection_clean_base_url(*, kind: str, base_url: str) -> str:
             )
         return ""
     parsed = urlparse(base_url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    try:
+        host = parsed.hostname
+    except ValueError:
+        host = None
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or not host:
         raise ValidationError(
             {"base_url": "The base URL must start with http:// or https:// and name a host."}
         )
+    try:
+        httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        raise ValidationError({"base_url": f"This base URL cannot be used: {exc}."}) from None
+    try:
+        netguard.url_check(base_url)
+    except netguard.AddressNotAllowed as exc:
+        raise ValidationError(
+            {
+                "base_url": netguard.refusal_sentence(exc)
+                + " Use the provider's public address, or ask the operator to allow the network."
+            }
+        ) from None
     return base_url
 
 
@@ -197,30 +215,52 @@ def _local_key_readable(connection: Connection) -> None:
         connection_local_key_issue(connection=connection)
 
 
+def provider_client(*, guarded: bool = True) -> httpx.Client:
+    """The httpx client of every provider call that leaves this process: no redirects, no
+    environment proxies, and (guarded) the address rules of providers/netguard.py at connect time."""
+    transport = netguard.GuardedTransport() if guarded else httpx.HTTPTransport(trust_env=False)
+    return httpx.Client(transport=transport, timeout=DEFAULT_TIMEOUT, follow_redirects=False, trust_env=False)
+
+
 def connection_get_provider(
-    *, connection: Connection, client: httpx.Client | None = None, retry: RetryPolicy | None = None
+    *,
+    connection: Connection,
+    client: httpx.Client | None = None,
+    retry: RetryPolicy | None = None,
+    budget: str | None = None,
 ) -> Provider:
-    """The adapter for this connection. `client` defaults to a fresh httpx.Client (for the local
-    provider with no FINEWEB_LOCAL_BASE_URL: an in-process client to this server's own WSGI app)."""
+    """The adapter for this connection.
+
+    `client` defaults to `provider_client()` (for the local provider with no
+    FINEWEB_LOCAL_BASE_URL: an in-process client to this server's own WSGI app; with it, an
+    unguarded client, since the operator chose that address). `retry` defaults to the policy of
+    `budget` ("interactive": a few seconds in all; "background"), itself defaulting to the
+    current one: interactive inside a page request, background elsewhere (providers/http.py).
+    """
     base_url = connection.base_url
     if connection.is_local:
         _local_key_readable(connection)
         base_url = base_url or local_provider_base_url()
-        if client is None and not connection.base_url and not settings.FINEWEB_LOCAL_BASE_URL:
-            client = local_in_process_client()
+        if client is None and not connection.base_url:
+            if settings.FINEWEB_LOCAL_BASE_URL:
+                client = provider_client(guarded=False)
+            else:
+                client = local_in_process_client()
     if client is None:
-        client = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
+        client = provider_client()
     return provider_build(
-        kind=connection.kind, client=client, api_key=connection.api_key(), base_url=base_url, retry=retry
+        kind=connection.kind,
+        client=client,
+        api_key=connection.api_key(),
+        base_url=base_url,
+        retry=retry or RetryPolicy.for_budget(budget),
     )
 
 
 def connection_test(*, connection: Connection, client: httpx.Client | None = None) -> tuple[bool, str]:
-    """Make one cheap authenticated call; store and return (ok, a sentence for the user)."""
+    """Make one cheap authenticated call, within the page budget; store and return (ok, a sentence)."""
     try:
-        provider = connection_get_provider(
-            connection=connection, client=client, retry=RetryPolicy(max_attempts=2)
-        )
+        provider = connection_get_provider(connection=connection, client=client, budget="interactive")
         ok, message = True, provider.test_connection()
     except ProviderError as exc:
         ok, message = False, exc.user_message

@@ -17,6 +17,28 @@ from tests.factories import PASSWORD, client_for
 from tests.processes import WorkerProcess
 
 
+@pytest.fixture(autouse=True)
+def provider_network(settings, monkeypatch):
+    """The suite's fake providers listen on loopback, which fineweb refuses by default
+    (providers/netguard.py): tests allow loopback the way an operator allows a LAN server, for
+    worker subprocesses too. tests/providers/test_ssrf*.py turn it off. No test sends a DNS
+    query: names other than localhost do not resolve."""
+    import socket
+
+    from providers import netguard
+
+    loopback = ["127.0.0.0/8", "::1/128"]
+    settings.FINEWEB_PROVIDER_ALLOWED_NETWORKS = loopback
+    monkeypatch.setenv("FINEWEB_PROVIDER_ALLOWED_NETWORKS", ",".join(loopback))
+
+    def resolve_name(host: str, port: int) -> list[str]:
+        if host.lower().rstrip(".") == "localhost":
+            return ["127.0.0.1", "::1"]
+        raise socket.gaierror(socket.EAI_NONAME, "no DNS in tests")
+
+    monkeypatch.setattr(netguard, "resolve_name", resolve_name)
+
+
 @pytest.fixture
 def alice(db):
     user = user_create(username="alice", password=PASSWORD)

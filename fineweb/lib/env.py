@@ -73,3 +73,16 @@ def secret_from_env_or_file(name: str, path: Path, generate) -> str:
     finally:
         tmp.unlink()
     return path.read_text().strip()
+
+
+def env_networks(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list of CIDRs (`10.0.0.0/8,fd00::/8`; a bare address is one host)."""
+    import ipaddress
+
+    items = env_list(name, default)
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name} must list networks like 10.0.0.0/8, not {item!r}") from exc
+    return items

@@ -193,7 +193,9 @@ def test_the_imported_job_page_says_so_and_renders_its_curve(alice_client, impor
     assert f"Imported from OpenAI on {job.imported_at:%-d %B %Y}" in html
     assert "support-v3.jsonl" in html and "Not in fineweb." in html
     assert job.fine_tuned_model in html
-    figure = json.loads(search(r'id="curve-data">(.*?)</script>', html, re.S).group(1))
+    figure = json.loads(
+        search(r'<script id="curve-data" type="application/json">(.*?)</script>', html, re.S).group(1)
+    )
     traces = {t["name"]: values(t["y"]) for t in figure["data"]}
     assert traces["train loss"] == [2.5, 2.1, 1.7, 1.2]
     assert traces["validation loss"] == [2.3, 1.5]

@@ -40,7 +40,7 @@ class Command(BaseCommand):
         celery = [python, "-m", "celery", "-A", "fineweb", "--quiet", "worker", "--loglevel", "INFO"]
         commands = {
             "web": [python, "-m", "uvicorn", "fineweb.asgi:application", "--host", host, "--port", str(port)]
-            + ["--log-level", "warning"],
+            + ["--workers", str(settings.RUNALL_WEB_WORKERS), "--log-level", "warning"],
             "worker": celery
             + ["-B", "-Q", "default", "-c", "2", "-n", "default@%h"]
             + ["-s", settings.CELERY_BEAT_SCHEDULE_FILENAME],
