@@ -11,7 +11,7 @@ from axes.models import AccessAttempt
 from django.test import Client
 
 from fineweb.accounts.throttle import client_ip
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import pytest
 
 from jobs.models import Job
 from providers.models import Connection
-from tests.jobs.conftest import make_job, make_version
+from tests.factories import make_job, make_version
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from providers.http import INTERACTIVE_SECONDS, RetryPolicy, current_budget
 from providers.middleware import ProviderBudgetMiddleware
 from providers.models import Connection
 from providers.services import connection_create, connection_get_provider, connection_test
-from tests.jobs.conftest import make_version
+from tests.factories import make_version
 from tests.providers.netservers import SilentServer, TrickleServer
 
 pytestmark = pytest.mark.django_db
