@@ -44,7 +44,7 @@ class DatasetError(Exception):
 
 def inline_validation_limit() -> int:
     """Files up to this size are validated in the request; larger ones in a Celery task."""
-    return int(getattr(settings, "DATASET_INLINE_VALIDATE_BYTES", 2 * 1024 * 1024))
+    return settings.DATASET_INLINE_VALIDATE_BYTES
 
 
 def human_size(n: int) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 
 from datasets_app import checker, sniff
 from datasets_app.checker import DPO, SUPERVISED, Part, Report, check_range, format_problem
@@ -91,20 +92,14 @@ def validate_file(
     return report
 
 
-def _setting(name: str, default: int) -> int:
-    from django.conf import settings
-
-    return int(getattr(settings, name, default))
-
-
 def _worker_count(size: int, workers: int | None) -> int:
     """How many processes check a file of `size` bytes. One when forking is not safe here: in a
     process with other threads running (a thread may hold a lock the child would inherit)."""
     if workers is None:
-        if size < _setting("DATASET_PARALLEL_MIN_BYTES", 4 * 1024 * 1024):
+        if size < settings.DATASET_PARALLEL_MIN_BYTES:
             return 1
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        cap = _setting("DATASET_VALIDATION_WORKERS", 0)
+        cap = settings.DATASET_VALIDATION_WORKERS
         workers = min(cpus, cap) if cap > 0 else cpus
     if workers > 1 and threading.active_count() > 1:
         logger.info("other threads are running in this process: checking the file in one process")

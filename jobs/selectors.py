@@ -52,7 +52,7 @@ def launch_estimate(*, version, connection, base_model: str, n_epochs) -> Launch
         model=base_model,
         n_epochs=epochs,
     )
-    kind = getattr(connection, "kind", "") if connection else ""
+    kind = connection.kind if connection else ""
     cost = estimate.cost_usd
     if kind == "local":
         cost, note = Decimal("0.00"), "The local provider trains on this machine: nothing is billed."

@@ -34,13 +34,14 @@ from providers.openai_chat import chat_completion
 from providers.openai_parsing import (
     IDEMPOTENCY_KEY_MAX,
     IDEMPOTENCY_METADATA_KEY,
+    checkpoint_metrics,
     metrics_from_events,
     parse_event,
     parse_file,
     parse_job,
     parse_result_csv,
 )
-from providers.parsing import as_dict, as_float, as_int, as_str, as_time, data_list
+from providers.parsing import as_dict, as_int, as_str, as_time, data_list
 from providers.prices import openai_is_fine_tunable, openai_training_price
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -265,13 +266,12 @@ class OpenAIProvider(Provider):
                 cid = as_str(item.get("id"))
                 if not cid:
                     continue
-                metrics = {
-                    k: f for k, v in as_dict(item.get("metrics")).items() if (f := as_float(v)) is not None
-                }
+                raw_metrics = as_dict(item.get("metrics"))
+                metrics = checkpoint_metrics(raw_metrics)
                 checkpoints.append(
                     ProviderCheckpoint(
                         id=cid,
-                        step=as_int(item.get("step_number")) or as_int(metrics.get("step")),
+                        step=as_int(item.get("step_number")) or as_int(raw_metrics.get("step")),
                         model_name=as_str(item.get("fine_tuned_model_checkpoint")),
                         metrics=metrics,
                         created_at=as_time(item.get("created_at")),

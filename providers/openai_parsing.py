@@ -139,6 +139,14 @@ def metric_point_from_data(data: dict) -> MetricPoint | None:
     return MetricPoint(step=step, total_steps=as_int(data.get("total_steps")), **values)
 
 
+def checkpoint_metrics(raw) -> dict[str, float]:
+    """A checkpoint's metrics in our names (`train_loss`, `valid_loss`, ...; OpenAI reports
+    `full_valid_loss` and the like), only those the provider gave."""
+    data = as_dict(raw)
+    values = {name: _first(data, keys, as_float) for name, keys in _VALUE_KEYS.items()}
+    return {name: value for name, value in values.items() if value is not None}
+
+
 def carries_metrics(event: ProviderEvent) -> bool:
     """OpenAI's `metrics` events, and events of compatible servers whose data has a training loss."""
     return event.type == "metrics" or "train_loss" in event.data

@@ -204,7 +204,9 @@ def test_checkpoints_page_and_come_in_step_order(provider, fake):
     checkpoints = provider.list_checkpoints(job["id"])
     assert [c.step for c in checkpoints] == [10, 20, 30]
     assert checkpoints[0].model_name.endswith(":ckpt-step-10")
-    assert checkpoints[0].metrics["full_valid_loss"] == pytest.approx(1.1)
+    # In our names (OpenAI's own: full_valid_loss, full_valid_mean_token_accuracy).
+    assert checkpoints[0].metrics["valid_loss"] == pytest.approx(1.1)
+    assert checkpoints[0].metrics == {"train_loss": 1.0, "valid_loss": 1.1, "valid_accuracy": 0.8}
 
 
 def test_cancel_returns_the_cancelled_job(provider, fake):
