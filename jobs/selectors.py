@@ -366,9 +366,13 @@ def launch_context(*, team, membership, data) -> dict:
     }
 
 
-def job_events_for_page(job: Job, limit: int = 200) -> list[dict]:
-    """The job's latest events as rows for the page, their time already formatted: 200 model
-    instances and as many `|date` filters were a third of the job page's server time."""
+EVENTS_ON_PAGE = 50  # the latest ones; "Show all" lists up to EVENTS_ALL
+EVENTS_ALL = 2000
+
+
+def job_events_for_page(job: Job, limit: int = EVENTS_ON_PAGE) -> list[dict]:
+    """The job's latest events as rows for the page, their time already formatted: model
+    instances and a `|date` filter per row were a third of the job page's server time."""
     fmt = "%Y-%m-%d %H:%M:%S" if job.imported else "%H:%M:%S"
     localtime = timezone.localtime
     return [
@@ -377,8 +381,9 @@ def job_events_for_page(job: Job, limit: int = 200) -> list[dict]:
     ]
 
 
-def job_page_context(*, job: Job, membership) -> dict:
-    events = job_events_for_page(job)
+def job_page_context(*, job: Job, all_events: bool = False, membership) -> dict:
+    events = job_events_for_page(job, EVENTS_ALL if all_events else EVENTS_ON_PAGE)
+    events_total = len(events) if len(events) < EVENTS_ON_PAGE else job.events.count()
     has_points = job.metric_points.exists()
     figure = figure_data(curves_figure([job])) if has_points else None
     compare_url = (
@@ -388,6 +393,8 @@ def job_page_context(*, job: Job, membership) -> dict:
         "job": job,
         "progress": job_progress(job),
         "events": events,
+        "events_total": events_total,
+        "events_hidden": max(0, events_total - len(events)),
         "checkpoints": list(job.checkpoints.all()),
         "sync_note": sync_note(job),
         "figure": figure,

@@ -90,7 +90,9 @@ def job_new_estimate(request: TeamRequest) -> HttpResponse:
 @team_required
 def job_detail(request: TeamRequest, job_id: int) -> HttpResponse:
     job = _get_job_for_user(request, job_id)
-    ctx = selectors.job_page_context(job=job, membership=request.membership)
+    ctx = selectors.job_page_context(
+        job=job, membership=request.membership, all_events=request.GET.get("events") == "all"
+    )
     template = "jobs/detail.html"
     if request.htmx:
         template += "#activity" if request.GET.get("part") == "activity" else "#live"

@@ -36,7 +36,7 @@ def _fill(team, n: int):
     JobEvent.objects.bulk_create(
         [
             JobEvent(job=job, provider_event_id=f"e{n}-{i}", created_at=timezone.now(), message=f"step {i}")
-            for i in range(n * 20)
+            for i in range(n * 60)
         ]
     )
     MetricPoint.objects.bulk_create(

@@ -204,3 +204,30 @@ def test_an_unfrozen_version_page_has_no_launch_link(alice_client, team):
     draft = make_version(team, name="draft", frozen=False)
     html = alice_client.get(f"/datasets/{draft.dataset_id}/v/{draft.number}/").content.decode()
     assert "/jobs/new/" not in html
+
+
+def test_the_job_page_shows_the_latest_50_events_and_all_of_them_on_request(
+    alice_client, team, version, openai_connection
+):
+    from django.utils import timezone
+
+    from jobs.models import JobEvent
+
+    job = make_job(team, version, openai_connection, status=Job.Status.SUCCEEDED)
+    now = timezone.now()
+    JobEvent.objects.bulk_create(
+        [
+            JobEvent(
+                job=job,
+                provider_event_id=f"e{i}",
+                created_at=now + timedelta(seconds=i),
+                message=f"event number {i}.",
+            )
+            for i in range(120)
+        ]
+    )
+    html = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    assert "event number 119." in html and "event number 70." in html and "event number 69." not in html
+    assert "The latest 50 of 120 events." in html and "?events=all" in html
+    everything = alice_client.get(f"/jobs/{job.id}/?events=all").content.decode()
+    assert "event number 0." in everything and "The latest" not in everything
