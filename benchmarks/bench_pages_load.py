@@ -23,10 +23,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
+from embedded import logged_in_client, wait_until_running
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = """
@@ -141,23 +140,9 @@ def main() -> int:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while "running at" not in (data / "runall.log").read_text(errors="replace"):
-            if server.poll() is not None or time.monotonic() > deadline:
-                print((data / "runall.log").read_text(errors="replace")[-3000:])
-                return 1
-            time.sleep(0.5)
-        with httpx.Client(base_url=base, timeout=30) as web:
-            web.get("/login/")
-            web.post(
-                "/login/",
-                data={
-                    "username": "owner",
-                    "password": password,
-                    "csrfmiddlewaretoken": web.cookies["csrftoken"],
-                },
-                headers={"Referer": f"{base}/login/"},
-            )
+        if not wait_until_running(server, data / "runall.log", timeout=120):
+            return 1
+        with logged_in_client(base, password) as web:
             cookie = "; ".join(f"{k}={v}" for k, v in web.cookies.items())
             pages = {
                 "datasets list": "/datasets/",

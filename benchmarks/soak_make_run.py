@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
+from embedded import logged_in_client, wait_until_running
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "datasets_app" / "samples" / "support_german.jsonl"
@@ -75,26 +76,12 @@ def main() -> int:
     final: dict[str, int] = {}
     started = time.monotonic()
     try:
-        deadline = time.monotonic() + 300
-        while "running at" not in log_path.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                print(log_path.read_text(errors="replace")[-3000:])
-                return 1
-            time.sleep(1)
+        if not wait_until_running(proc, log_path, timeout=300):
+            return 1
         found = re.search(r"password=(\S+)", log_path.read_text(errors="replace"))
         assert found is not None, "bootstrap_demo printed no password"
         password = found.group(1)
-        with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as web:
-            web.get("/login/")
-            web.post(
-                "/login/",
-                data={
-                    "username": "owner",
-                    "password": password,
-                    "csrfmiddlewaretoken": web.cookies["csrftoken"],
-                },
-                headers={"Referer": f"{base}/login/"},
-            )
+        with logged_in_client(base, password) as web:
             content = SAMPLE.read_bytes()
             end = time.monotonic() + args.minutes * 60
             while time.monotonic() < end and uploads < args.max_uploads:

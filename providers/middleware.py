@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-
+from fineweb.lib.middleware import BothModesMiddleware
 from providers.http import BUDGET
 
 
-class ProviderBudgetMiddleware:
+class ProviderBudgetMiddleware(BothModesMiddleware):
     """Every provider call made while a page request runs is "interactive": a provider that
     never answers costs the page a few seconds and a sentence, not the server's threads for
     minutes. Celery tasks run outside any request and keep the long "background" budget.
 
     Sync and async, so it adds no thread hop under ASGI; the context variable reaches sync views
     run through sync_to_async (asgiref copies the context into the thread)."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[Any], Any]):
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: Any) -> Any:
         if self.is_async:

@@ -1,17 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, cast
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
 from fineweb.accounts.http import MaybeTeamRequest
 from fineweb.accounts.models import Membership
+from fineweb.lib.middleware import BothModesMiddleware
 
 
-class TeamMiddleware:
+class TeamMiddleware(BothModesMiddleware):
     """Sets request.team and request.membership: the team every query of the request is scoped to.
 
     A user in several teams picks one (kept in the session); a user in none sees the
@@ -19,17 +19,7 @@ class TeamMiddleware:
     """
 
     # Both modes, so that under ASGI the chain stays async and only this middleware's queries and
-    # the view itself run in Django's sync thread: a sync-only middleware in the middle of the chain
-    # makes every request cross between the event loop and that thread several times (measured:
-    # about 8 ms a request under uvicorn before, `benchmarks/bench_pages_load.py`).
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
+    # the view itself run in Django's sync thread (fineweb.lib.middleware).
 
     def __call__(self, http_request: HttpRequest) -> Any:
         if self.is_async:

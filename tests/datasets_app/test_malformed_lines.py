@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from datasets_app.models import DatasetVersion
 from datasets_app.validation import validate_file
 from tests.factories import chat, good_lines, upload_file
+from tests.strategies import json_values
 
 GOOD = 11  # good lines before the bad one, so the bad one is line 12
 BAD_LINE = GOOD + 1
@@ -153,21 +154,6 @@ def test_a_malformed_preference_line_is_named_and_its_pages_render(alice_client,
 
 
 # ----------------------------------------------------------------------------- generated lines
-
-json_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=12),
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: st.one_of(
-        st.lists(children, max_size=3), st.dictionaries(st.text(max_size=6), children, max_size=3)
-    ),
-    max_leaves=8,
-)
 
 
 def _rich_chat() -> dict:

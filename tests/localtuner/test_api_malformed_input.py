@@ -15,26 +15,10 @@ from hypothesis import strategies as st
 from localtuner.api import ApiError
 from localtuner.params import chat_params, job_params
 from tests.fakes.local_api import BASE, assert_openai_error, auth, post_json
+from tests.strategies import json_values
 
 pytestmark = pytest.mark.django_db
 HELLO = [{"role": "user", "content": "Say something."}]
-
-# Any JSON value: scalars of every type (strings with surrogate-free unicode, big ints, floats),
-# and lists and objects of them, a few levels deep.
-json_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**63), max_value=2**63),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=20),
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: st.one_of(
-        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
 
 
 def deep_array(depth: int) -> str:
