@@ -202,3 +202,15 @@ def test_an_unfrozen_version_page_has_no_launch_link(alice_client, team):
     draft = make_version(team, name="draft", frozen=False)
     html = alice_client.get(f"/datasets/{draft.dataset_id}/v/{draft.number}/").content.decode()
     assert "/jobs/new/" not in html
+
+
+@pytest.mark.parametrize("status", [Job.Status.DRAFT, Job.Status.SUBMITTING])
+def test_the_page_of_a_job_being_submitted_polls_from_the_first_second(
+    alice_client, team, version, openai_connection, status
+):
+    job = make_job(team, version, openai_connection, status=status)
+    html = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    assert html.count('hx-trigger="every 2s') == 2  # the live part and the event log
+    fragment = alice_client.get(f"/jobs/{job.id}/", headers={"HX-Request": "true"})
+    assert 'hx-trigger="every 2s"' in fragment.content.decode()
+    assert "HX-Trigger" not in fragment.headers
