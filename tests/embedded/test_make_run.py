@@ -109,8 +109,14 @@ def test_make_run_keeps_the_terminal_quiet_and_writes_everything_to_the_log_file
     proc = runall_start(embedded_env, port, console)
     try:
         wait_for(lambda: "running at" in console.read_text(), timeout=90, message="the web server")
-        # Let the start-up settle (workers ready, first heartbeats), then watch ~20 s of idling.
-        wait_for(lambda: "record_heartbeat" in log_file.read_text(), timeout=60, message="a heartbeat")
+        # Let the start-up settle (both workers ready: start-up warnings come before), then watch
+        # ~20 s of idling, beat ticking every 5 s.
+        wait_for(
+            lambda: re.search(r"default@\S+ ready", log_file.read_text())
+            and re.search(r"training@\S+ ready", log_file.read_text()),
+            timeout=90,
+            message="both workers ready",
+        )
         before_console, before_log = console.read_text(), log_file.read_text()
         time.sleep(20)
         gained_console = console.read_text()[len(before_console) :]
