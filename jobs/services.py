@@ -22,7 +22,7 @@ from django.utils import timezone
 from datasets_app.services import DatasetError, version_training_blobs
 from jobs.models import Job
 from jobs.reports import job_reports_store
-from jobs.statuses import job_status_from_provider
+from jobs.statuses import job_status_from_provider, job_status_log
 from providers.base import Provider, ProviderJob
 from providers.errors import ProviderError
 from providers.services import connection_get_provider
@@ -207,10 +207,13 @@ def job_submit(*, job_id: int, client=None) -> Job | None:
     job = Job.objects.select_related("connection", "dataset_version__dataset").get(id=job_id)
     # Only launched jobs are submitted, and a check constraint gives every one of them a version.
     assert job.dataset_version is not None
+    if job.submit_attempts == 1:
+        job_status_log(job_id=job.id, old=Job.Status.DRAFT, new=job.status)
     try:
         train_blob, validation_blob = version_training_blobs(version=job.dataset_version)
     except DatasetError as exc:
         job.mark_failed(message=str(exc))
+        job_status_log(job_id=job.id, old=Job.Status.SUBMITTING, new=job.status)
         return job
     try:
         provider = _provider(job, client)
@@ -247,6 +250,7 @@ def job_submit(*, job_id: int, client=None) -> Job | None:
             )
             raise
         job.mark_failed(message=exc.user_message)
+        job_status_log(job_id=job.id, old=Job.Status.SUBMITTING, new=job.status)
         return job
     # A cancel pressed meanwhile wins: the job then gets cancelled at the provider by the sync.
     updated = Job.objects.filter(id=job.id, status=Job.Status.SUBMITTING).update(
@@ -259,14 +263,16 @@ def job_submit(*, job_id: int, client=None) -> Job | None:
     if not updated:
         Job.objects.filter(id=job.id).update(provider_job_id=provider_job.id, next_sync_at=timezone.now())
     job.refresh_from_db()
+    job_status_log(job_id=job.id, old=Job.Status.SUBMITTING, new=job.status)
     return job
 
 
 def job_submit_give_up(*, job_id: int, message: str) -> None:
     """The submit task ran out of retries: say so on the page."""
-    Job.objects.filter(id=job_id, status__in=[Job.Status.DRAFT, Job.Status.SUBMITTING]).update(
+    if Job.objects.filter(id=job_id, status__in=[Job.Status.DRAFT, Job.Status.SUBMITTING]).update(
         status=Job.Status.FAILED, error_message=message, finished_at=timezone.now()
-    )
+    ):
+        job_status_log(job_id=job_id, old=Job.Status.SUBMITTING, new=Job.Status.FAILED)
 
 
 # --- sync -----------------------------------------------------------------------------------
@@ -331,6 +337,7 @@ def _job_apply_remote(job: Job, remote: ProviderJob, *, total_steps: int | None)
     status = job_status_from_provider(remote.status) or job.status  # an unknown status changes nothing
     if job.status == Job.Status.CANCELLING and status not in Job.FINISHED:
         status = Job.Status.CANCELLING
+    job_status_log(job_id=job.id, old=job.status, new=status)
     job.status = status
     job.provider_status = (remote.raw_status or remote.status)[:50]
     job.fine_tuned_model = remote.fine_tuned_model or job.fine_tuned_model
@@ -367,20 +374,21 @@ def _job_apply_remote(job: Job, remote: ProviderJob, *, total_steps: int | None)
 
 def job_cancel(*, job: Job, client=None) -> Job:
     """Cancel at the provider (or locally if it never got there). Raises ProviderError on failure."""
+    old = job.status
     if job.status == Job.Status.DRAFT and Job.objects.filter(id=job.id, status=Job.Status.DRAFT).update(
         status=Job.Status.CANCELLED, finished_at=timezone.now()
     ):
         job.refresh_from_db()
+    elif job.is_finished:
         return job
-    if job.is_finished:
-        return job
-    if not job.provider_job_id:
+    elif not job.provider_job_id:
         # Submitting right now: mark it; the submit keeps the provider id and the sync cancels it.
         job.mark_cancelling()
-        return job
-    remote = _provider(job, client).cancel_job(job.provider_job_id)
-    if job_status_from_provider(remote.status) == Job.Status.CANCELLED:
-        job.mark_cancelled()
     else:
-        job.mark_cancelling()
+        remote = _provider(job, client).cancel_job(job.provider_job_id)
+        if job_status_from_provider(remote.status) == Job.Status.CANCELLED:
+            job.mark_cancelled()
+        else:
+            job.mark_cancelling()
+    job_status_log(job_id=job.id, old=old, new=job.status)
     return job

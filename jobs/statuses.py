@@ -7,6 +7,8 @@ what that means: a submit or an import keeps the job polled as queued, a sync ch
 
 from __future__ import annotations
 
+import logging
+
 from jobs.models import Job
 from providers import base
 
@@ -19,7 +21,16 @@ _FROM_PROVIDER = {
     base.CANCELLED: Job.Status.CANCELLED,
 }
 
+# One line per status change on `make run`'s console (runall lets this logger through).
+console = logging.getLogger("fineweb.console")
+
 
 def job_status_from_provider(status: str) -> Job.Status | None:
     """The job status for an adapter's status; None for "unknown"."""
     return _FROM_PROVIDER.get(status)
+
+
+def job_status_log(*, job_id: int, old: str, new: str) -> None:
+    """Say a job's status change on the console (nothing when it did not change)."""
+    if old != new:
+        console.info("Job #%s: %s -> %s", job_id, Job.Status(old).label, Job.Status(new).label)

@@ -7,12 +7,14 @@ provider's job history is the jobs app's (jobs/imports.py).
 
 from __future__ import annotations
 
+import functools
 import logging
 from urllib.parse import urlparse
 
 import httpx
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.handlers.wsgi import WSGIHandler
 from django.db import transaction
 from django.db.models import ProtectedError
 
@@ -185,14 +187,20 @@ def local_provider_base_url() -> str:
     return settings.FINEWEB_LOCAL_BASE_URL.rstrip("/") or f"https://{_local_host()}{LOCAL_PATH}"
 
 
+@functools.cache
+def _wsgi_application() -> WSGIHandler:
+    """Django's handler, not fineweb.wsgi's: get_wsgi_application() runs django.setup() again,
+    whose logging set-up replaced a Celery worker's handlers (its log lines then vanished)."""
+    return WSGIHandler()
+
+
 def local_in_process_client() -> httpx.Client:
     """Real HTTP semantics through our own WSGI app, without knowing the port we serve on.
 
     Streaming replies come back buffered through this transport (WSGI has no way to push
     pieces early), so a streamed compare through it arrives all at once.
     """
-    from fineweb.wsgi import application
-
+    application = _wsgi_application()
     # https + X-Forwarded-Proto so SECURE_SSL_REDIRECT (with or without a proxy header) never redirects.
     return httpx.Client(
         transport=_InProcessTransport(app=application),

@@ -156,3 +156,9 @@ class Transport(filesystem.Transport):
     """The filesystem transport with `Channel` above; shares kombu's in-process broker state."""
 
     Channel = Channel
+
+    @property
+    def default_connection_params(self):
+        # Folders, not a host: without this kombu warns "No hostname was supplied" on every
+        # connection (filesystem:// has none), a false warning on make run's console.
+        return {"port": self.default_port}

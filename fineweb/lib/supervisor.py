@@ -4,12 +4,16 @@
 (killed by the OOM killer, a bug, a broker hiccup) must not take the product down: it is started
 again after `backoff` seconds, doubled on each quick failure up to `max_backoff`, and reset once the
 process has stayed up for `stable_after` seconds. Each exit and restart is one log line.
+
+With `output`, each child's stdout and stderr are piped and every line it writes (without its
+newline) is handed to `output(name, line)` from a reader thread, one child's lines in order.
 """
 
 from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +28,7 @@ class Child:
     restarts: int = 0
     delay: float = 0.0
     restart_at: float | None = None
+    reader: threading.Thread | None = None
 
 
 @dataclass
@@ -35,6 +40,7 @@ class Supervisor:
     max_backoff: float = 60.0
     stable_after: float = 60.0
     clock: Callable[[], float] = time.monotonic
+    output: Callable[[str, str], None] | None = None
     children: dict[str, Child] = field(default_factory=dict)
 
     def start(self) -> None:
@@ -44,9 +50,23 @@ class Supervisor:
             self._spawn(child)
 
     def _spawn(self, child: Child) -> None:
-        child.process = subprocess.Popen(list(child.command), env=dict(self.env))
+        if self.output is None:
+            child.process = subprocess.Popen(list(child.command), env=dict(self.env))
+        else:
+            child.process = subprocess.Popen(
+                list(child.command), env=dict(self.env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            child.reader = threading.Thread(
+                target=self._read, args=(child.name, child.process.stdout), daemon=True
+            )
+            child.reader.start()
         child.started_at = self.clock()
         child.restart_at = None
+
+    def _read(self, name: str, stream) -> None:
+        assert self.output is not None
+        for raw in stream:  # ends when every process holding the pipe (pool children too) is gone
+            self.output(name, raw.decode(errors="replace").rstrip("\r\n"))
 
     def poll(self) -> None:
         """Notice exited children and restart those whose pause is over. Call this often."""
@@ -78,3 +98,6 @@ class Supervisor:
                 process.wait(timeout=max(0.1, deadline - self.clock()))
             except subprocess.TimeoutExpired:
                 process.kill()
+        for child in self.children.values():
+            if child.reader is not None:
+                child.reader.join(timeout=2)  # the last lines of output, written before we return

@@ -107,6 +107,26 @@ def test_the_freeze_button_freezes_and_a_second_press_changes_nothing(alice_clie
     assert version.frozen_at == frozen_at
 
 
+def split_card(body: str) -> str:
+    return body.split('id="split"')[1].split('id="freeze"')[0]
+
+
+def test_the_split_card_of_a_frozen_version_shows_the_split_it_was_frozen_with(alice_client, version):
+    alice_client.post(url(version, "split/"), {"fraction": "0.2", "seed": "5"})
+    alice_client.post(url(version, "freeze/"))
+    card = split_card(alice_client.get(url(version)).content.decode())
+    assert "Frozen with this split: seed 5, 0.20 held out" in card
+    assert "train file" in card and "validation file" in card
+    assert "<form" not in card
+
+
+def test_the_split_card_of_a_version_frozen_without_a_split_says_there_is_none(alice_client, version):
+    alice_client.post(url(version, "freeze/"))
+    card = split_card(alice_client.get(url(version)).content.decode())
+    assert "Frozen without a split" in card and "no validation file" in card
+    assert "<form" not in card
+
+
 def test_the_list_shows_the_teams_datasets_only(alice_client, charlie_client, version):
     assert "Support &lt;b&gt;DE&lt;/b&gt;" in alice_client.get("/datasets/").content.decode()
     assert "Support" not in charlie_client.get("/datasets/").content.decode()

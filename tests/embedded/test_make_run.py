@@ -3,44 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
-import socket
 import subprocess
-import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests import processes
 from tests.matching import search
-from tests.processes import ROOT, wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.processes import free_port, manage, runall_start, runall_stop, wait_for
 
 
 @pytest.fixture
 def embedded_env(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
-    env.update(FINEWEB_DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1")
-    return env
-
-
-def manage(env, *args) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return processes.embedded_env(tmp_path / "data")
 
 
 @pytest.mark.worker
@@ -53,16 +32,7 @@ def test_make_run_starts_web_and_workers_on_sqlite_and_stops_cleanly_on_ctrl_c(e
     assert (Path(embedded_env["FINEWEB_DATA_DIR"]) / "fineweb.sqlite3").exists()
 
     port = free_port()
-    log = open(tmp_path / "runall.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "runall", "--port", str(port)],
-        cwd=ROOT,
-        env=embedded_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = runall_start(embedded_env, port, tmp_path / "runall.log")
     try:
         base = f"http://127.0.0.1:{port}"
 
@@ -118,13 +88,7 @@ def test_make_run_starts_web_and_workers_on_sqlite_and_stops_cleanly_on_ctrl_c(e
             assert proc.poll() is None, "make run must not stop when a worker dies"
             assert web.get("/login/").status_code == 200
     finally:
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground process group
-        try:
-            code = proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
-        log.close()
+        code = runall_stop(proc)  # what Ctrl-C sends to the foreground process group
     assert code == 0, (tmp_path / "runall.log").read_text()[-3000:]
     assert "fineweb stopped." in (tmp_path / "runall.log").read_text()
 
@@ -135,3 +99,34 @@ def test_make_run_starts_web_and_workers_on_sqlite_and_stops_cleanly_on_ctrl_c(e
         )
 
     wait_for(session_empty, timeout=15, message="every child of make run to exit")
+
+
+@pytest.mark.worker
+def test_make_run_keeps_the_terminal_quiet_and_writes_everything_to_the_log_file(embedded_env, tmp_path):
+    manage(embedded_env, "migrate", "--noinput", "-v", "0")
+    port = free_port()
+    console = tmp_path / "runall.log"
+    log_file = Path(embedded_env["FINEWEB_DATA_DIR"]) / "logs" / "fineweb.log"
+    proc = runall_start(embedded_env, port, console)
+    try:
+        wait_for(lambda: "running at" in console.read_text(), timeout=90, message="the web server")
+        # Let the start-up settle (both workers ready: start-up warnings come before), then watch
+        # ~20 s of idling, beat ticking every 5 s.
+        wait_for(
+            lambda: re.search(r"default@\S+ ready", log_file.read_text())
+            and re.search(r"training@\S+ ready", log_file.read_text()),
+            timeout=90,
+            message="both workers ready",
+        )
+        before_console, before_log = console.read_text(), log_file.read_text()
+        time.sleep(20)
+        gained_console = console.read_text()[len(before_console) :]
+        gained_log = log_file.read_text()[len(before_log) :]
+    finally:
+        code = runall_stop(proc)
+    text = console.read_text()
+    assert code == 0, text[-3000:]
+    assert text.count(f"Logs of the web server and workers: {log_file}") == 1, text
+    assert gained_console == "", gained_console
+    assert "INFO" not in text, text  # no worker or beat INFO line at start-up either
+    assert "Scheduler: Sending due task" in gained_log and "INFO" in gained_log, gained_log[-2000:]

@@ -231,3 +231,15 @@ def test_the_job_page_shows_the_latest_50_events_and_all_of_them_on_request(
     assert "The latest 50 of 120 events." in html and "?events=all" in html
     everything = alice_client.get(f"/jobs/{job.id}/?events=all").content.decode()
     assert "event number 0." in everything and "The latest" not in everything
+
+
+@pytest.mark.parametrize("status", [Job.Status.DRAFT, Job.Status.SUBMITTING])
+def test_the_page_of_a_job_being_submitted_polls_from_the_first_second(
+    alice_client, team, version, openai_connection, status
+):
+    job = make_job(team, version, openai_connection, status=status)
+    html = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    assert html.count('hx-trigger="every 2s') == 2  # the live part and the event log
+    fragment = alice_client.get(f"/jobs/{job.id}/", headers={"HX-Request": "true"})
+    assert 'hx-trigger="every 2s"' in fragment.content.decode()
+    assert "HX-Trigger" not in fragment.headers

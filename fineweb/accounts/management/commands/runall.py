@@ -3,19 +3,27 @@
 Ctrl-C (SIGINT) or SIGTERM stops every child cleanly. A child that dies is started again after a
 pause that grows on quick repeated failures (`fineweb.lib.supervisor`), so one crashed worker never
 stops the product.
+
+The terminal stays quiet: every line the children write goes to `DATA_DIR/logs/fineweb.log`
+(named once at start-up), and only warnings, errors, restarts and one line per job status change
+are copied to the terminal (`fineweb.lib.console`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
 import sys
+import threading
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from fineweb.lib.console import CONSOLE_LOGGER, ConsoleFilter
 from fineweb.lib.supervisor import Supervisor
 
 
@@ -25,6 +33,17 @@ def _answers(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+class _Relay(logging.Handler):
+    """A logging handler that hands each formatted record to `write`."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        super().__init__()
+        self.write = write
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.write(self.format(record))
 
 
 class Command(BaseCommand):
@@ -46,7 +65,17 @@ class Command(BaseCommand):
             + ["-s", settings.CELERY_BEAT_SCHEDULE_FILENAME],
             "training": celery + ["-Q", "training", "-c", "1", "-n", "training@%h"],
         }
-        supervisor = Supervisor(commands=commands, env=env, say=self._say)
+        log_path = settings.DATA_DIR / "logs" / "fineweb.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (open until the end)
+        self._lock = threading.Lock()
+        self._filter = ConsoleFilter()
+        self._tell(f"Logs of the web server and workers: {log_path}")
+        # runall's own log records (kombu's, while it sends the first heartbeats) take the same way.
+        relay = _Relay(lambda line: self._child_output("runall", line))
+        relay.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().handlers = [relay]
+        supervisor = Supervisor(commands=commands, env=env, say=self._say, output=self._child_output)
         stopping = False
 
         def stop(*_):
@@ -68,17 +97,33 @@ class Command(BaseCommand):
             while not stopping:
                 if not announced and _answers(host, port):
                     # Last on the screen, below the workers' start-up lines, where a new user looks.
-                    self.stdout.write(
-                        f"\nfineweb is running at {url}  (log in as owner; Ctrl-C stops everything)\n"
-                    )
-                    self.stdout.flush()
+                    self._tell(f"\nfineweb is running at {url}  (log in as owner; Ctrl-C stops everything)\n")
                     announced = True
                 supervisor.poll()
                 time.sleep(0.5)
         finally:
             supervisor.stop()
-        self.stdout.write("fineweb stopped.")
+        self._tell("fineweb stopped.")
+        self._log.close()
+
+    def _tell(self, line: str) -> None:
+        """A line of our own: on the terminal and in the log file."""
+        with self._lock:
+            self._log.write(line.strip("\n") + "\n")
+            self.stdout.write(line)
+            self.stdout.flush()
 
     def _say(self, line: str) -> None:
-        self.stderr.write(line)
-        self.stderr.flush()
+        with self._lock:
+            self._log.write(f"runall | {line}\n")
+            self.stderr.write(line)
+            self.stderr.flush()
+
+    def _child_output(self, name: str, line: str) -> None:
+        with self._lock:
+            self._log.write(f"{name} | {line}\n")
+            if not self._filter.passes(name, line):
+                return
+            _, marker, message = line.partition(f"{CONSOLE_LOGGER}: ")
+            self.stdout.write(f"{time.strftime('%H:%M:%S')} {message}" if marker else f"{name}: {line}")
+            self.stdout.flush()
