@@ -106,6 +106,19 @@ def violations(root: Path = ROOT) -> list[str]:
                 others = sorted(ALLOWED[source_layer])
                 rule = f"may import only {', '.join(others)}" if others else "may import no other app"
                 problems.append(f"{rel}:{line}: {module} imports {target}, but {source_layer} {rule}")
+    # Test helpers live in modules (tests/factories.py, tests/fakes/, ...); conftest files hold
+    # fixtures only, and no test imports one.
+    tests_dir = root / "tests"
+    for path in sorted(tests_dir.rglob("*.py")) if tests_dir.is_dir() else []:
+        rel = path.relative_to(root).as_posix()
+        module = module_name(path, root)
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
+        for line, target in imported_modules(tree, module, path.name == "__init__.py"):
+            if target.rsplit(".", 1)[-1] == "conftest":
+                problems.append(
+                    f"{rel}:{line}: {module} imports {target}; move what it needs into tests/factories.py, "
+                    "tests/fakes/ or another helper module"
+                )
     if root == ROOT:  # a tolerated import that is gone should leave the list too
         for rel, target in sorted(set(KNOWN) - seen_known):
             problems.append(

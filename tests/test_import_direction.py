@@ -73,3 +73,18 @@ def test_a_new_app_must_be_given_a_place_in_the_picture(tmp_path):
         "reviews/: an app the import check does not know; give it a layer in ALLOWED "
         "(scripts/check_imports.py) and a place in docs/architecture.md"
     ]
+
+
+def test_it_names_a_test_that_imports_a_conftest(tmp_path):
+    root = tree(
+        tmp_path,
+        {
+            "tests/__init__.py": "",
+            "tests/conftest.py": "X = 1\n",
+            "tests/test_a.py": "from tests.conftest import X\n",
+        },
+    )
+    assert check_imports.violations(root) == [
+        "tests/test_a.py:1: tests.test_a imports tests.conftest; move what it needs into tests/factories.py, "
+        "tests/fakes/ or another helper module"
+    ]
