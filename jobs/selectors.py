@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -147,7 +146,7 @@ def job_series(job_id: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def curves_figure(jobs: list[Job], *, max_points: int | None = MAX_POINTS_PER_SERIES) -> dict:
-    """A plotly figure (as a JSON-ready dict): loss above, token accuracy below, one colour per run.
+    """A plotly figure in plain JSON types (arrays already typed), ready for `json_script`: loss above, token accuracy below, one colour per run.
 
     Each series is reduced with LTTB to `max_points` (None keeps every point: the benchmark's
     baseline) so a 100k-step run stays quick to build, send and draw.
@@ -205,11 +204,6 @@ def figure_json(figure: dict) -> str:
     text = plotly.io.json.to_json_plotly(figure)
     # Safe inside <script>: no "</script>" or "<!--" can appear in it.
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def figure_data(figure: dict) -> dict:
-    """The figure in plain JSON types (numpy arrays as plotly's typed arrays), for `json_script`."""
-    return json.loads(figure_json(figure))
 
 
 def since(moment) -> timedelta | None:
@@ -385,7 +379,7 @@ def job_page_context(*, job: Job, all_events: bool = False, membership) -> dict:
     events = job_events_for_page(job, EVENTS_ALL if all_events else EVENTS_ON_PAGE)
     events_total = len(events) if len(events) < EVENTS_ON_PAGE else job.events.count()
     has_points = job.metric_points.exists()
-    figure = figure_data(curves_figure([job])) if has_points else None
+    figure = curves_figure([job]) if has_points else None
     compare_url = (
         f"/compare/?model={quote(job.fine_tuned_model)}&job={job.id}" if job.fine_tuned_model else ""
     )

@@ -125,5 +125,5 @@ def job_curves(request: TeamRequest) -> HttpResponse:
     )
     if ids and len(jobs) != len(set(ids)):
         raise Http404  # someone else's job among the ids: say nothing about it
-    figure = selectors.figure_data(selectors.curves_figure(jobs)) if jobs else None
+    figure = selectors.curves_figure(jobs) if jobs else None
     return render(request, "jobs/curves.html", {"jobs": jobs, "figure": figure})

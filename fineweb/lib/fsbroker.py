@@ -47,8 +47,8 @@ UNREADABLE = ".unreadable"
 
 
 def _write_atomically(path: Path, data: bytes, staging: Path) -> None:
-    """Write `data` to `path` so that no reader ever sees a partial file."""
-    staging.mkdir(parents=True, exist_ok=True)
+    """Write `data` to `path` so that no reader ever sees a partial file (`staging` exists, on the
+    same file system as `path`)."""
     tmp = staging / f"{uuid.uuid4().hex}.part"
     with open(tmp, "wb") as f:
         f.write(data)
@@ -58,9 +58,13 @@ def _write_atomically(path: Path, data: bytes, staging: Path) -> None:
 class Channel(filesystem.Channel):
     """kombu's filesystem channel with atomic publish, claim and exchange-table updates."""
 
-    def _folder(self, base: str, name: str) -> Path:
+    def _folder(self, base: str | Path, name: str) -> Path:
+        """`base/name`, made once per channel: `_get` asks for it on every poll."""
         folder = Path(base) / name
-        folder.mkdir(parents=True, exist_ok=True)
+        made = self.__dict__.setdefault("_made_folders", set())
+        if folder not in made:
+            folder.mkdir(parents=True, exist_ok=True)
+            made.add(folder)
         return folder
 
     # ------------------------------------------------------------------ messages
@@ -135,7 +139,9 @@ class Channel(filesystem.Channel):
                 queues = self._read_table(file)
                 updated = change(list(queues))
                 if updated != queues:
-                    _write_atomically(file, str_to_bytes(dumps(updated)), self.control_folder / STAGING)
+                    _write_atomically(
+                        file, str_to_bytes(dumps(updated)), self._folder(self.control_folder, STAGING)
+                    )
         except OSError as exc:
             raise filesystem.ChannelError(f"Cannot open {file}") from exc
 
