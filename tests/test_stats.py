@@ -227,6 +227,43 @@ def test_mcnemar_exact_p_for_one_against_six_discordant_pairs():
     assert not result.significant  # p = 0.125 is no evidence at 95%
 
 
+def test_newcombe_interval_by_hand_for_a_table_without_correlation_correction():
+    # Bentur et al. 2009 (Fagerland, Lydersen and Laake, ch. 8): both 1, only A 1, only B 7,
+    # neither 12; n = 21. A's rate 2/21 = 0.095238, B's 8/21 = 0.380952, B - A = 0.285714.
+    # Newcombe's phi: cross = 1 * 12 - 1 * 7 = 5, between 0 and n/2 = 10.5, so phi = 0.
+    # Wilson 2/21 = (0.026517, 0.289143), Wilson 8/21 = (0.207511, 0.591213):
+    # low  = 0.285714 - sqrt((0.380952 - 0.207511)^2 + (0.289143 - 0.095238)^2) = 0.285714 - 0.260156 = 0.025558
+    # high = 0.285714 + sqrt((0.591213 - 0.380952)^2 + (0.095238 - 0.026517)^2) = 0.285714 + 0.221208 = 0.506922
+    a = [True, True] + [False] * 19
+    b = [True, False] + [True] * 7 + [False] * 12
+    result = mcnemar(a, b)
+    assert result.difference == pytest.approx(6 / 21)
+    assert result.ci_low == pytest.approx(0.025558, abs=2e-6)
+    assert result.ci_high == pytest.approx(0.506922, abs=2e-6)
+    # exact McNemar: 1 against 7 discordant, p = 2 * (1 + 8) / 256 = 0.0703125: the interval
+    # excludes 0 but the test does not reject, so the page does not call it real.
+    assert result.p_value == pytest.approx(18 / 256)
+    assert not result.significant
+
+
+def test_newcombe_interval_with_the_correlation_correction():
+    # both 30, only A 2, only B 8, neither 20; n = 60. cross = 600 - 16 = 584 > 30:
+    # phi = (584 - 30) / sqrt(32 * 28 * 38 * 22) = 554 / 865.4756 = 0.640110.
+    a = [True] * 32 + [False] * 28
+    b = [True] * 30 + [False] * 2 + [True] * 8 + [False] * 20
+    l1, u1 = scipy_stats.binomtest(32, 60).proportion_ci(method="wilson")
+    l2, u2 = scipy_stats.binomtest(38, 60).proportion_ci(method="wilson")
+    p1, p2, phi = 32 / 60, 38 / 60, 554 / math.sqrt(32 * 28 * 38 * 22)
+    theta = p1 - p2
+    low_theta = theta - math.sqrt((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2)
+    high_theta = theta + math.sqrt((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2)
+    result = mcnemar(a, b)
+    assert (result.ci_low, result.ci_high) == pytest.approx((-high_theta, -low_theta), abs=1e-12)
+    # the correlation narrows it: plain square-and-add (phi = 0) would be wider
+    wide = math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    assert result.ci_high - result.difference < wide
+
+
 def test_mcnemar_significant_for_58_against_21_of_60():
     base = [True] * 21 + [False] * 39
     tuned = [True] * 58 + [False] * 2
@@ -275,6 +312,29 @@ def test_paired_permutation_p_of_five_positive_differences_is_exact():
         "On reply length, the fine-tune averages 4.2 tokens and the base 3 over 5 examples"
     )
     assert sentence.endswith("the difference could be chance (p = 0.062).")
+
+
+@pytest.mark.parametrize("n", [3, 9, 16, 40])
+def test_sign_flip_p_agrees_with_scipys_permutation_test(n):
+    import numpy as np
+
+    rng = np.random.default_rng(n)
+    a = rng.normal(0.0, 1.0, n)
+    b = a + rng.normal(0.4, 1.0, n)
+    ours = paired_bootstrap(list(a), list(b), rounds=40_000, seed=1)
+    reference = scipy_stats.permutation_test(
+        (b - a,),
+        lambda x, axis: np.mean(x, axis=axis),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=40_000 if n > 16 else 2**16,
+        rng=2,
+    )
+    assert ours.p_value is not None
+    if n <= 16:  # both enumerate every sign pattern
+        assert ours.p_value == pytest.approx(reference.pvalue, abs=1e-12)
+    else:  # both draw 40,000 random patterns: within a few standard errors
+        assert ours.p_value == pytest.approx(reference.pvalue, abs=0.01)
 
 
 def test_paired_bootstrap_of_zero_and_one_example():

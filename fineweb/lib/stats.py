@@ -9,8 +9,9 @@ Pure Python and numpy, no Django. The heavy lifting is done by maintained librar
 
 What is written here is the glue: turning votes into count matrices, bootstrap resampling
 (vectorised with numpy, deterministic by seed), the Wilson and Newcombe intervals (closed forms of a
-few lines, checked against scipy's Wilson interval in the tests), Cohen's kappa, and the sentence a
-non-engineer reads.
+few lines, checked against scipy's Wilson interval in the tests), Cohen's kappa, the sign-flip
+permutation test (checked against scipy's `permutation_test`, which is 10x slower here), and the
+sentence a non-engineer reads.
 
 Every function accepts empty or degenerate input (no votes, one model, a model that never won,
 all ties, identical raters, n = 0 or 1) and answers something honest instead of raising; only input
@@ -388,6 +389,39 @@ def cohen_kappa(
 # --- paired differences between two models -----------------------------------------------------
 
 
+EXACT_SIGN_FLIPS = 16  # up to 2^16 = 65,536 sign patterns are enumerated; above, random flips
+
+
+def _sign_flip_p(d: np.ndarray, *, rounds: int, rng: np.random.Generator) -> float:
+    """Two-sided p of the paired sign-flip permutation test for mean(d) = 0.
+
+    Under "no difference" each paired difference is as likely to have either sign, so p is the
+    share of sign patterns whose mean is at least as far from 0 as the one observed: every pattern
+    up to EXACT_SIGN_FLIPS differences, else `rounds` random ones counted as (hits + 1) / (rounds + 1).
+    The same test as `scipy.stats.permutation_test(..., permutation_type="samples")` (the tests
+    check they agree), written with one matrix product per batch: scipy's generic loop took 5 s
+    for 2000 rounds over 10,000 examples, this takes well under one.
+    """
+    n = len(d)
+    observed = abs(float(d.sum()))
+    if observed == 0.0:
+        return 1.0
+    tolerance = 1e-9 * float(np.abs(d).sum())
+    if n <= EXACT_SIGN_FLIPS:
+        patterns = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+        sums = (2.0 * patterns - 1.0) @ d
+        return float(np.mean(np.abs(sums) >= observed - tolerance))
+    hits = 0
+    batch = max(1, min(rounds, 2_000_000 // n))
+    done = 0
+    while done < rounds:
+        size = min(batch, rounds - done)
+        signs = np.where(rng.random((size, n)) < 0.5, -1.0, 1.0)
+        hits += int(np.count_nonzero(np.abs(signs @ d) >= observed - tolerance))
+        done += size
+    return min(1.0, (hits + 1) / (rounds + 1))
+
+
 def paired_bootstrap(
     a: Sequence[float], b: Sequence[float], *, rounds: int = 2000, seed: int = 0, confidence: float = 0.95
 ) -> PairedDifference:
@@ -395,8 +429,8 @@ def paired_bootstrap(
 
     - Interval: percentile bootstrap over examples (`rounds` resamples of the pairs, deterministic
       by `seed`), widened to include the difference if needed.
-    - p-value: the paired sign-flip permutation test (`scipy.stats.permutation_test`: all 2^n sign
-      flips up to n = 16, else `rounds` random ones), which stays valid for a handful of examples
+    - p-value: the paired sign-flip permutation test (all 2^n sign flips up to n = 16, else
+      `rounds` random ones; see `_sign_flip_p`), which stays valid for a handful of examples
       where the bootstrap alone is over-confident (5 differences all positive: p = 2/32).
     - significant: p < 1 - confidence and the interval excludes 0.
     - n = 0: means and difference 0, interval (0, 0), p None, not significant; n = 1: the
@@ -451,19 +485,7 @@ def paired_bootstrap(
         done += size
     low, high = _percentile_interval(means, diff, confidence)
 
-    if np.all(d == 0):
-        p_value = 1.0
-    else:
-        result = scipy_stats.permutation_test(
-            (d,),
-            lambda x, axis: np.mean(x, axis=axis),
-            permutation_type="samples",
-            vectorized=True,
-            n_resamples=max(rounds, 2**16) if n <= 16 else rounds,
-            alternative="two-sided",
-            rng=rng,
-        )
-        p_value = float(min(1.0, result.pvalue))
+    p_value = _sign_flip_p(d, rounds=rounds, rng=rng)
     alpha = 1.0 - confidence
     significant = p_value < alpha and (float(low) > 0.0 or float(high) < 0.0)
     return PairedDifference(
@@ -485,9 +507,9 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool], *, confidence: float = 0.95) -
     - p-value: exact McNemar test, the two-sided binomial test (`scipy.stats.binomtest`) of the
       discordant examples (A passed and B failed, against A failed and B passed) at 1/2. Exact at
       every size, so small discordant counts need no chi-square approximation.
-    - Interval: Newcombe's hybrid score interval for a difference of paired proportions (Newcombe
-      1998, method 10), built from the Wilson intervals of both pass rates; inside [-1, 1] and
-      containing the difference.
+    - Interval: Newcombe's square-and-add (hybrid score) interval for a difference of paired
+      proportions (Newcombe 1998, method 10, with its continuity-corrected correlation), built from
+      the Wilson intervals of both pass rates; inside [-1, 1] and containing the difference.
     - significant: p < 1 - confidence and the interval excludes 0. n = 0: interval (-1, 1), p None.
     """
     _check_confidence(confidence)
@@ -527,8 +549,15 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool], *, confidence: float = 0.95) -
     # Newcombe's interval for theta = p1 - p2, then mirrored for b - a.
     l1, u1 = wilson_interval(both + only_a, n, confidence)
     l2, u2 = wilson_interval(both + only_b, n, confidence)
+    # phi: Newcombe's continuity-corrected correlation of the two pass rates.
     denominator = (both + only_a) * (only_b + neither) * (both + only_b) * (only_a + neither)
-    phi = 0.0 if denominator == 0 else (both * neither - only_a * only_b) / math.sqrt(denominator)
+    cross = both * neither - only_a * only_b
+    if denominator == 0 or 0 <= cross <= n / 2:
+        phi = 0.0
+    elif cross > n / 2:
+        phi = (cross - n / 2) / math.sqrt(denominator)
+    else:
+        phi = cross / math.sqrt(denominator)
     theta = p1 - p2
     delta = math.sqrt(max((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2, 0.0))
     epsilon = math.sqrt(max((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2, 0.0))
