@@ -208,6 +208,13 @@ def test_kappa_is_undefined_when_both_raters_used_one_label_only():
     assert agreement.kappa is None and agreement.ci_low is None and agreement.ci_high is None
 
 
+def test_kappa_takes_labels_of_any_kind():
+    # booleans (approved or not). first: T, T, F, F (yes 2/4); second: T, T, T, F (yes 3/4).
+    # observed 3/4; expected 2/4 * 3/4 + 2/4 * 1/4 = 1/2; kappa = (3/4 - 1/2) / (1 - 1/2) = 1/2
+    agreement = cohen_kappa([(True, True), (True, True), (False, True), (False, False)])  # type: ignore[list-item]
+    assert agreement.kappa == pytest.approx(0.5)
+
+
 def test_kappa_of_no_items_and_of_one_item():
     assert cohen_kappa([]).n == 0 and cohen_kappa([]).kappa is None
     one = cohen_kappa([("approve", "reject")])

@@ -363,7 +363,7 @@ def cohen_kappa(
     n = len(pairs)
     if n == 0:
         return Agreement(n=0, percent=0.0, kappa=None, ci_low=None, ci_high=None)
-    labels = sorted({label for pair in pairs for label in pair})
+    labels = sorted({label for pair in pairs for label in pair}, key=str)
     code = {label: k for k, label in enumerate(labels)}
     c = len(labels)
     cells = np.array([code[first] * c + code[second] for first, second in pairs], dtype=np.int64)
