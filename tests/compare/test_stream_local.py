@@ -118,7 +118,7 @@ def test_a_follow_up_is_refused_while_a_column_is_still_answering(team, alice, a
 
 def test_a_second_request_for_a_reply_waits_for_it_and_sends_the_same_result(team, alice):
     conversation = start(team, alice)
-    reply = Reply.objects.filter(turn__conversation=conversation).first()
+    reply = Reply.objects.filter(turn__conversation=conversation).earliest("id")
     _, first, _ = stream(alice, stream_url(conversation, reply))
     status, again, _ = stream(alice, stream_url(conversation, reply))
     assert status == 200 and [name for name, _ in again] == ["done"]
@@ -131,14 +131,14 @@ def test_stop_before_a_reply_started_stops_it_with_nothing_sent(team, alice, ali
         reverse("compare:stop", args=[conversation.id]), headers={"Accept": "application/json"}
     )
     assert response.status_code == 204
-    reply = Reply.objects.filter(turn__conversation=conversation).first()
+    reply = Reply.objects.filter(turn__conversation=conversation).earliest("id")
     status, events, _ = stream(alice, stream_url(conversation, reply))
     assert [name for name, _ in events] == ["done"] and events[0][1]["status"] == "stopped"
 
 
 def test_a_stop_while_streaming_keeps_the_partial_text(team, alice):
     conversation = start(team, alice, max_tokens=200)
-    reply = Reply.objects.filter(turn__conversation=conversation).first()
+    reply = Reply.objects.filter(turn__conversation=conversation).earliest("id")
     assert services.reply_claim(reply_id=reply.id)
     events = []
 
