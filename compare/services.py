@@ -35,6 +35,7 @@ from providers.errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from providers.http import RetryPolicy
 from providers.models import Connection
 from providers.services import connection_get_provider
 
@@ -259,7 +260,9 @@ def error_sentence(exc: ProviderError, *, model: str, today: date | None = None)
         return f"The provider is limiting requests (HTTP 429), so this column got no answer.{wait}"
     if isinstance(exc, AuthError):
         return exc.user_message
-    return exc.user_message
+    # The adapters' sentences are written for background work ("fineweb will try again later");
+    # here nothing retries by itself, the user does.
+    return exc.user_message.replace("fineweb will try again later.", "Try again in a moment.")
 
 
 def reply_run(
@@ -269,6 +272,7 @@ def reply_run(
     stop: threading.Event | None = None,
     today: date | None = None,
     client: Any = None,
+    retry: RetryPolicy | None = None,
 ) -> Reply:
     """Stream one claimed reply from its provider, emitting {"event": "token"|"done"|"error", ...}.
 
@@ -290,7 +294,9 @@ def reply_run(
         retired = retirement_sentence(model=column.model, today=today)
         if retired:
             raise _Refused(retired)
-        provider = connection_get_provider(connection=column.connection, client=client, budget="streaming")
+        provider = connection_get_provider(
+            connection=column.connection, client=client, retry=retry, budget="streaming"
+        )
         chat = provider.chat(
             model=column.model,
             messages=reply_messages(reply),
