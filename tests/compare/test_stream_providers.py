@@ -182,8 +182,6 @@ def test_a_fine_tune_of_a_shut_down_model_gets_the_retirement_sentence_without_a
 def test_an_error_chunk_in_the_middle_of_the_stream_keeps_the_text_and_the_message(team, alice, openai):
     import json
 
-    import httpx
-
     fake = ChatStreamFake(key=OPENAI_KEY)
     piece = {
         "id": "c",
@@ -196,9 +194,7 @@ def test_an_error_chunk_in_the_middle_of_the_stream_keeps_the_text_and_the_messa
         "error": {"message": "The server had an error while processing your request.", "type": "server_error"}
     }
     body = f"data: {json.dumps(piece)}\n\ndata: {json.dumps(error)}\n\n".encode()
-    fake.route = lambda request: httpx.Response(
-        200, content=body, headers={"content-type": "text/event-stream"}
-    )  # type: ignore[method-assign]
+    fake.fail_next(status=200, body=body, headers={"content-type": "text/event-stream"})
     conversation = conversation_with(team, alice, (openai, FT), (openai, "gpt-4o-mini"))
     saved, _ = run(replies(conversation)[0], fake)
     assert saved.status == Reply.Status.FAILED and saved.text == "Hal"
