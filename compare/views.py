@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import connections
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -223,9 +223,9 @@ async def reply_stream(request: HttpRequest, conversation_id: int, reply_id: int
     comes); any later one (a reconnect, a second tab) waits for it to finish and sends the result.
     The stream ends when the browser goes away, and the provider is not read any further.
     """
-    if request.method != "GET":
-        return HttpResponseBadRequest("GET only")
     reply = await sync_to_async(_get_reply)(request, conversation_id, reply_id)  # type: ignore[arg-type]
+    if request.method != "GET":
+        return HttpResponseNotAllowed(["GET"])
     claimed = await sync_to_async(services.reply_claim)(reply_id=reply.id)
     response = StreamingHttpResponse(
         _relay(reply.id) if claimed else _wait_for(reply.id), content_type="text/event-stream"
