@@ -30,6 +30,7 @@ class PlaygroundForm(forms.Form):
             self.fields[f"model_{i}"] = forms.CharField(required=False, max_length=400)
             self.fields[f"system_{i}"] = forms.CharField(
                 required=False,
+                strip=False,  # a prompt is sent as written
                 max_length=MAX_SYSTEM_PROMPT_CHARS,
                 widget=forms.Textarea(
                     attrs={"rows": 3, "placeholder": "System prompt of this column (optional)"}

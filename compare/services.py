@@ -407,18 +407,19 @@ def identity_words(column: Column) -> list[str]:
     return sorted(w for w in words if w.strip())
 
 
-def leak_reason(column: Column, text: str) -> str:
-    """ "" when the reply does not name a model or provider; else what it named.
+def leak_reason(columns: list[Column], reply: Reply) -> str:
+    """ "" when the reply names no model or provider of the pair; else what it named.
 
     Family and provider names match as written ("GPT", "Llama": a reply saying "together" or
-    "phi" in passing gives nothing away); the column's own model id and its parts match in any case.
+    "phi" in passing gives nothing away); the models' own ids and their parts match in any case.
+    A reply that names the other model of the pair gives the pairing away too.
     """
-    own = {w.lower() for w in identity_words(column)} - {w.lower() for w in IDENTITY_WORDS}
-    for word in identity_words(column):
+    own = {w for column in columns for w in identity_words(column)} - set(IDENTITY_WORDS)
+    for word in sorted(own | set(IDENTITY_WORDS), key=len, reverse=True):
         pattern = r"(?<![A-Za-z0-9])" + re.escape(word) + r"(?![A-Za-z])"
-        flags = re.IGNORECASE if word.lower() in own else 0
-        if re.search(pattern, text, flags=flags):
-            return f"reply {column.label} names “{word}”"
+        flags = re.IGNORECASE if word in own else 0
+        if re.search(pattern, reply.text, flags=flags):
+            return f"reply {reply.column.label} names “{word}”"
     return ""
 
 
@@ -436,7 +437,8 @@ def vote_cast(*, conversation: Conversation, user: User, outcome: str, turn: Tur
         raise ValidationError("Vote once both replies are complete.")
     if Vote.objects.filter(turn=turn, voter=user).exists():
         raise ValidationError("You have already voted on this reply.")
-    reasons = [reason for r in replies if (reason := leak_reason(r.column, r.text))]
+    columns = [r.column for r in replies]
+    reasons = [reason for r in replies if (reason := leak_reason(columns, r))]
     return Vote.objects.create(
         conversation=conversation,
         turn=turn,
