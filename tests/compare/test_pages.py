@@ -284,6 +284,19 @@ def test_the_leaderboard_counts_votes_by_hand_and_leaves_leaked_ones_out(
     cells = [c.split("<")[0] for c in row.split('<td class="num">')[1:]]
     # wins, losses, ties, both bad, win rate (a tie is half a win: 2.5 / 4)
     assert cells[:5] == ["2", "1", "1", "0", "62%"]
+    # Bradley-Terry from the same four votes: fineweb-tiny is rated first, on the arenas' scale
+    # around 1000, each score inside its own bootstrap interval.
+    ratings = page.split('data-testid="ratings"')[1].split("</table>")[0]
+    first = ratings.split("<tbody><tr><td>1</td><td><code>")[1]
+    assert first.startswith(tiny)
+    score, low, high = (
+        int(x)
+        for x in [
+            first.split('class="num">')[1].split("<")[0],
+            *first.split('class="num">')[2].split("<")[0].split(" – "),
+        ]
+    )
+    assert low <= score <= high and score > 1000
 
 
 def test_user_content_is_escaped_on_every_compare_page(team, alice, alice_client, local):
