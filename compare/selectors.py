@@ -218,11 +218,18 @@ def team_votes(team: Team) -> list[Vote]:
 def leaderboard(team: Team) -> dict[str, Any]:
     """Pair records and Bradley-Terry ratings over the team's votes; leaked votes are counted apart."""
     votes = team_votes(team)
-    counted = [ratings.Vote(a=v.model_a, b=v.model_b, outcome=v.outcome) for v in votes if not v.leaked]
+    # A model against itself (the same model with two system prompts) rates nothing.
+    same = [v for v in votes if v.model_a == v.model_b]
+    counted = [
+        ratings.Vote(a=v.model_a, b=v.model_b, outcome=v.outcome)
+        for v in votes
+        if not v.leaked and v.model_a != v.model_b
+    ]
     return {
         "pairs": ratings.pair_records(counted),
         "ratings": ratings.bradley_terry(counted) if counted else [],
         "n_votes": len(votes),
         "n_counted": len(counted),
         "n_leaked": sum(1 for v in votes if v.leaked),
+        "n_same": len(same),
     }

@@ -106,8 +106,10 @@
     var badge = el.querySelector('[data-role="status"]');
     badge.textContent = "streaming";
     badge.className = "badge streaming";
+    el.dataset.pieces = "0";
     source.addEventListener("token", function (event) {
       text.appendChild(document.createTextNode(JSON.parse(event.data).text));
+      el.dataset.pieces = String(Number(el.dataset.pieces) + 1);
     });
     function end(event) {
       var data = JSON.parse(event.data);

@@ -93,8 +93,14 @@ class ChatStreamFake(FakeServer):
         self.cut_after: int | None = None
         self.unknown_models: set[str] = set()
         self.bodies: list[dict] = []
+        self.models = ["acme-7b-chat"]  # what GET /models lists
 
     def route(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.endswith("/models"):
+            data = [
+                {"id": m, "object": "model", "created": 1700000000, "owned_by": "lab"} for m in self.models
+            ]
+            return httpx.Response(200, json={"object": "list", "data": data})
         if not request.url.path.endswith("/chat/completions"):
             return self.error(404, f"Unknown path {request.url.path}")
         body = json.loads(request.content)
