@@ -14,13 +14,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from compare.models import Column, Conversation, Reply, Turn, Vote
@@ -201,10 +202,16 @@ def reply_messages(reply: Reply) -> list[dict[str, str]]:
 
 
 def reply_claim(*, reply_id: int) -> bool:
-    """Mark a pending reply as streaming; False when another stream has it or it is finished."""
+    """Mark a pending reply as streaming; False when another stream has it or it is finished.
+
+    A reply left "streaming" by a server that stopped in the middle (older than any stream may
+    run) is claimed again, so a reload finishes it instead of waiting for nothing."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=STREAM_TOTAL_SECONDS + 60)
+    claimable = Q(status=Reply.Status.PENDING) | Q(status=Reply.Status.STREAMING, started__lt=stale)
     return bool(
-        Reply.objects.filter(id=reply_id, status=Reply.Status.PENDING).update(
-            status=Reply.Status.STREAMING, started=timezone.now()
+        Reply.objects.filter(claimable, id=reply_id, stop_requested=False).update(
+            status=Reply.Status.STREAMING, started=now
         )
     )
 

@@ -155,3 +155,41 @@ def test_a_stop_while_streaming_keeps_the_partial_text(team, alice):
     tokens = [e["text"] for e in events if e["event"] == "token"]
     assert saved.status == Reply.Status.STOPPED and saved.stop_reason == "stopped"
     assert 3 <= len(tokens) < 200 and saved.text == "".join(tokens)
+
+
+def test_closing_a_local_stream_stops_the_generation_on_the_server(team):
+    """The stop button and a closed page end the stream: the adapter closes the response, the
+    in-process ASGI transport sends http.disconnect, and the local provider stops generating."""
+    import threading
+
+    from providers.services import connection_get_provider
+    from tests.processes import wait_for
+
+    local = Connection.objects.get(team=team, kind="local")
+    provider = connection_get_provider(connection=local, budget="streaming")
+    chat = provider.chat(
+        model="fineweb-tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=2000, stream=True
+    )
+    assert not isinstance(chat, services.ChatReply)
+    pieces = [next(chat) for _ in range(3)]
+    assert all(isinstance(p, str) for p in pieces)
+    assert any(t.name == "local-chat" and t.is_alive() for t in threading.enumerate())
+    chat.close()  # type: ignore[attr-defined]
+
+    def generation_stopped() -> bool:
+        return not any(t.name == "local-chat" and t.is_alive() for t in threading.enumerate())
+
+    wait_for(generation_stopped, timeout=30, message="the local generation to stop")
+
+
+def test_a_reply_left_streaming_by_a_stopped_server_is_claimed_again(team, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    conversation = start(team, alice)
+    reply = Reply.objects.filter(turn__conversation=conversation).earliest("id")
+    assert services.reply_claim(reply_id=reply.id)
+    assert not services.reply_claim(reply_id=reply.id)  # a second tab waits for the first
+    Reply.objects.filter(id=reply.id).update(started=timezone.now() - timedelta(hours=1))
+    assert services.reply_claim(reply_id=reply.id)
