@@ -244,8 +244,13 @@ class Provider(abc.ABC):
         max_tokens: int | None = None,
         temperature: float | None = None,
         stream: bool = False,
+        seed: int | None = None,
     ) -> ChatReply | Iterator[ChatStreamItem]:
-        """stream=False returns a ChatReply; stream=True returns an iterator of str pieces then a ChatReply."""
+        """stream=False returns a ChatReply; stream=True returns an iterator of str pieces then a ChatReply.
+
+        `seed` asks for reproducible sampling where the provider supports it (OpenAI's "best
+        effort"; the local provider's sampling is exactly reproducible).
+        A stream that ends before the provider said it was finished raises ProviderUnavailable."""
 
     @abc.abstractmethod
     def download_file(self, file_id: str) -> bytes: ...

@@ -54,6 +54,11 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 UPLOAD_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 INTERACTIVE_SECONDS = 5.0
 INTERACTIVE_TIMEOUT = httpx.Timeout(INTERACTIVE_SECONDS, connect=3.0)
+# A streamed reply (the compare screen): a long answer may take minutes in all, so there is no
+# total over the stream; instead every read (the first piece, then each next one) may wait at most
+# STREAM_IDLE_SECONDS. The reader of the stream keeps its own total (compare.services).
+STREAM_IDLE_SECONDS = 60.0
+STREAM_TIMEOUT = httpx.Timeout(connect=5.0, read=STREAM_IDLE_SECONDS, write=10.0, pool=5.0)
 # Provider error messages are shown as an excerpt of at most this many characters.
 MAX_PROVIDER_MESSAGE = 300
 
@@ -134,6 +139,19 @@ class RetryPolicy:
         return cls(**{**defaults, **kwargs})
 
     @classmethod
+    def streaming(cls, **kwargs) -> RetryPolicy:
+        """For a streamed reply: 2 tries before the first byte, short waits, a per-read idle cap
+        (STREAM_TIMEOUT) instead of a total: nothing is retried once text has arrived."""
+        defaults: dict[str, Any] = {
+            "max_attempts": 2,
+            "backoff_cap": 1.0,
+            "max_retry_after": 2.0,
+            "total": None,
+            "timeout": STREAM_TIMEOUT,
+        }
+        return cls(**{**defaults, **kwargs})
+
+    @classmethod
     def background(cls, **kwargs) -> RetryPolicy:
         """For Celery tasks: 5 tries of up to 60 s each, waits of up to 60 s between them."""
         return cls(**kwargs)
@@ -145,6 +163,8 @@ class RetryPolicy:
             return cls.interactive(**kwargs)
         if budget == "background":
             return cls.background(**kwargs)
+        if budget == "streaming":
+            return cls.streaming(**kwargs)
         raise ValueError(f"unknown provider budget {budget!r}")
 
     def backoff(self, attempt: int) -> float:

@@ -319,6 +319,7 @@ class OpenAIProvider(Provider):
         max_tokens: int | None = None,
         temperature: float | None = None,
         stream: bool = False,
+        seed: int | None = None,
     ) -> ChatReply | Iterator[ChatStreamItem]:
         return chat_completion(
             self.http,
@@ -328,6 +329,7 @@ class OpenAIProvider(Provider):
             max_tokens=max_tokens,
             temperature=temperature,
             stream=stream,
+            seed=seed,
             subject="the chat request",
             include_usage=True,
         )

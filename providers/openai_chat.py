@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from providers.base import ChatReply, ChatStreamItem
-from providers.errors import MalformedResponse, ProviderError
+from providers.errors import MalformedResponse, ProviderError, ProviderUnavailable
 from providers.http import ProviderHTTP
 from providers.parsing import as_dict, as_int, as_list, as_opt_str, as_str
 
@@ -29,6 +29,7 @@ def chat_completion(
     temperature: float | None,
     stream: bool,
     subject: str,
+    seed: int | None = None,
     include_usage: bool,
 ) -> ChatReply | Iterator[ChatStreamItem]:
     """POST /chat/completions: a ChatReply, or (stream=True) text pieces then one ChatReply."""
@@ -37,6 +38,8 @@ def chat_completion(
         body["max_tokens"] = max_tokens
     if temperature is not None:
         body["temperature"] = temperature
+    if seed is not None:
+        body["seed"] = seed
     if stream:
         body["stream"] = True
         if include_usage:
@@ -89,11 +92,13 @@ def stream_chat(
     first_token_s = None
     finish_reason = None
     usage: dict = {}
+    done = False
     for line in http.stream_lines(response):
         if not line.startswith("data:"):
             continue
         payload = line[5:].strip()
         if payload.upper() == "[DONE]":
+            done = True
             break
         try:
             chunk = json.loads(payload)
@@ -119,6 +124,13 @@ def stream_chat(
                 pieces.append(text)
                 yield text
             finish_reason = as_opt_str(choice.get("finish_reason")) or finish_reason
+    if not done and finish_reason is None:
+        # The body ended cleanly but the provider never said the answer was finished: the
+        # connection was cut (a proxy's timeout, a restarted server) in the middle of the answer.
+        raise ProviderUnavailable(
+            f"The connection to {http.provider_name} ended in the middle of the answer "
+            f"(after {len(pieces)} pieces of text, before the provider said it was finished)."
+        )
     yield ChatReply(
         text="".join(pieces),
         prompt_tokens=as_int(usage.get("prompt_tokens")),

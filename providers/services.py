@@ -209,6 +209,18 @@ def local_in_process_client() -> httpx.Client:
     )
 
 
+def local_in_process_streaming_client() -> httpx.Client:
+    """Like `local_in_process_client`, through this server's ASGI app: a streamed reply comes
+    back piece by piece as the local model generates it (providers/inprocess_asgi.py)."""
+    from providers.inprocess_asgi import InProcessASGITransport
+
+    return httpx.Client(
+        transport=InProcessASGITransport(),
+        headers={"X-Forwarded-Proto": "https"},
+        timeout=DEFAULT_TIMEOUT,
+    )
+
+
 def _local_key_readable(connection: Connection) -> None:
     """A local connection's key is fineweb's own: if it is missing, or no FINEWEB_FERNET_KEYS key
     reads it any more, issue a new one instead of asking an owner for a key they never had."""
@@ -243,7 +255,9 @@ def connection_get_provider(
     FINEWEB_LOCAL_BASE_URL: an in-process client to this server's own WSGI app; with it, an
     unguarded client, since the operator chose that address). `retry` defaults to the policy of
     `budget` ("interactive": a few seconds in all; "background"), itself defaulting to the
-    current one: interactive inside a page request, background elsewhere (providers/http.py).
+    current one: interactive inside a page request, background elsewhere (providers/http.py);
+    "streaming" (a streamed chat reply) has a per-read idle cap and no total, and reaches this
+    server's own local provider through its ASGI app, so the reply streams piece by piece.
     """
     base_url = connection.base_url
     if connection.is_local:
@@ -252,6 +266,8 @@ def connection_get_provider(
         if client is None and not connection.base_url:
             if settings.FINEWEB_LOCAL_BASE_URL:
                 client = provider_client(guarded=False)
+            elif budget == "streaming":
+                client = local_in_process_streaming_client()
             else:
                 client = local_in_process_client()
     if client is None:

@@ -216,6 +216,7 @@ class TogetherProvider(Provider):
         max_tokens: int | None = None,
         temperature: float | None = None,
         stream: bool = False,
+        seed: int | None = None,
     ) -> ChatReply | Iterator[ChatStreamItem]:
         # Together's chat endpoint has OpenAI's shape; it is not asked for usage while streaming.
         return chat_completion(
@@ -226,6 +227,7 @@ class TogetherProvider(Provider):
             max_tokens=max_tokens,
             temperature=temperature,
             stream=stream,
+            seed=seed,
             subject=f"the model {model}",
             include_usage=False,
         )

@@ -25,7 +25,9 @@ ALLOWED: dict[str, set[str]] = {
     # The built-in local provider is one of the providers: its connection's key is issued there.
     "providers": {"fineweb", "localtuner"},
     "jobs": {"fineweb", "providers", "datasets_app"},
-    "compare": {"fineweb"},
+    # The compare screen streams through the provider adapters, offers every job's models and
+    # checkpoints, and reads the held-out prompts of a job's validation split.
+    "compare": {"fineweb", "providers", "jobs", "datasets_app"},
     # As OpenAI checks a fine-tuning upload, the local API checks it with the datasets validator.
     "localtuner": {"fineweb", "localtuner.engine", "datasets_app"},
     "localtuner.engine": set(),

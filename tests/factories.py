@@ -168,7 +168,35 @@ def build_world(team, user) -> dict:
         fine_tuned_model="ft:world",
     )
     MetricPoint.objects.create(job=job, step=1, train_loss=1.0)
-    return {"dataset": version.dataset, "version": version, "connection": connection, "job": job}
+    conversation = _world_conversation(team, user, connection, job)
+    return {
+        "dataset": version.dataset,
+        "version": version,
+        "connection": connection,
+        "job": job,
+        "conversation": conversation,
+        "reply": conversation.turns.get().replies.first(),
+    }
+
+
+def _world_conversation(team, user, connection, job):
+    """A blind comparison whose replies are complete (its stream answers from the database)."""
+    from compare.models import Reply
+    from compare.services import ColumnSpec, conversation_create
+
+    conversation = conversation_create(
+        team=team,
+        user=user,
+        columns=[
+            ColumnSpec(connection=connection, model=job.base_model),
+            ColumnSpec(connection=connection, model="ft:world"),
+        ],
+        message="Hello",
+        blind=True,
+        job=job,
+    )
+    Reply.objects.filter(turn__conversation=conversation).update(status=Reply.Status.COMPLETE, text="Hi")
+    return conversation
 
 
 # parameter name -> callable(world) returning the value for an object of alice's team.
@@ -178,4 +206,6 @@ FACTORIES: dict[str, Callable] = {
     "which": lambda w: "original",
     "job_id": lambda w: w["job"].id,
     "connection_id": lambda w: w["connection"].id,
+    "conversation_id": lambda w: w["conversation"].id,
+    "reply_id": lambda w: w["reply"].id,
 }

@@ -76,6 +76,15 @@ def pages(alice_client, team):
         [MetricPoint(job=job, step=s, train_loss=2 - s / 10) for s in range(1, 6)]
     )
     base = f"/datasets/{uploaded.dataset_id}/v/1/"
+    from compare.services import ColumnSpec, conversation_create
+
+    conversation = conversation_create(
+        team=team,
+        user=None,
+        columns=[ColumnSpec(connection=local, model="fineweb-tiny")] * 2,
+        message="Hallo",
+        blind=True,
+    )
     return [
         "/",
         "/datasets/",
@@ -90,6 +99,10 @@ def pages(alice_client, team):
         "/connections/",
         "/connections/add/",
         f"/connections/{local.id}/edit/",
+        f"/compare/?job={job.id}",
+        f"/compare/{conversation.id}/",
+        "/compare/history/",
+        "/compare/leaderboard/",
         NOT_FOUND,
     ]
 
