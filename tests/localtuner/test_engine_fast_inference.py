@@ -338,3 +338,24 @@ def test_incremental_detokenising_equals_decoding_the_whole(tiny_tokenizer, text
         assert detok.text.startswith(seen)  # text only grows: what was streamed stays true
         seen = detok.text
     assert detok.flush() == tiny_tokenizer.decode(ids, skip_special_tokens=True)
+
+
+def test_stopping_a_chat_generation_ends_its_thread_long_before_max_tokens(settings, cache_dir):
+    """What a client that goes away does (ChatStream's finally calls stop()): the thread ends."""
+    from localtuner import chat
+    from localtuner.services import ResolvedModel
+
+    settings.FINEWEB_MODEL_CACHE_DIR = cache_dir
+    params = dict(messages=PROMPTS[0], max_tokens=1900, temperature=0.8, top_p=1.0, stop=None, seed=1)
+    generation = chat.Generation(ResolvedModel("fineweb-tiny", "fineweb-tiny", None), params).start()
+    first = generation.get()
+    assert isinstance(first, str) and first
+    generation.stop()
+    generation._thread.join(timeout=120)
+    assert not generation._thread.is_alive()
+    left = []
+    while not generation._queue.empty():
+        left.append(generation._queue.get())
+    assert left[-1] is chat._END
+    assert not any(isinstance(item, StreamEnd) for item in left)  # stopped, not finished
+    assert len(left) < 1900
