@@ -275,7 +275,7 @@ def main() -> int:
                     print((data / "uvicorn.log").read_text()[-3000:])
                     return 1
                 time.sleep(0.5)
-        results = {}
+        print()
         for label, name, adapter_path in (("base", args.model, None), ("fine-tune", tuned_name, adapter)):
             peer = Peer(args.model, args.cache_dir, adapter_path)
             peer.run()  # warm the peer too
@@ -283,11 +283,8 @@ def main() -> int:
             for _ in range(args.rounds):  # alternate, so both see the same machine
                 plain.append(peer.run())
                 served.append(stream(base, name))
-            same = all(s["text"] == plain[0]["text"] for s in served)
-            results[label] = (served, plain, same)
             del peer
-        print()
-        for label, (served, plain, same) in results.items():
+            same = all(s["text"] == plain[0]["text"] for s in served)
             server_rate = median([s["tokens"] / s["seconds"] for s in served[1:]])
             plain_rate = median([p["tokens"] / p["seconds"] for p in plain])
             print(
@@ -297,7 +294,8 @@ def main() -> int:
             )
             print(
                 f"{'':<10} plain generate() {plain_rate:6.1f} tok/s  ratio {server_rate / plain_rate:4.2f}x"
-                f"  same greedy text: {'yes' if same else 'NO'}"
+                f"  same greedy text: {'yes' if same else 'NO'}",
+                flush=True,
             )
         pair: dict[str, dict] = {}
 
