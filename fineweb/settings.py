@@ -241,7 +241,8 @@ FINEWEB_LOCAL_MAX_FILE_BYTES = env_int("FINEWEB_LOCAL_MAX_FILE_BYTES", 512 * 102
 FINEWEB_LOCAL_LEASE_SECONDS = env_int("FINEWEB_LOCAL_LEASE_SECONDS", 60)
 FINEWEB_LOCAL_TRAIN_TIME_LIMIT = env_int("FINEWEB_LOCAL_TRAIN_TIME_LIMIT", 24 * 3600)
 FINEWEB_LOCAL_DEFAULT_MAX_TOKENS = env_int("FINEWEB_LOCAL_DEFAULT_MAX_TOKENS", 256)
-# The engine's CPU threads for training (0: the cores this process may use), and the bounds of the
+# The engine's CPU threads for training and, shared by running generations, for local chat (0: the
+# cores this process may use), and the bounds of the
 # cache of loaded models that chat completions use (models, approximate bytes).
 FINEWEB_TORCH_THREADS = env_int("FINEWEB_TORCH_THREADS", 0)
 FINEWEB_LOCAL_MODEL_CACHE_SIZE = env_int("FINEWEB_LOCAL_MODEL_CACHE_SIZE", 2)

@@ -47,11 +47,14 @@ def engine_error(exc: Exception, model: str) -> ApiError | None:
 
 @functools.cache
 def model_cache():
-    """The process's cache of loaded models, bounded by the FINEWEB_LOCAL_MODEL_CACHE_* settings."""
+    """The process's cache of loaded models, bounded by the FINEWEB_LOCAL_MODEL_CACHE_* settings;
+    its generations share FINEWEB_TORCH_THREADS CPU threads (0: the cores this process may use)."""
     from localtuner.engine import ModelCache
 
     return ModelCache(
-        max_models=settings.FINEWEB_LOCAL_MODEL_CACHE_SIZE, max_bytes=settings.FINEWEB_LOCAL_MODEL_CACHE_BYTES
+        max_models=settings.FINEWEB_LOCAL_MODEL_CACHE_SIZE,
+        max_bytes=settings.FINEWEB_LOCAL_MODEL_CACHE_BYTES,
+        threads=settings.FINEWEB_TORCH_THREADS or None,  # the cores running generations share
     )
 
 

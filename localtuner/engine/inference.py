@@ -3,17 +3,27 @@
 * ``ModelCache``: a small LRU of loaded models bounded by count and by
   approximate bytes (parameters + buffers). Key: ``(base_model, adapter_path,
   cache_dir)``. A fine-tuned model is its base plus its adapter, merged into
-  the weights once at load time (``merge_and_unload``) so generation costs the
-  same as the base. One lock per cached model serialises generation on it.
-* ``generate`` / ``generate_stream``: a manual decode loop with a KV cache.
+  its own copy of the weights once at load time (``merge_and_unload``) so
+  generation costs the same as the base.
+* ``generate`` / ``generate_stream``: a manual decode loop. Llama-architecture
+  models (both base models) run on ``fastdecode.FastLlama`` (fused projections,
+  a static KV cache, only the new token each step; same float32 weights and
+  arithmetic, so greedy output equals ``transformers`` ``generate()``); it is
+  read-only, so several generations on one model run at once. Any other model
+  falls back to transformers' forward with a ``DynamicCache``, one generation at
+  a time per model. Each generation thread uses ``cores // running generations``
+  torch threads, so two streams side by side do not fight over the same cores.
   temperature 0 is greedy; a seed makes sampling deterministic. Text is decoded
-  incrementally (never emitting half a UTF-8 character) and ``stop`` sequences
-  are found across token boundaries: text that could still become a stop
-  sequence is held back until it cannot.
+  incrementally (a window of recent tokens, never half a UTF-8 character) and
+  ``stop`` sequences are found across token boundaries: text that could still
+  become a stop sequence is held back until it cannot.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
 import secrets
 import threading
 import warnings
@@ -25,6 +35,7 @@ from typing import Any
 
 import torch
 
+from . import fastdecode
 from .basemodels import BASE_MODELS, UnknownModel, load_base, pick_device
 from .data import encode_prompt, normalise_messages
 
@@ -54,6 +65,7 @@ class LoadedModel:
     tokenizer: Any
     device: str
     nbytes: int
+    fast: fastdecode.FastLlama | None = None  # None: transformers' forward (and ``lock``)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -68,8 +80,15 @@ class ModelCache:
     The most recently used model is always kept, even if alone it exceeds ``max_bytes``.
     """
 
-    def __init__(self, max_models: int = 2, max_bytes: int | None = 3 * 1024**3, device: str | None = None):
+    def __init__(
+        self,
+        max_models: int = 2,
+        max_bytes: int | None = 3 * 1024**3,
+        device: str | None = None,
+        threads: int | None = None,
+    ):
         self.max_models = max(1, max_models)
+        self.threads = threads  # CPU threads shared by running generations (None: usable cores)
         self.max_bytes = max_bytes
         self.device = device
         self._items: OrderedDict[tuple, LoadedModel] = OrderedDict()
@@ -125,7 +144,10 @@ class ModelCache:
             model = model.merge_and_unload()
         model.to(device)
         model.eval()
-        return LoadedModel(key=key, model=model, tokenizer=tokenizer, device=device, nbytes=_nbytes(model))
+        fast = fastdecode.FastLlama(model) if fastdecode.supports(model) else None
+        return LoadedModel(
+            key=key, model=model, tokenizer=tokenizer, device=device, nbytes=_nbytes(model), fast=fast
+        )
 
     def _evict(self) -> None:
         while len(self._items) > self.max_models:
@@ -199,7 +221,8 @@ def generate_stream(
     Loading and validation happen here, before the first piece: UnknownModel, DataError
     (bad messages) and ValueError (too long) are raised by the call itself, not mid-stream.
     """
-    loaded = (cache or DEFAULT_CACHE).get(base_model, adapter_path, cache_dir)
+    cache = cache or DEFAULT_CACHE
+    loaded = cache.get(base_model, adapter_path, cache_dir)
     model, tokenizer = loaded.model, loaded.tokenizer
     stops = [s for s in ([stop] if isinstance(stop, str) else (stop or [])) if s]
     max_tokens = max(1, int(max_tokens))
@@ -210,7 +233,78 @@ def generate_stream(
             f"prompt ({len(prompt_ids)} tokens) plus max_tokens ({max_tokens}) exceeds the model's "
             f"context of {limit} tokens"
         )
-    return _decode(loaded, prompt_ids, max_tokens, float(temperature), float(top_p), stops, seed)
+    return _decode(
+        loaded, prompt_ids, max_tokens, float(temperature), float(top_p), stops, seed, cache.threads
+    )
+
+
+class _Threads:
+    """How many torch threads each running generation gets: the usable cores shared out.
+
+    torch's thread count is OpenMP's (process-wide here) and MKL's (per thread), so each generation
+    thread applies the share itself, again between tokens whenever another generation starts or
+    ends. Two generations on two cores then run one thread each instead of four spinning on two.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.running = 0
+        self.epoch = 0  # bumped whenever ``running`` changes
+
+    @staticmethod
+    def cores() -> int:
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
+
+    def enter(self) -> None:
+        with self._lock:
+            self.running += 1
+            self.epoch += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self.running -= 1
+            self.epoch += 1
+
+    def share(self, limit: int | None) -> int:
+        cores = limit or self.cores()
+        return max(1, cores // max(1, self.running))
+
+
+THREADS = _Threads()
+
+
+class _Detokenizer:
+    """Incremental decoding: each step decodes a short window of recent tokens, not the whole
+    completion, and only text that is final (no half UTF-8 character) is appended."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self.prefix = 0  # the window starts here (context for the next piece's leading space)
+        self.read = 0  # tokens before this are already in ``text``
+        self.text = ""
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def add(self, token: int) -> None:
+        self.ids.append(token)
+        before = self._decode(self.ids[self.prefix : self.read])
+        now = self._decode(self.ids[self.prefix :])
+        if len(now) > len(before) and not now.endswith("\ufffd"):
+            self.text += now[len(before) :]
+            self.prefix, self.read = self.read, len(self.ids)
+
+    def flush(self) -> str:
+        """Whatever is left (an unfinished character at the very end comes out as U+FFFD)."""
+        if self.read < len(self.ids):
+            before = self._decode(self.ids[self.prefix : self.read])
+            self.text += self._decode(self.ids[self.prefix :])[len(before) :]
+            self.prefix = self.read = len(self.ids)
+        return self.text
 
 
 def _decode(
@@ -221,50 +315,86 @@ def _decode(
     top_p: float,
     stops: list[str],
     seed: int | None,
+    threads: int | None = None,
 ) -> Generator[str | StreamEnd, None, None]:
     model, tokenizer = loaded.model, loaded.tokenizer
     eos = _stop_ids(tokenizer, model)
     generator = torch.Generator(device=loaded.device)
     generator.manual_seed(seed if seed is not None else secrets.randbits(63))
-
-    from transformers import DynamicCache
+    fast = loaded.fast
+    longest_stop = max((len(s) for s in stops), default=0)
 
     ids: list[int] = []
+    detok = _Detokenizer(tokenizer)
     emitted = 0
     text = ""
     finish = "length"
-    with loaded.lock, torch.inference_mode():
-        past = DynamicCache(config=model.config)
-        step_input = torch.tensor([prompt_ids], device=loaded.device)
-        for _ in range(max_tokens):
-            out = model(input_ids=step_input, past_key_values=past, use_cache=True, logits_to_keep=1)
-            past = out.past_key_values
-            token = _pick(out.logits[0, -1].float(), temperature, top_p, generator)
-            ids.append(token)
-            if token in eos:
-                finish = "stop"
-                break
-            text = tokenizer.decode([t for t in ids if t not in eos], skip_special_tokens=True)
-            if stops:
-                hits = [i for i in (text.find(s) for s in stops) if i >= 0]
-                if hits:
-                    text = text[: min(hits)]
+    epoch = -1
+    cut = False  # ended on a stop sequence: the text after it is dropped, not flushed
+    caller_threads = torch.get_num_threads()
+    THREADS.enter()
+    # the fallback (transformers' forward) serialises on the model; the fast path is read-only
+    lock = loaded.lock if fast is None else contextlib.nullcontext()
+    try:
+        with lock, torch.inference_mode():
+            if fast is not None:
+                kv = fast.new_cache(len(prompt_ids) + max_tokens)
+                step = functools.partial(fast.forward, cache=kv)
+            else:
+                step = _transformers_step(loaded)
+            step_ids = prompt_ids
+            for _ in range(max_tokens):
+                if loaded.device == "cpu" and THREADS.epoch != epoch:
+                    epoch = THREADS.epoch
+                    torch.set_num_threads(THREADS.share(threads))
+                logits = step(step_ids)
+                token = _pick(logits, temperature, top_p, generator)
+                ids.append(token)
+                if token in eos:
                     finish = "stop"
                     break
-            safe = len(text)
-            while safe > emitted and text[safe - 1] == "\ufffd":  # an unfinished UTF-8 character
-                safe -= 1
-            safe -= _holdback(text[:safe], stops) if stops else 0
-            if safe > emitted:
-                piece = text[emitted:safe]
-                emitted = safe
-                yield piece
-            step_input = torch.tensor([[token]], device=loaded.device)
+                searched = len(detok.text)
+                detok.add(token)
+                text = detok.text
+                if stops and len(text) > searched:
+                    begin = max(0, searched - longest_stop + 1)
+                    hits = [i for i in (text.find(s, begin) for s in stops) if i >= 0]
+                    if hits:
+                        text = text[: min(hits)]
+                        finish, cut = "stop", True
+                        break
+                safe = len(text) - (_holdback(text, stops) if stops else 0)
+                if safe > emitted:
+                    piece = text[emitted:safe]
+                    emitted = safe
+                    yield piece
+                step_ids = [token]
+            if not cut:
+                text = detok.flush()
+    finally:
+        THREADS.leave()
+        if loaded.device == "cpu":
+            torch.set_num_threads(caller_threads)
     if len(text) > emitted:
         yield text[emitted:]
     yield StreamEnd(
         text=text, prompt_tokens=len(prompt_ids), completion_tokens=len(ids), finish_reason=finish
     )
+
+
+def _transformers_step(loaded: LoadedModel):
+    """The fallback for models ``fastdecode`` does not cover: transformers' forward, DynamicCache."""
+    from transformers import DynamicCache
+
+    model = loaded.model
+    past = DynamicCache(config=model.config)
+
+    def step(token_ids: list[int]) -> torch.Tensor:
+        step_input = torch.tensor([token_ids], device=loaded.device)
+        out = model(input_ids=step_input, past_key_values=past, use_cache=True, logits_to_keep=1)
+        return out.logits[0, -1].float()
+
+    return step
 
 
 def generate(

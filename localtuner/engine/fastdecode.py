@@ -1,0 +1,176 @@
+"""A lean forward pass for serving Llama-architecture models one token at a time.
+
+Why: profiling ``generate()`` and the engine's old decode loop on SmolLM2-135M (README, "Serving
+speed") showed two costs per token besides the weights themselves: transformers' per-module Python
+(about 60 small ops per layer, 30 layers, a ``DynamicCache`` that concatenates every step) and
+torch's two OpenMP threads spinning against each other when the two cores are shared. This module
+keeps the model's own float32 weights and the same arithmetic (the same RMSNorm, rotary embedding,
+scaled-dot-product attention and SiLU MLP as ``modeling_llama``) with less around it:
+
+* q/k/v and gate/up projections fused into one matrix each. The fused matrix owns the storage and
+  the transformers modules' weights become row views of it, so no memory is doubled and the
+  transformers model (the fallback path, ``generate()``) still works on the same numbers.
+* A static KV cache: one preallocated buffer per generation, written in place (no ``torch.cat``).
+* The rotary table computed once per model (by the model's own ``rotary_emb``), indexed per step.
+* Only the last position goes through the final norm and the 49k-wide LM head.
+
+The tests check that greedy output equals ``transformers`` ``generate()`` token for token, base and
+LoRA-merged, and the bench prints whether it did on the 135M model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+
+def supports(model: Any) -> bool:
+    """True for a plain (non-peft) LlamaForCausalLM without biases or rope scaling surprises."""
+    config = getattr(model, "config", None)
+    if config is None or getattr(config, "model_type", None) != "llama":
+        return False
+    if getattr(config, "attention_bias", False) or getattr(config, "mlp_bias", False):
+        return False
+    if getattr(config, "hidden_act", "silu") != "silu":
+        return False
+    inner = getattr(model, "model", None)
+    return inner is not None and hasattr(inner, "layers") and hasattr(inner, "rotary_emb")
+
+
+@dataclass
+class _Layer:
+    ln1: torch.Tensor
+    wqkv: torch.Tensor
+    wo: torch.Tensor
+    ln2: torch.Tensor
+    wgu: torch.Tensor
+    wdown: torch.Tensor
+
+
+def _fuse(linears: list[torch.nn.Linear]) -> torch.Tensor:
+    """One [sum(out), in] matrix; each module's weight becomes a row view of it (no copy kept)."""
+    fused = torch.cat([m.weight.detach() for m in linears], dim=0).contiguous()
+    row = 0
+    for m in linears:
+        n = m.weight.shape[0]
+        m.weight = torch.nn.Parameter(fused[row : row + n], requires_grad=False)
+        row += n
+    return fused
+
+
+class KVCache:
+    """Keys and values of one generation: [layers, 1, kv_heads, capacity, head_dim] each."""
+
+    def __init__(self, n_layers: int, n_kv: int, head_dim: int, capacity: int, dtype, device):
+        shape = (n_layers, 1, n_kv, capacity, head_dim)
+        self.k = torch.empty(shape, dtype=dtype, device=device)
+        self.v = torch.empty(shape, dtype=dtype, device=device)
+        self.capacity = capacity
+        self.length = 0  # positions filled
+
+    @property
+    def nbytes(self) -> int:
+        return 2 * self.k.numel() * self.k.element_size()
+
+
+class FastLlama:
+    """Serving-side view of a LlamaForCausalLM (see the module docstring). Read-only after init:
+    generations on the same model may run in parallel threads, each with its own ``KVCache``."""
+
+    def __init__(self, model: Any):
+        config = model.config
+        inner = model.model
+        self.n_layers = int(config.num_hidden_layers)
+        self.n_heads = int(config.num_attention_heads)
+        self.n_kv = int(config.num_key_value_heads)
+        self.hidden = int(config.hidden_size)
+        self.head_dim = int(getattr(config, "head_dim", None) or self.hidden // self.n_heads)
+        self.eps = float(config.rms_norm_eps)
+        self.scale = self.head_dim**-0.5
+        self.embed = inner.embed_tokens.weight.detach()
+        self.lm_head = model.lm_head.weight.detach()
+        self.norm = inner.norm.weight.detach()
+        self.dtype = self.embed.dtype
+        self.device = self.embed.device
+        self._rotary = inner.rotary_emb
+        self._cos = torch.empty(0, self.head_dim, dtype=self.dtype, device=self.device)
+        self._sin = self._cos
+        self.layers = []
+        for layer in inner.layers:
+            att, mlp = layer.self_attn, layer.mlp
+            self.layers.append(
+                _Layer(
+                    ln1=layer.input_layernorm.weight.detach(),
+                    wqkv=_fuse([att.q_proj, att.k_proj, att.v_proj]),
+                    wo=att.o_proj.weight.detach(),
+                    ln2=layer.post_attention_layernorm.weight.detach(),
+                    wgu=_fuse([mlp.gate_proj, mlp.up_proj]),
+                    wdown=mlp.down_proj.weight.detach(),
+                )
+            )
+        self._split_qk = (self.n_heads + self.n_kv) * self.head_dim
+        self._inter = self.layers[0].wgu.shape[0] // 2 if self.layers else 0
+
+    def new_cache(self, capacity: int) -> KVCache:
+        self._ensure_rotary(capacity)
+        return KVCache(self.n_layers, self.n_kv, self.head_dim, capacity, self.dtype, self.device)
+
+    def _ensure_rotary(self, length: int) -> None:
+        if self._cos.shape[0] >= length:
+            return
+        n = max(length, 2 * self._cos.shape[0], 256)
+        positions = torch.arange(n, device=self.device)[None]
+        probe = torch.zeros(1, 1, self.head_dim, dtype=self.dtype, device=self.device)
+        cos, sin = self._rotary(probe, positions)  # the model's own rope (scaling included)
+        self._cos, self._sin = cos[0].to(self.dtype), sin[0].to(self.dtype)
+
+    def _rms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        # modeling_llama.LlamaRMSNorm, op for op (float32 weights: the casts are no-ops)
+        variance = x.pow(2).mean(-1, keepdim=True)
+        return weight * (x * torch.rsqrt(variance + self.eps))
+
+    @torch.inference_mode()
+    def forward(self, token_ids: list[int], cache: KVCache) -> torch.Tensor:
+        """Run ``token_ids`` (the prompt, or the one new token) from ``cache.length`` on; return
+        the float32 logits of the last position ([vocab]) and advance the cache."""
+        start, t = cache.length, len(token_ids)
+        end = start + t
+        if end > cache.capacity:
+            raise ValueError(f"KV cache of {cache.capacity} positions cannot hold {end}")
+        if t > 1 and start != 0:
+            raise ValueError("several tokens at once only for the prompt (from position 0)")
+        ids = torch.tensor(token_ids, device=self.device)
+        x = F.embedding(ids, self.embed)[None]  # [1, t, D]
+        cos = self._cos[start:end][None, None]  # [1, 1, t, hd]
+        sin = self._sin[start:end][None, None]
+        half = self.head_dim // 2
+        nh, nkv, hd = self.n_heads, self.n_kv, self.head_dim
+        causal = t > 1
+        for i, w in enumerate(self.layers):
+            h = self._rms(x, w.ln1)
+            qkv = F.linear(h, w.wqkv)
+            qk = qkv[..., : self._split_qk].view(1, t, nh + nkv, hd).transpose(1, 2)
+            v = qkv[..., self._split_qk :].view(1, t, nkv, hd).transpose(1, 2)
+            rotated = torch.cat((-qk[..., half:], qk[..., :half]), dim=-1)
+            qk = qk * cos + rotated * sin
+            q, k = qk[:, :nh], qk[:, nh:]
+            cache.k[i, :, :, start:end] = k
+            cache.v[i, :, :, start:end] = v
+            attn = F.scaled_dot_product_attention(
+                q,
+                cache.k[i, :, :, :end],
+                cache.v[i, :, :, :end],
+                is_causal=causal,
+                scale=self.scale,
+                enable_gqa=nkv != nh,
+            )
+            x = x + F.linear(attn.transpose(1, 2).reshape(1, t, nh * hd), w.wo)
+            h = self._rms(x, w.ln2)
+            gu = F.linear(h, w.wgu)
+            x = x + F.linear(F.silu(gu[..., : self._inter]) * gu[..., self._inter :], w.wdown)
+        cache.length = end
+        last = self._rms(x[:, -1:], self.norm)
+        return F.linear(last, self.lm_head)[0, -1].float()
