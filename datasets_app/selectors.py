@@ -291,3 +291,27 @@ def version_diff_page(a: DatasetVersion, b: DatasetVersion, *, page: int = 1, sh
         "has_next": page < n_pages,
         "n_shown": len(entries),
     }
+
+
+# --- export formats -----------------------------------------------------------------------------
+def version_export_options(version: DatasetVersion) -> dict:
+    """The export formats of a frozen version's method: each with its check's result (a link when
+    every example passed, else the reason), or `pending` while a worker checks a large file."""
+    from datasets_app import exports
+
+    results = version.exports or {}
+    options = []
+    for fmt in exports.formats_for(version.dataset.method):
+        result = results.get(fmt.key) or {}
+        options.append(
+            {
+                "key": fmt.key,
+                "label": fmt.label,
+                "help": fmt.help,
+                "checked": bool(result),
+                "ok": bool(result.get("ok")),
+                "reason": result.get("reason", ""),
+            }
+        )
+    pending = any(not o["checked"] for o in options)
+    return {"options": options, "pending": pending}

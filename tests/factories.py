@@ -176,6 +176,7 @@ FACTORIES: dict[str, Callable] = {
     "dataset_id": lambda w: w["dataset"].id,
     "number": lambda w: w["version"].number,
     "which": lambda w: "original",
+    "fmt": lambda w: "openai-chat",
     "job_id": lambda w: w["job"].id,
     "connection_id": lambda w: w["connection"].id,
 }
