@@ -148,6 +148,7 @@ def version_detail(request: TeamRequest, dataset_id: int, number: int) -> HttpRe
         "page": selectors.version_examples(version),
         "lineage": version.lineage,
         "exports": _export_options(version),
+        "panels": [reverse(name, args=[version.id]) for name in settings.DATASET_VERSION_PANELS],
         "compare_default": version.parent.number if version.parent else version.number - 1,
     }
     return render(request, "datasets/version.html", context)

@@ -177,6 +177,7 @@ FACTORIES: dict[str, Callable] = {
     "number": lambda w: w["version"].number,
     "which": lambda w: "original",
     "fmt": lambda w: "openai-chat",
+    "version_id": lambda w: w["version"].id,
     "job_id": lambda w: w["job"].id,
     "connection_id": lambda w: w["connection"].id,
 }
