@@ -26,7 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,6 +40,7 @@ _TEXT = (
     "und wählen Sie den Bereich Konto aus Dort finden Sie alle Optionen für Ihr Abonnement"
 )
 WORDS = _TEXT.split(" ")
+T = TypeVar("T")
 
 
 def example(rng: random.Random, i: int) -> dict:
@@ -79,8 +82,8 @@ def store(lines: list[dict]):
     return Blob(sha256=sha, size=len(content))
 
 
-def timed(fn, rounds: int) -> tuple[float, object]:
-    times, result = [], None
+def timed(fn: Callable[[], T], rounds: int) -> tuple[float, T]:
+    times: list[float] = []
     for _ in range(rounds):
         start = time.perf_counter()
         result = fn()
@@ -100,7 +103,7 @@ def measure(n: int, rounds: int) -> float:
     va = DatasetVersion(dataset=dataset, number=1, blob=blob_a)
     vb = DatasetVersion(dataset=dataset, number=2, blob=blob_b)
 
-    def page():
+    def page() -> tuple[dict, str]:
         ctx = selectors.version_diff_page(va, vb, page=1, show="all")
         html = render_to_string("datasets/diff.html#diff-rows", {**ctx, "a": va, "b": vb})
         return ctx, html
