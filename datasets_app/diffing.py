@@ -251,7 +251,9 @@ class LineReader:
         return raw.strip().removeprefix(sniff.UTF8_BOM)
 
 
-_WORDS = re.compile(r"\s+|[^\s]+")
+# Runs of spaces, words, and runs of punctuation: "PDF herunterladen." to "herunterladen, und"
+# marks the "." and ", und", not the whole word.
+_WORDS = re.compile(r"\s+|\w+|[^\w\s]+")
 
 
 def word_diff(a: str, b: str) -> list[tuple[str, str]]:

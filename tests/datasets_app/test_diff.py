@@ -114,6 +114,8 @@ def test_word_diff_marks_only_the_changed_words():
     assert "".join(t for op, t in runs if op != "delete") == "The dog sat on the red mat."
     assert ("delete", "cat") in runs and ("insert", "dog") in runs
     assert not any("sat" in t for op, t in runs if op != "equal")
+    punctuation = diffing.word_diff("als PDF herunterladen.", "als PDF herunterladen, und danke.")
+    assert punctuation == [("equal", "als PDF herunterladen"), ("insert", ", und danke"), ("equal", ".")]
     joined = diffing.word_diff("one two three four", "one five six four")
     assert joined == [("equal", "one "), ("delete", "two three"), ("insert", "five six"), ("equal", " four")]
 
@@ -132,7 +134,7 @@ def test_the_page_shows_counts_and_marks_the_changed_words(alice, team, alice_cl
     body = page.content.decode()
     assert page.status_code == 200
     assert body.count('data-testid="diff-changed"') == 1 and body.count('data-testid="diff-removed"') == 1
-    assert "Antwort Nummer <del>2.</del><ins>&lt;script&gt;alert(1)&lt;/script&gt; zwei.</ins>" in body
+    assert "Antwort Nummer <del>2</del><ins>&lt;script&gt;alert(1)&lt;/script&gt; zwei</ins>." in body
     assert "<script>alert" not in body
     version_page = alice_client.get(f"/datasets/{parent.dataset_id}/v/{child.number}/").content.decode()
     assert 'data-testid="version-diff-picker"' in version_page and "what changed" in version_page
