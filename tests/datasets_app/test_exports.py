@@ -16,6 +16,7 @@ from datasets_app.models import DatasetVersion
 from datasets_app.services import dataset_upload, dataset_version_split, version_exports_check, version_freeze
 from tests.factories import chat, good_lines, upload_file
 from tests.processes import wait_for
+from tests.strategies import json_values
 
 # The examples of the published specs (openai-training-formats.yaml's x-oaiMeta examples;
 # together-finetuning.md section 7's example lines).
@@ -350,3 +351,56 @@ def test_a_large_frozen_version_is_checked_by_the_worker(start_worker, alice, se
     )
     assert done.exports["together-chat"] == {"ok": True, "n": 200}
     assert len(download(alice_client, done, "together-chat")) == 200
+
+
+_SHARED_CACHES: dict[str, dict] = {}
+_message = st.fixed_dictionaries(
+    {"role": st.sampled_from(["system", "user", "assistant", "tool", "function", "robot"])},
+    optional={
+        "content": st.one_of(
+            texts,
+            json_values,
+            st.lists(
+                st.fixed_dictionaries(
+                    {"type": st.sampled_from(["text", "image_url", "refusal", "video"])},
+                    optional={
+                        "text": json_values,
+                        "refusal": texts,
+                        "image_url": st.fixed_dictionaries(
+                            {
+                                "url": st.sampled_from(
+                                    ["https://x/a.png", "data:image/png;base64,AA", "data:x"]
+                                )
+                            },
+                            optional={"detail": st.sampled_from(["low", "high", "medium"])},
+                        ),
+                    },
+                ),
+                max_size=3,
+            ),
+        ),
+        "weight": st.one_of(st.sampled_from([0, 1, 2, True, 0.5]), json_values),
+        "name": json_values,
+        "tool_call_id": json_values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages=st.lists(_message, min_size=0, max_size=4), tools=st.one_of(st.none(), json_values))
+def test_the_skeleton_cache_gives_the_same_verdict_as_validating_each_example(messages, tools):
+    """The export check validates one example per skeleton; any two examples of one skeleton must
+    get the same verdict from jsonschema, which this checks across all generated examples."""
+    example = {"messages": messages} if tools is None else {"messages": messages, "tools": tools}
+    for fmt in exports.formats_for("supervised"):
+        try:
+            out = fmt.convert(example)
+        except exports.NotExportable:
+            continue
+        cache = _SHARED_CACHES.setdefault(fmt.key, {})
+        cached, direct = exports._schema_error(fmt, out, cache), exports._first_error(fmt, out)
+        # The same verdict at the same place (the message may quote the first example of the skeleton:
+        # a check stops at its first failing example, which is the one that filled the cache).
+        assert (cached is None) == (direct is None), (fmt.key, cached, direct)
+        if cached is not None and direct is not None:
+            assert cached.split(" does not follow")[0] == direct.split(" does not follow")[0], fmt.key
