@@ -16,9 +16,7 @@ changes, so neither does its index). A page then reads only its own examples, by
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
 import sys
 import tempfile
 from array import array
@@ -32,6 +30,7 @@ from datasets_app import sniff
 from datasets_app.canonical import content_hash
 from datasets_app.lines import MAX_LINE_BYTES, read_lines
 from datasets_app.models import STORE, Blob, DatasetVersion
+from fineweb.lib.diffing import word_diff as lib_word_diff
 
 HASH_BYTES = 16
 INDEX_FORMAT = b"fwidx1\n"
@@ -251,43 +250,7 @@ class LineReader:
         return raw.strip().removeprefix(sniff.UTF8_BOM)
 
 
-# Runs of spaces, words, and runs of punctuation: "PDF herunterladen." to "herunterladen, und"
-# marks the "." and ", und", not the whole word.
-_WORDS = re.compile(r"\s+|\w+|[^\w\s]+")
-
-
 def word_diff(a: str, b: str) -> list[tuple[str, str]]:
     """(op, text) runs turning `a` into `b`, word by word: op is "equal", "delete" or "insert".
-
-    difflib on words; to be replaced by `fineweb.lib.diffing.word_diff` (same shape) once it lands.
-    """
-    wa, wb = _WORDS.findall(a), _WORDS.findall(b)
-    opcodes = difflib.SequenceMatcher(None, wa, wb, autojunk=False).get_opcodes()
-    # A space alone between two changes joins them: "<del>a b</del><ins>c d</ins>", not word by word.
-    merged: list[list] = []
-    for op, a1, a2, b1, b2 in opcodes:
-        if (
-            merged
-            and op != "equal"
-            and merged[-1][0] != "equal"
-            or (
-                op == "equal"
-                and merged
-                and merged[-1][0] != "equal"
-                and "".join(wa[a1:a2]).isspace()
-                and (a2, b2) != (len(wa), len(wb))
-            )
-        ):
-            merged[-1][2], merged[-1][4] = a2, b2
-        else:
-            merged.append([op if op == "equal" else "replace", a1, a2, b1, b2])
-    runs: list[tuple[str, str]] = []
-    for op, a1, a2, b1, b2 in merged:
-        if op == "equal":
-            runs.append(("equal", "".join(wa[a1:a2])))
-            continue
-        if a2 > a1:
-            runs.append(("delete", "".join(wa[a1:a2])))
-        if b2 > b1:
-            runs.append(("insert", "".join(wb[b1:b2])))
-    return runs
+    The shared one, `fineweb.lib.diffing.word_diff` (evaluation marks replies with it too)."""
+    return lib_word_diff(a, b)
