@@ -83,6 +83,21 @@ class DatasetVersion(models.Model):
     frozen_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Lineage: the version this one was derived from (review fixes, "approved only"); None for an upload.
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
+    )
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # A derived version asked to be frozen while a worker still validates it: frozen by this person
+    # as soon as it turns out valid (datasets_app.services.dataset_validate).
+    freeze_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The export formats this frozen version was checked against: {format: {"ok": bool, "reason": str}}.
+    exports = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -97,6 +112,18 @@ class DatasetVersion(models.Model):
     @property
     def is_frozen(self) -> bool:
         return self.frozen_at is not None
+
+    @property
+    def lineage(self) -> list[DatasetVersion]:
+        """This version's ancestors, nearest first (one query per step; chains are short)."""
+        chain: list[DatasetVersion] = []
+        seen = {self.id}
+        current = self.parent
+        while current is not None and current.id not in seen and len(chain) < 100:
+            chain.append(current)
+            seen.add(current.id)
+            current = current.parent
+        return chain
 
     @property
     def is_valid(self) -> bool:

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -18,6 +19,7 @@ from datasets_app.services import (
     dataset_upload,
     dataset_version_split,
     human_size,
+    version_exports_schedule,
     version_freeze,
 )
 from datasets_app.uploads import SizeLimitUploadHandler
@@ -33,7 +35,7 @@ def _get_dataset_for_user(request: TeamRequest, dataset_id: int) -> Dataset:
 
 def _get_version_for_user(request: TeamRequest, dataset_id: int, number: int) -> DatasetVersion:
     return get_for_team_or_404(
-        DatasetVersion.objects.select_related("dataset", "blob"),
+        DatasetVersion.objects.select_related("dataset", "blob", "parent", "created_by"),
         request,
         team_field="dataset__team",
         dataset_id=dataset_id,
@@ -144,6 +146,10 @@ def version_detail(request: TeamRequest, dataset_id: int, number: int) -> HttpRe
         ),
         "can_review": request.membership.can_review,
         "page": selectors.version_examples(version),
+        "lineage": version.lineage,
+        "exports": _export_options(version),
+        "panels": [reverse(name, args=[version.id]) for name in settings.DATASET_VERSION_PANELS],
+        "compare_default": version.parent.number if version.parent else version.number - 1,
     }
     return render(request, "datasets/version.html", context)
 
@@ -224,3 +230,85 @@ def version_file(request: TeamRequest, dataset_id: int, number: int, which: str)
         raise Http404
     name = f"{version.dataset.name}-v{version.number}-{which}.jsonl".replace("/", "_")
     return FileResponse(blob.open(), as_attachment=True, filename=name, content_type="application/jsonl")
+
+
+def _int_param(request: TeamRequest, name: str) -> int | None:
+    try:
+        return int(request.GET.get(name, ""))
+    except ValueError:
+        return None
+
+
+@team_required
+def dataset_diff(request: TeamRequest, dataset_id: int) -> HttpResponse:
+    """Examples added, removed and changed between two versions (?a=&b= version numbers)."""
+    dataset = _get_dataset_for_user(request, dataset_id)
+    versions = list(dataset.versions.select_related("blob").order_by("number"))
+    by_number = {v.number: v for v in versions}
+    b_number, a_number = _int_param(request, "b"), _int_param(request, "a")
+    problem = None
+    b = by_number.get(b_number) if b_number is not None else (versions[-1] if versions else None)
+    a = None
+    if b is not None:
+        default_a = b.parent_id and next((v for v in versions if v.id == b.parent_id), None)
+        a = by_number.get(a_number) if a_number is not None else default_a or by_number.get(b.number - 1)
+    if b is None or a is None:
+        problem = "Pick two versions of this dataset to compare."
+    elif a.id == b.id:
+        problem = "Pick two different versions to compare: a version has no changes against itself."
+    context: dict = {"dataset": dataset, "versions": versions, "a": a, "b": b, "problem": problem}
+    if problem is None:
+        assert a is not None and b is not None
+        context.update(
+            selectors.version_diff_page(
+                a, b, page=_int_param(request, "page") or 1, show=request.GET.get("show", "all")
+            )
+        )
+    template = "datasets/diff.html#diff-rows" if request.htmx and problem is None else "datasets/diff.html"
+    return render(request, template, context)
+
+
+def _export_options(version: DatasetVersion) -> dict | None:
+    if not version.is_frozen:
+        return None
+    if not version.exports:  # frozen before exports were checked: check it now (or start the worker)
+        version = version_exports_schedule(version=version)
+    return selectors.version_export_options(version)
+
+
+@team_required
+def version_export(request: TeamRequest, dataset_id: int, number: int, fmt: str) -> HttpResponseBase:
+    """Stream a frozen version (or its ?part=train / validation file) converted to an export format."""
+    from datasets_app import exports
+
+    version = _get_version_for_user(request, dataset_id, number)
+    export_format = exports.FORMATS.get(fmt)
+    if export_format is None or export_format.method != version.dataset.method:
+        raise Http404
+    part = request.GET.get("part", "all")
+    blob = {"all": version.blob, "train": version.train_blob, "validation": version.validation_blob}.get(part)
+    if blob is None:
+        raise Http404
+    back = redirect(_version_url(version) + "#export")
+    if not version.is_frozen:
+        messages.error(request, "Only a frozen version can be exported: freeze it first.")
+        return back
+    result = (version.exports or {}).get(fmt) or {}
+    if not result:
+        messages.info(request, "The export formats are still being checked; try again in a minute.")
+        return back
+    if not result.get("ok"):
+        messages.error(
+            request, f"This version cannot be exported as {export_format.label}. {result.get('reason', '')}"
+        )
+        return back
+
+    def chunks():
+        with blob.open() as f:
+            yield from exports.stream_file(export_format, f)
+
+    response = StreamingHttpResponse(chunks(), content_type="application/jsonl")
+    suffix = "" if part == "all" else f"-{part}"
+    name = f"{version.dataset.name}-v{version.number}{suffix}-{fmt}.jsonl".replace("/", "_")
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=name)
+    return response
