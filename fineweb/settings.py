@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "jobs",
     "compare",
     "localtuner",
+    "review",
     "onboarding",  # team creation: imports the apps above, nothing imports it
 ]
 

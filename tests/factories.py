@@ -179,3 +179,18 @@ FACTORIES: dict[str, Callable] = {
     "job_id": lambda w: w["job"].id,
     "connection_id": lambda w: w["connection"].id,
 }
+
+
+# --- review ---------------------------------------------------------------------------------------
+def review_version(*, team, user, lines: list | None = None, method: str = "supervised"):
+    """Upload `lines` (12 good chats by default) and start their review; returns the VersionReview."""
+    from review.services import review_start
+
+    version = dataset_upload(
+        team=team,
+        user=user,
+        name="to review",
+        method=method,
+        uploaded_file=upload_file(lines if lines is not None else good_lines(12)),
+    )
+    return review_start(version=version, user=user)
