@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from datasets_app import diffing
 from datasets_app.costs import Estimate, estimate
 from datasets_app.lines import example_lines
 from datasets_app.models import DatasetVersion
@@ -197,3 +198,96 @@ def _example(number: int, raw: bytes) -> dict:
 def version_limits(version: DatasetVersion) -> dict:
     spec = model_spec(version.dataset.target_model)
     return {"model": spec.name, "limit": spec.max_tokens_per_example, "encoding": spec.encoding}
+
+
+# --- the diff page ------------------------------------------------------------------------------
+DIFF_PER_PAGE = 20
+DIFF_SHOWS = ("all", "changed", "added", "removed")
+
+
+def _example_bubbles(raw: bytes | None) -> list[dict]:
+    if raw is None:
+        return [{"role": "line", "text": "(a line too long to show)", "label": ""}]
+    try:
+        bubbles = _bubbles(orjson.loads(raw))
+    except Exception:  # noqa: BLE001 - any line still shows, as its text
+        bubbles = None
+    if not bubbles:
+        return [{"role": "line", "text": _raw(raw), "label": ""}]
+    return bubbles
+
+
+def _message_rows(a: list[dict], b: list[dict]) -> list[dict]:
+    """Messages of a changed example side by side, by position, the changed ones marked word by word."""
+    rows = []
+    for k in range(max(len(a), len(b))):
+        ma = a[k] if k < len(a) else None
+        mb = b[k] if k < len(b) else None
+        if ma is None and mb is not None:
+            rows.append(
+                {"state": "added", "role": mb["role"], "label": mb.get("label", ""), "text": mb["text"]}
+            )
+        elif mb is None and ma is not None:
+            rows.append(
+                {"state": "removed", "role": ma["role"], "label": ma.get("label", ""), "text": ma["text"]}
+            )
+        elif ma is not None and mb is not None:
+            same = (ma["role"], ma["text"], ma.get("label", "")) == (
+                mb["role"],
+                mb["text"],
+                mb.get("label", ""),
+            )
+            rows.append(
+                {
+                    "state": "same" if same else "changed",
+                    "role": mb["role"],
+                    "old_role": ma["role"] if ma["role"] != mb["role"] else "",
+                    "label": mb.get("label", ""),
+                    "text": mb["text"],
+                    "runs": [] if same else diffing.word_diff(ma["text"], mb["text"]),
+                }
+            )
+    return rows
+
+
+def version_diff_page(a: DatasetVersion, b: DatasetVersion, *, page: int = 1, show: str = "all") -> dict:
+    """One page of the diff of version a to version b: counts, and the examples of this page only
+    (read from the two files at their offsets), each changed one with its messages marked."""
+    ia, ib = diffing.file_index(a.blob), diffing.file_index(b.blob)
+    diff = diffing.diff_indexes(a, b, ia, ib)
+    show = show if show in DIFF_SHOWS else "all"
+    entries = diff.entries if show == "all" else [e for e in diff.entries if e[0] == show]
+    n_pages = max(1, -(-len(entries) // DIFF_PER_PAGE))
+    page = min(max(1, page), n_pages)
+    rows = []
+    with a.blob.open() as fa, b.blob.open() as fb:
+        for kind, i, j in entries[(page - 1) * DIFF_PER_PAGE : page * DIFF_PER_PAGE]:
+            old = _example_bubbles(diffing.read_line(fa, ia, i)) if i >= 0 else []
+            new = _example_bubbles(diffing.read_line(fb, ib, j)) if j >= 0 else []
+            if kind == diffing.CHANGED:
+                messages = _message_rows(old, new)
+            else:
+                state = "added" if kind == diffing.ADDED else "removed"
+                messages = [
+                    {"state": state, "role": m["role"], "label": m.get("label", ""), "text": m["text"]}
+                    for m in (new or old)
+                ]
+            rows.append(
+                {
+                    "kind": kind,
+                    "a_number": i + 1 if i >= 0 else None,
+                    "b_number": j + 1 if j >= 0 else None,
+                    "messages": messages,
+                }
+            )
+    return {
+        "diff": diff,
+        "rows": rows,
+        "page": page,
+        "n_pages": n_pages,
+        "show": show,
+        "shows": DIFF_SHOWS,
+        "has_previous": page > 1,
+        "has_next": page < n_pages,
+        "n_shown": len(entries),
+    }

@@ -10,6 +10,7 @@ urlpatterns = [
     path("<int:dataset_id>/", views.dataset_detail, name="detail"),
     path("<int:dataset_id>/upload/", views.dataset_upload_view, name="upload_version"),
     path("<int:dataset_id>/delete/", views.dataset_delete_view, name="delete"),
+    path("<int:dataset_id>/diff/", views.dataset_diff, name="diff"),
     path("<int:dataset_id>/v/<int:number>/", views.version_detail, name="version"),
     path("<int:dataset_id>/v/<int:number>/progress/", views.version_progress, name="progress"),
     path("<int:dataset_id>/v/<int:number>/examples/", views.version_examples, name="examples"),

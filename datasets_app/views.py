@@ -33,7 +33,7 @@ def _get_dataset_for_user(request: TeamRequest, dataset_id: int) -> Dataset:
 
 def _get_version_for_user(request: TeamRequest, dataset_id: int, number: int) -> DatasetVersion:
     return get_for_team_or_404(
-        DatasetVersion.objects.select_related("dataset", "blob"),
+        DatasetVersion.objects.select_related("dataset", "blob", "parent", "created_by"),
         request,
         team_field="dataset__team",
         dataset_id=dataset_id,
@@ -144,6 +144,8 @@ def version_detail(request: TeamRequest, dataset_id: int, number: int) -> HttpRe
         ),
         "can_review": request.membership.can_review,
         "page": selectors.version_examples(version),
+        "lineage": version.lineage,
+        "compare_default": version.parent.number if version.parent else version.number - 1,
     }
     return render(request, "datasets/version.html", context)
 
@@ -224,3 +226,39 @@ def version_file(request: TeamRequest, dataset_id: int, number: int, which: str)
         raise Http404
     name = f"{version.dataset.name}-v{version.number}-{which}.jsonl".replace("/", "_")
     return FileResponse(blob.open(), as_attachment=True, filename=name, content_type="application/jsonl")
+
+
+def _int_param(request: TeamRequest, name: str) -> int | None:
+    try:
+        return int(request.GET.get(name, ""))
+    except ValueError:
+        return None
+
+
+@team_required
+def dataset_diff(request: TeamRequest, dataset_id: int) -> HttpResponse:
+    """Examples added, removed and changed between two versions (?a=&b= version numbers)."""
+    dataset = _get_dataset_for_user(request, dataset_id)
+    versions = list(dataset.versions.select_related("blob").order_by("number"))
+    by_number = {v.number: v for v in versions}
+    b_number, a_number = _int_param(request, "b"), _int_param(request, "a")
+    problem = None
+    b = by_number.get(b_number) if b_number is not None else (versions[-1] if versions else None)
+    a = None
+    if b is not None:
+        default_a = b.parent_id and next((v for v in versions if v.id == b.parent_id), None)
+        a = by_number.get(a_number) if a_number is not None else default_a or by_number.get(b.number - 1)
+    if b is None or a is None:
+        problem = "Pick two versions of this dataset to compare."
+    elif a.id == b.id:
+        problem = "Pick two different versions to compare: a version has no changes against itself."
+    context: dict = {"dataset": dataset, "versions": versions, "a": a, "b": b, "problem": problem}
+    if problem is None:
+        assert a is not None and b is not None
+        context.update(
+            selectors.version_diff_page(
+                a, b, page=_int_param(request, "page") or 1, show=request.GET.get("show", "all")
+            )
+        )
+    template = "datasets/diff.html#diff-rows" if request.htmx and problem is None else "datasets/diff.html"
+    return render(request, template, context)
