@@ -168,7 +168,18 @@ def build_world(team, user) -> dict:
         fine_tuned_model="ft:world",
     )
     MetricPoint.objects.create(job=job, step=1, train_loss=1.0)
-    return {"dataset": version.dataset, "version": version, "connection": connection, "job": job}
+    from review.models import Example
+    from review.services import review_start
+
+    review_start(version=version, user=user)
+    example = Example.objects.get(version=version, index=0)
+    return {
+        "dataset": version.dataset,
+        "version": version,
+        "connection": connection,
+        "job": job,
+        "example": example,
+    }
 
 
 # parameter name -> callable(world) returning the value for an object of alice's team.
@@ -178,6 +189,8 @@ FACTORIES: dict[str, Callable] = {
     "which": lambda w: "original",
     "job_id": lambda w: w["job"].id,
     "connection_id": lambda w: w["connection"].id,
+    "version_id": lambda w: w["version"].id,
+    "example_id": lambda w: w["example"].id,
 }
 
 
