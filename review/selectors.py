@@ -130,7 +130,13 @@ class Page:
 
 
 def list_page(
-    review: VersionReview, filters: Filters, *, after: int | None, before: int | None, user_id: int
+    review: VersionReview,
+    filters: Filters,
+    *,
+    after: int | None,
+    before: int | None,
+    user_id: int,
+    total_all: int | None = None,
 ) -> Page:
     """One page of the list view: keyset on `index` (after / before), so page 4,000 costs as
     little as page 1, on PostgreSQL and SQLite alike."""
@@ -151,7 +157,7 @@ def list_page(
         examples=cards,
         next_after=rows[-1].index if rows and has_more_after else None,
         prev_before=rows[0].index if rows and has_more_before else None,
-        total=base.count(),
+        total=total_all if total_all is not None and not filters.active else base.count(),
     )
 
 
@@ -164,20 +170,33 @@ class Focus:
     total: int
 
 
-def focus(review: VersionReview, filters: Filters, *, at: int | None, user_id: int) -> Focus:
-    """One example (at position `at`, or the first that matches) with its neighbours in the filter."""
+def focus(
+    review: VersionReview, filters: Filters, *, at: int | None, user_id: int, total_all: int | None = None
+) -> Focus:
+    """One example (at position `at`, or the first that matches) with its neighbours in the filter.
+    Without filters the positions are the indexes themselves (0..n-1), so nothing is counted."""
     base = filtered(review, filters)
     example = None
     if at is not None:
         example = base.filter(index__gte=at).order_by("index").first()
     if example is None:
         example = base.order_by("index").first()
-    total = base.count()
+    plain = total_all is not None and not filters.active
+    total = total_all if plain and total_all is not None else base.count()
     if example is None:
         return Focus(None, None, None, 0, total)
-    prev_row = base.filter(index__lt=example.index).order_by("-index").values_list("index", flat=True).first()
-    next_row = base.filter(index__gt=example.index).order_by("index").values_list("index", flat=True).first()
-    position = base.filter(index__lt=example.index).count() + 1
+    if plain:
+        prev_row = example.index - 1 if example.index > 0 else None
+        next_row = example.index + 1 if example.index + 1 < total else None
+        position = example.index + 1
+    else:
+        prev_row = (
+            base.filter(index__lt=example.index).order_by("-index").values_list("index", flat=True).first()
+        )
+        next_row = (
+            base.filter(index__gt=example.index).order_by("index").values_list("index", flat=True).first()
+        )
+        position = base.filter(index__lt=example.index).count() + 1
     card = cards_for([example], user_id=user_id, with_threads=True)[0]
     return Focus(card, prev_row, next_row, position, total)
 
