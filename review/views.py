@@ -75,12 +75,14 @@ def review_queue(request: TeamRequest, version_id: int) -> HttpResponse:
     version = _get_version_for_user(request, version_id)
     review = VersionReview.objects.filter(version=version).first()
     context: dict = {"version": version, "dataset": version.dataset, "review": review}
-    if review is None or review.state in (VersionReview.State.BUILDING, VersionReview.State.FAILED):
-        template = "review/queue.html#progress" if request.htmx and review else "review/queue.html"
-        response = render(request, template, context)
-        if request.htmx and review and review.state != VersionReview.State.BUILDING:
-            response["HX-Refresh"] = "true"
+    if request.htmx and request.GET.get("poll"):  # the progress bar's poll: its fragment, then a reload
+        if review is not None and review.state == VersionReview.State.BUILDING:
+            return render(request, "review/queue.html#progress", context)
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
         return response
+    if review is None or review.state in (VersionReview.State.BUILDING, VersionReview.State.FAILED):
+        return render(request, "review/queue.html", context)
     filters = selectors.Filters.from_query(request.GET)
     view = "list" if request.GET.get("view") == "list" else "focus"
     context.update(
