@@ -130,7 +130,11 @@ class Decision(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["example", "reviewer"], name="review_one_decision_per_reviewer")
         ]
-        indexes = [models.Index(fields=["reviewer", "example"], name="review_dec_reviewer")]
+        indexes = [
+            models.Index(fields=["reviewer", "example"], name="review_dec_reviewer"),
+            # A bulk decision finds the rows it wrote by (reviewer, time) to refresh their status.
+            models.Index(fields=["reviewer", "updated"], name="review_dec_written"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reviewer_id} {self.verdict} {self.example_id}"

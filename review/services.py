@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Value
 from django.db.models.expressions import Case, When
 from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThan, GreaterThanOrEqual
 from django.utils import timezone
 
 from datasets_app.lines import example_lines
@@ -214,7 +215,8 @@ def _with_checks(example: Example, checked: Checked, duplicate: bool) -> Example
 
 # --- statuses -------------------------------------------------------------------------------------
 def _refresh_status(examples: QuerySet[Example], needed: int) -> None:
-    """Recount the decisions of `examples` and set their status, in two UPDATE statements."""
+    """Recount the decisions of `examples` and set their status, in one UPDATE statement (each
+    row is written once: every column the filters index is on it, so each write touches them all)."""
 
     def count(verdict: str) -> Coalesce:
         return Coalesce(
@@ -228,17 +230,25 @@ def _refresh_status(examples: QuerySet[Example], needed: int) -> None:
             Value(0),
         )
 
-    examples.update(n_approve=count(Decision.Verdict.APPROVE), n_reject=count(Decision.Verdict.REJECT))
     S = Example.Status
+    approvals, rejections = count(Decision.Verdict.APPROVE), count(Decision.Verdict.REJECT)
     examples.update(
+        n_approve=approvals,
+        n_reject=rejections,
         status=Case(
             When(settled_verdict=Decision.Verdict.APPROVE, then=Value(S.APPROVED)),
             When(settled_verdict=Decision.Verdict.REJECT, then=Value(S.REJECTED)),
-            When(Q(n_approve__gt=0) & Q(n_reject__gt=0), then=Value(S.DISPUTED)),
-            When(n_approve__gte=needed, then=Value(S.APPROVED)),
-            When(n_reject__gte=needed, then=Value(S.REJECTED)),
+            When(
+                GreaterThan(approvals, 0),
+                then=Case(
+                    When(GreaterThan(rejections, 0), then=Value(S.DISPUTED)),
+                    When(GreaterThanOrEqual(approvals, needed), then=Value(S.APPROVED)),
+                    default=Value(S.PENDING),
+                ),
+            ),
+            When(GreaterThanOrEqual(rejections, needed), then=Value(S.REJECTED)),
             default=Value(S.PENDING),
-        )
+        ),
     )
 
 
