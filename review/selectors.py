@@ -54,9 +54,11 @@ class Filters:
     min_tokens: int | None = None
     max_tokens: int | None = None
     q: str = ""
+    todo: bool = False  # only examples the person looking has not decided yet
+    user_id: int | None = None
 
     @classmethod
-    def from_query(cls, query: Any) -> Filters:
+    def from_query(cls, query: Any, *, user_id: int | None = None) -> Filters:
         def choice(name: str, choices: list[tuple[str, str]]) -> str:
             value = query.get(name, "")
             return value if value in {c for c, _ in choices} else ""
@@ -69,6 +71,8 @@ class Filters:
             min_tokens=_int(query.get("min_tokens")),
             max_tokens=_int(query.get("max_tokens")),
             q=(query.get("q") or "").strip()[:200],
+            todo=query.get("todo") == "1" and user_id is not None,
+            user_id=user_id,
         )
 
     def as_query(self) -> dict[str, str]:
@@ -80,6 +84,7 @@ class Filters:
             "min_tokens": "" if self.min_tokens is None else str(self.min_tokens),
             "max_tokens": "" if self.max_tokens is None else str(self.max_tokens),
             "q": self.q,
+            "todo": "1" if self.todo else "",
         }
         return {k: v for k, v in pairs.items() if v}
 
@@ -95,6 +100,10 @@ class Filters:
         if self.reviewer is not None:
             examples = examples.filter(
                 Exists(Decision.objects.filter(example=OuterRef("pk"), reviewer_id=self.reviewer))
+            )
+        if self.todo and self.user_id is not None:
+            examples = examples.exclude(
+                Exists(Decision.objects.filter(example=OuterRef("pk"), reviewer_id=self.user_id))
             )
         if self.problem == "error":
             examples = examples.filter(has_error=True)

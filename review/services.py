@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from django.conf import settings
@@ -252,6 +252,34 @@ def _refresh_status(examples: QuerySet[Example], needed: int) -> None:
     )
 
 
+def _refresh_written(*, reviewer_id: int, written: Any, needed: int) -> None:
+    """`_refresh_status` for the examples a bulk decision just wrote (found by reviewer and time),
+    as one UPDATE ... FROM over the decisions counted once with GROUP BY: the ORM's correlated
+    subqueries ran one count per row and column, seconds at 100,000 examples. PostgreSQL and
+    SQLite (3.33+) both take this statement."""
+    e, d = Example._meta.db_table, Decision._meta.db_table
+    S, V = Example.Status, Decision.Verdict
+    sql = f"""
+        UPDATE {e} SET n_approve = c.a, n_reject = c.r,
+          status = CASE WHEN {e}.settled_verdict = %s THEN %s WHEN {e}.settled_verdict = %s THEN %s
+                        WHEN c.a > 0 AND c.r > 0 THEN %s WHEN c.a >= %s THEN %s WHEN c.r >= %s THEN %s
+                        ELSE %s END
+        FROM (SELECT example_id,
+                     SUM(CASE WHEN verdict = %s THEN 1 ELSE 0 END) AS a,
+                     SUM(CASE WHEN verdict = %s THEN 1 ELSE 0 END) AS r
+              FROM {d}
+              WHERE example_id IN (SELECT example_id FROM {d} WHERE reviewer_id = %s AND updated = %s)
+              GROUP BY example_id) AS c
+        WHERE {e}.id = c.example_id"""
+    params: list[Any] = [
+        *(V.APPROVE, S.APPROVED, V.REJECT, S.REJECTED),
+        *(S.DISPUTED, needed, S.APPROVED, needed, S.REJECTED, S.PENDING),
+        *(V.APPROVE, V.REJECT, reviewer_id, written),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 def _open_review(example: Example) -> VersionReview:
     review = VersionReview.objects.select_related("version__dataset").get(version_id=example.version_id)
     if review.state == VersionReview.State.FROZEN:
@@ -469,12 +497,7 @@ def examples_bulk_decide(
                 "reason = excluded.reason, updated = excluded.updated",
                 [user.id, verdict, reason[:2000], stamp, stamp, *params],
             )
-        touched = Example.objects.filter(
-            id__in=Decision.objects.filter(
-                reviewer=user, updated=now, example__version_id=review.version_id
-            ).values("example_id")
-        )
-        _refresh_status(touched, review.reviews_needed)
+        _refresh_written(reviewer_id=user.id, written=stamp, needed=review.reviews_needed)
         ReviewEvent.objects.create(
             version_id=review.version_id,
             actor=user,

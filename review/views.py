@@ -83,7 +83,7 @@ def review_queue(request: TeamRequest, version_id: int) -> HttpResponse:
         return response
     if review is None or review.state in (VersionReview.State.BUILDING, VersionReview.State.FAILED):
         return render(request, "review/queue.html", context)
-    filters = selectors.Filters.from_query(request.GET)
+    filters = selectors.Filters.from_query(request.GET, user_id=request.user.id)
     view = "list" if request.GET.get("view") == "list" else "focus"
     context.update(
         filters=filters,
@@ -232,7 +232,7 @@ def review_bulk(request: TeamRequest, version_id: int) -> HttpResponse:
         VersionReview.objects.all(), request, team_field="version__dataset__team", version=version
     )
     source = request.POST if request.method == "POST" else request.GET
-    filters = selectors.Filters.from_query(source)
+    filters = selectors.Filters.from_query(source, user_id=request.user.id)
     verdict = source.get("verdict", "approve")
     count = selectors.filtered(review, filters).count()
     if request.method == "POST":

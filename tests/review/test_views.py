@@ -312,3 +312,14 @@ def test_summary_shows_agreement_on_examples_with_two_reviews(
     assert round(summary.agreement.percent) == 67
     assert summary.counts["disputed"] == 2 and summary.counts["approved"] == 4
     assert "agree on <strong>67%</strong>" in response.content.decode()
+
+
+def test_only_mine_to_do_leaves_out_what_i_decided(bob, dora, bob_client, in_review):
+    from review.services import example_decide
+
+    example_decide(example=first(in_review, 0), user=bob, verdict="approve")
+    example_decide(example=first(in_review, 1), user=dora, verdict="approve")
+    page = bob_client.get(queue(in_review, view="list", todo=1)).context["page"]
+    assert page.total == 11 and 0 not in [c["example"].index for c in page.examples]
+    confirm = bob_client.get(reverse("review:bulk", args=[in_review.version_id]), {"todo": 1})
+    assert confirm.context["count"] == 11
