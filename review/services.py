@@ -519,6 +519,10 @@ def review_freeze(*, review: VersionReview, user: User, approved_only: bool = Fa
     _require(version, user, owner=True)
     if review.state != VersionReview.State.READY:
         raise ReviewError("This review cannot be frozen now: it is not open.")
+    if version.is_frozen:
+        raise ReviewError(
+            "This version is already frozen and jobs can train on it; a fix here starts a new draft to review."
+        )
     counts = review_counts(review=review)
     open_ = counts["pending"] + counts["disputed"]
     if counts["approved"] == 0:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from datasets_app.models import DatasetVersion
 from review.models import Example, ReviewEvent, VersionReview
 from review.services import example_fix, examples_bulk_decide, review_freeze, review_start
@@ -52,3 +54,17 @@ def test_a_fix_after_freezing_starts_a_new_draft_version(alice, bob, in_review):
     assert Example.objects.get(pk=target.pk).data == target.data
     assert VersionReview.objects.get(version=draft).state == VersionReview.State.READY
     assert frozen_review.state == VersionReview.State.READY
+
+
+def test_a_frozen_version_is_not_frozen_again(alice, bob, in_review):
+    from review.services import ReviewError
+
+    examples = Example.objects.filter(version=in_review.version)
+    examples_bulk_decide(review=in_review, user=bob, examples=examples, verdict="approve", expected=12)
+    frozen = review_freeze(review=in_review, user=alice)
+    again = review_start(version=frozen, user=alice)
+    rows = Example.objects.filter(version=frozen)
+    examples_bulk_decide(review=again, user=bob, examples=rows, verdict="approve", expected=12)
+    with pytest.raises(ReviewError, match="already frozen"):
+        review_freeze(review=again, user=alice)
+    assert DatasetVersion.objects.filter(dataset=frozen.dataset).count() == 2
