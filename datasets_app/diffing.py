@@ -19,12 +19,14 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import sys
 import tempfile
 from array import array
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+
+import numpy as np
 
 from datasets_app import sniff
 from datasets_app.canonical import content_hash
@@ -83,31 +85,28 @@ def file_index(blob: Blob) -> FileIndex:
         hashes = [raw_hashes[i : i + HASH_BYTES] for i in range(0, n * HASH_BYTES, HASH_BYTES)]
         return FileIndex(hashes, offsets)
     index = _build_index(blob.path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(INDEX_FORMAT)
-            out.write(b"".join(index.hashes))
-            out.write(index.offsets.tobytes())
-        os.replace(tmp, target)  # readers see a whole index or none
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _write_atomic(target, [INDEX_FORMAT, b"".join(index.hashes), index.offsets.tobytes()])
     return index
+
+
+_CODES = {CHANGED: b"c", ADDED: b"a", REMOVED: b"r"}
+_KINDS = {code[0]: kind for kind, code in _CODES.items()}
+DIFF_FORMAT = b"fwdiff1\n"
 
 
 @dataclass
 class Diff:
-    """Changes between version a and version b, in b's order (removed ones where they were).
+    """Changes from version a to version b, in b's order (a removed example where it was).
 
-    `entries` holds (kind, index in a or -1, index in b or -1) for every example that differs.
+    Per example that differs: its kind (one byte of `kinds`: c, a or r) and its index in a and in
+    b (-1 where it has none), as flat arrays, so 100,000 changes are a few megabytes.
     """
 
     a: DatasetVersion
     b: DatasetVersion
-    entries: list[tuple[str, int, int]]
+    kinds: bytes
+    a_index: array
+    b_index: array
     n_same: int
     n_added: int
     n_removed: int
@@ -115,11 +114,61 @@ class Diff:
 
     @property
     def n_entries(self) -> int:
-        return len(self.entries)
+        return len(self.kinds)
+
+    @property
+    def entries(self) -> list[tuple[str, int, int]]:
+        return [(_KINDS[k], i, j) for k, i, j in zip(self.kinds, self.a_index, self.b_index, strict=True)]
+
+    def positions(self, kind: str | None) -> np.ndarray:
+        """Positions in the diff of the entries of `kind` (all of them for None)."""
+        if kind is None:
+            return np.arange(len(self.kinds))
+        return np.flatnonzero(np.frombuffer(self.kinds, dtype=np.uint8) == _CODES[kind][0])
+
+    def entry(self, position: int) -> tuple[str, int, int]:
+        return _KINDS[self.kinds[position]], self.a_index[position], self.b_index[position]
 
 
 def diff_versions(a: DatasetVersion, b: DatasetVersion) -> Diff:
-    return diff_indexes(a, b, file_index(a.blob), file_index(b.blob))
+    """The diff of two versions, computed once per pair of files and kept beside the store
+    (`BLOB_DIR/diffs/<sha a>-<sha b>`): neither file ever changes, so neither does their diff."""
+    target = STORE.root / "diffs" / f"{a.blob.sha256}-{b.blob.sha256}"
+    try:
+        data = target.read_bytes()
+    except FileNotFoundError:
+        data = b""
+    if data.startswith(DIFF_FORMAT):
+        header_end = data.index(b"\n", len(DIFF_FORMAT))
+        counts = [int(x) for x in data[len(DIFF_FORMAT) : header_end].split(b" ")]
+        n = counts[0]
+        body = data[header_end + 1 :]
+        a_index, b_index = array("q"), array("q")
+        a_index.frombytes(body[n : n + 8 * n])
+        b_index.frombytes(body[n + 8 * n : n + 16 * n])
+        return Diff(a, b, bytes(body[:n]), a_index, b_index, *counts[1:])
+    diff = diff_indexes(a, b, file_index(a.blob), file_index(b.blob))
+    header = b" ".join(
+        str(x).encode() for x in (diff.n_entries, diff.n_same, diff.n_added, diff.n_removed, diff.n_changed)
+    )
+    _write_atomic(
+        target, [DIFF_FORMAT, header, b"\n", diff.kinds, diff.a_index.tobytes(), diff.b_index.tobytes()]
+    )
+    return diff
+
+
+def _write_atomic(target: Path, parts: list[bytes]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                out.write(part)
+        os.replace(tmp, target)  # readers see a whole file or none
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _gaps(hashes: list[bytes], shared: dict[bytes, int]) -> tuple[dict[bytes | None, list[int]], int]:
@@ -143,21 +192,23 @@ def diff_indexes(a: DatasetVersion, b: DatasetVersion, ia: FileIndex, ib: FileIn
     """One pass over each index (no quadratic alignment): the examples of both versions are the
     anchors, and the i-th example gone from a stretch after an anchor pairs with the i-th example
     new in the stretch after the same anchor in b."""
-    count_a, count_b = Counter(ia.hashes), Counter(ib.hashes)
-    shared = {h: min(n, count_b[h]) for h, n in count_a.items() if h in count_b}
+    count_b = Counter(ib.hashes)
+    shared = {h: min(n, count_b[h]) for h, n in Counter(ia.hashes).items() if h in count_b}
     (gaps_a, _), (gaps_b, n_same) = _gaps(ia.hashes, shared), _gaps(ib.hashes, shared)
-    entries: list[tuple[str, int, int]] = []
+    kinds = bytearray()
+    a_index, b_index = array("q"), array("q")
     counts = {ADDED: 0, REMOVED: 0, CHANGED: 0}
 
     def emit(anchor: bytes | None) -> None:
         gone, new = gaps_a.pop(anchor, []), gaps_b.pop(anchor, [])
         paired = min(len(gone), len(new))
-        entries.extend((CHANGED, gone[k], new[k]) for k in range(paired))
-        entries.extend((REMOVED, i, -1) for i in gone[paired:])
-        entries.extend((ADDED, -1, j) for j in new[paired:])
+        rest_a, rest_b = len(gone) - paired, len(new) - paired
+        kinds.extend(b"c" * paired + b"r" * rest_a + b"a" * rest_b)
+        a_index.extend(gone[:paired] + gone[paired:] + [-1] * rest_b)
+        b_index.extend(new[:paired] + [-1] * rest_a + new[paired:])
         counts[CHANGED] += paired
-        counts[REMOVED] += len(gone) - paired
-        counts[ADDED] += len(new) - paired
+        counts[REMOVED] += rest_a
+        counts[ADDED] += rest_b
 
     emit(None)
     for h in ib.hashes:
@@ -165,16 +216,39 @@ def diff_indexes(a: DatasetVersion, b: DatasetVersion, ia: FileIndex, ib: FileIn
             emit(h)
     for anchor in list(gaps_a):  # anchors that are shared but whose stretch b has not reached
         emit(anchor)
-    return Diff(a, b, entries, n_same, counts[ADDED], counts[REMOVED], counts[CHANGED])
+    return Diff(a, b, bytes(kinds), a_index, b_index, n_same, counts[ADDED], counts[REMOVED], counts[CHANGED])
 
 
-def read_line(f: IO[bytes], index: FileIndex, i: int) -> bytes | None:
-    """Example `i` of the open file `f`, read at its offset (None: a line too long to show)."""
-    f.seek(index.offsets[i])
-    raw = f.readline(MAX_LINE_BYTES + 1)
-    if len(raw) > MAX_LINE_BYTES:
-        return None
-    return raw.strip().removeprefix(sniff.UTF8_BOM)
+class LineReader:
+    """Reads examples of one blob by their index: only the offsets a page needs are read from the
+    index file, then each line at its offset."""
+
+    def __init__(self, blob: Blob):
+        self.blob = blob
+        path = _index_path(blob)
+        if not path.exists():
+            file_index(blob)
+        self._index = path.open("rb")
+        size = os.fstat(self._index.fileno()).st_size
+        self._n = (size - len(INDEX_FORMAT)) // (HASH_BYTES + 8)
+        self._file = blob.open()
+
+    def __enter__(self) -> LineReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._index.close()
+        self._file.close()
+
+    def read(self, i: int) -> bytes | None:
+        """Example `i`, stripped (None: a line too long to show)."""
+        self._index.seek(len(INDEX_FORMAT) + self._n * HASH_BYTES + 8 * i)
+        offset = int.from_bytes(self._index.read(8), sys.byteorder, signed=True)
+        self._file.seek(offset)
+        raw = self._file.readline(MAX_LINE_BYTES + 1)
+        if len(raw) > MAX_LINE_BYTES:
+            return None
+        return raw.strip().removeprefix(sniff.UTF8_BOM)
 
 
 _WORDS = re.compile(r"\s+|[^\s]+")

@@ -253,17 +253,18 @@ def _message_rows(a: list[dict], b: list[dict]) -> list[dict]:
 def version_diff_page(a: DatasetVersion, b: DatasetVersion, *, page: int = 1, show: str = "all") -> dict:
     """One page of the diff of version a to version b: counts, and the examples of this page only
     (read from the two files at their offsets), each changed one with its messages marked."""
-    ia, ib = diffing.file_index(a.blob), diffing.file_index(b.blob)
-    diff = diffing.diff_indexes(a, b, ia, ib)
+    diff = diffing.diff_versions(a, b)
     show = show if show in DIFF_SHOWS else "all"
-    entries = diff.entries if show == "all" else [e for e in diff.entries if e[0] == show]
-    n_pages = max(1, -(-len(entries) // DIFF_PER_PAGE))
+    positions = diff.positions(None if show == "all" else show)
+    n_pages = max(1, -(-len(positions) // DIFF_PER_PAGE))
     page = min(max(1, page), n_pages)
+    shown = positions[(page - 1) * DIFF_PER_PAGE : page * DIFF_PER_PAGE]
     rows = []
-    with a.blob.open() as fa, b.blob.open() as fb:
-        for kind, i, j in entries[(page - 1) * DIFF_PER_PAGE : page * DIFF_PER_PAGE]:
-            old = _example_bubbles(diffing.read_line(fa, ia, i)) if i >= 0 else []
-            new = _example_bubbles(diffing.read_line(fb, ib, j)) if j >= 0 else []
+    with diffing.LineReader(a.blob) as ra, diffing.LineReader(b.blob) as rb:
+        for position in shown:
+            kind, i, j = diff.entry(int(position))
+            old = _example_bubbles(ra.read(i)) if i >= 0 else []
+            new = _example_bubbles(rb.read(j)) if j >= 0 else []
             if kind == diffing.CHANGED:
                 messages = _message_rows(old, new)
             else:
@@ -289,5 +290,29 @@ def version_diff_page(a: DatasetVersion, b: DatasetVersion, *, page: int = 1, sh
         "shows": DIFF_SHOWS,
         "has_previous": page > 1,
         "has_next": page < n_pages,
-        "n_shown": len(entries),
+        "n_shown": len(positions),
     }
+
+
+# --- export formats -----------------------------------------------------------------------------
+def version_export_options(version: DatasetVersion) -> dict:
+    """The export formats of a frozen version's method: each with its check's result (a link when
+    every example passed, else the reason), or `pending` while a worker checks a large file."""
+    from datasets_app import exports
+
+    results = version.exports or {}
+    options = []
+    for fmt in exports.formats_for(version.dataset.method):
+        result = results.get(fmt.key) or {}
+        options.append(
+            {
+                "key": fmt.key,
+                "label": fmt.label,
+                "help": fmt.help,
+                "checked": bool(result),
+                "ok": bool(result.get("ok")),
+                "reason": result.get("reason", ""),
+            }
+        )
+    pending = any(not o["checked"] for o in options)
+    return {"options": options, "pending": pending}

@@ -6,6 +6,8 @@ Public API for other apps:
     dataset_version_split(*, version, fraction, seed) -> DatasetVersion
     version_freeze(*, version, user) -> DatasetVersion
     version_derive(*, parent, examples, user, note, freeze) -> DatasetVersion
+    version_exports_check(*, version) -> DatasetVersion
+    version_exports_schedule(*, version) -> DatasetVersion
     dataset_delete(*, dataset, user) -> None
     version_training_blobs(*, version) -> tuple[Blob, Blob | None]
 """
@@ -250,6 +252,47 @@ def version_freeze(*, version: DatasetVersion, user: User) -> DatasetVersion:
     version.refresh_from_db()
     if not updated and not version.is_frozen:
         raise DatasetError("This version could not be frozen; reload the page.")
+    if updated:
+        version = version_exports_schedule(version=version)
+    return version
+
+
+# --- export formats --------------------------------------------------------------------------------
+EXPORTS_PENDING = "pending"
+
+
+def version_exports_schedule(*, version: DatasetVersion) -> DatasetVersion:
+    """Check a newly frozen version against its export formats: here for a small file, else by the
+    worker (the page says "checking" meanwhile)."""
+    if version.blob.size <= inline_validation_limit():
+        return version_exports_check(version=version)
+    claimed = DatasetVersion.objects.filter(id=version.id, exports={}).update(exports={EXPORTS_PENDING: True})
+    if claimed:
+        from datasets_app.tasks import version_exports_check_task
+
+        transaction.on_commit(lambda: version_exports_check_task.delay(version.id))
+        version.refresh_from_db()
+    return version
+
+
+def version_exports_check(*, version: DatasetVersion) -> DatasetVersion:
+    """Check every example of a frozen version against each export format of its method and store
+    {format: {"ok": True, "n": examples} or {"ok": False, "reason": sentence}} on the version.
+    The file never changes, so this runs once; it is idempotent."""
+    from datasets_app import exports
+
+    if not version.is_frozen:
+        raise DatasetError("Only a frozen version can be exported: freeze it on its page first.")
+    results: dict = {}
+    for fmt in exports.formats_for(version.dataset.method):
+        with version.blob.open() as f:
+            try:
+                results[fmt.key] = exports.check_file(fmt, f)
+            except Exception:
+                logger.exception("checking version %s for export as %s failed", version.id, fmt.key)
+                results[fmt.key] = {"ok": False, "reason": "Checking this format failed unexpectedly."}
+    DatasetVersion.objects.filter(id=version.id).update(exports=results)
+    version.refresh_from_db()
     return version
 
 
@@ -389,10 +432,12 @@ def _derived_finish(*, version: DatasetVersion) -> None:
         except DatasetError:
             logger.info("version %s: the parent's split could not be carried over", version.id)
     if version.freeze_requested_by_id is not None and not version.is_frozen:
-        DatasetVersion.objects.filter(id=version.id, frozen_at__isnull=True).update(
+        updated = DatasetVersion.objects.filter(id=version.id, frozen_at__isnull=True).update(
             frozen_at=timezone.now(), frozen_by_id=version.freeze_requested_by_id
         )
         version.refresh_from_db()
+        if updated:
+            version_exports_schedule(version=version)
 
 
 def _split_like_parent(*, version: DatasetVersion, parent: DatasetVersion) -> None:

@@ -17,4 +17,5 @@ urlpatterns = [
     path("<int:dataset_id>/v/<int:number>/split/", views.version_split, name="split"),
     path("<int:dataset_id>/v/<int:number>/freeze/", views.version_freeze_view, name="freeze"),
     path("<int:dataset_id>/v/<int:number>/file/<str:which>/", views.version_file, name="file"),
+    path("<int:dataset_id>/v/<int:number>/export/<slug:fmt>/", views.version_export, name="export"),
 ]

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -18,6 +19,7 @@ from datasets_app.services import (
     dataset_upload,
     dataset_version_split,
     human_size,
+    version_exports_schedule,
     version_freeze,
 )
 from datasets_app.uploads import SizeLimitUploadHandler
@@ -145,6 +147,8 @@ def version_detail(request: TeamRequest, dataset_id: int, number: int) -> HttpRe
         "can_review": request.membership.can_review,
         "page": selectors.version_examples(version),
         "lineage": version.lineage,
+        "exports": _export_options(version),
+        "panels": [reverse(name, args=[version.id]) for name in settings.DATASET_VERSION_PANELS],
         "compare_default": version.parent.number if version.parent else version.number - 1,
     }
     return render(request, "datasets/version.html", context)
@@ -262,3 +266,49 @@ def dataset_diff(request: TeamRequest, dataset_id: int) -> HttpResponse:
         )
     template = "datasets/diff.html#diff-rows" if request.htmx and problem is None else "datasets/diff.html"
     return render(request, template, context)
+
+
+def _export_options(version: DatasetVersion) -> dict | None:
+    if not version.is_frozen:
+        return None
+    if not version.exports:  # frozen before exports were checked: check it now (or start the worker)
+        version = version_exports_schedule(version=version)
+    return selectors.version_export_options(version)
+
+
+@team_required
+def version_export(request: TeamRequest, dataset_id: int, number: int, fmt: str) -> HttpResponseBase:
+    """Stream a frozen version (or its ?part=train / validation file) converted to an export format."""
+    from datasets_app import exports
+
+    version = _get_version_for_user(request, dataset_id, number)
+    export_format = exports.FORMATS.get(fmt)
+    if export_format is None or export_format.method != version.dataset.method:
+        raise Http404
+    part = request.GET.get("part", "all")
+    blob = {"all": version.blob, "train": version.train_blob, "validation": version.validation_blob}.get(part)
+    if blob is None:
+        raise Http404
+    back = redirect(_version_url(version) + "#export")
+    if not version.is_frozen:
+        messages.error(request, "Only a frozen version can be exported: freeze it first.")
+        return back
+    result = (version.exports or {}).get(fmt) or {}
+    if not result:
+        messages.info(request, "The export formats are still being checked; try again in a minute.")
+        return back
+    if not result.get("ok"):
+        messages.error(
+            request, f"This version cannot be exported as {export_format.label}. {result.get('reason', '')}"
+        )
+        return back
+
+    def chunks():
+        with blob.open() as f:
+            yield from exports.stream_file(export_format, f)
+
+    response = StreamingHttpResponse(chunks(), content_type="application/jsonl")
+    suffix = "" if part == "all" else f"-{part}"
+    name = f"{version.dataset.name}-v{version.number}{suffix}-{fmt}.jsonl".replace("/", "_")
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=name)
+    return response

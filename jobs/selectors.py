@@ -396,4 +396,14 @@ def job_page_context(*, job: Job, all_events: bool = False, membership) -> dict:
         "can_launch": membership.can_launch,
         "compare_url": compare_url,
         "estimated_duration": duration_words(job.estimated_seconds) if job.estimated_seconds else "",
+        "version_lineage": job.dataset_version.lineage if job.dataset_version else [],
     }
+
+
+def jobs_for_version(*, team, version) -> list[Job]:
+    """Every job of the team that trained on `version` (launched or imported and matched), newest first."""
+    return list(
+        Job.objects.filter(team=team, dataset_version=version)
+        .select_related("connection", "created_by")
+        .order_by("-created")[:200]
+    )

@@ -12,4 +12,5 @@ urlpatterns = [
     path("curves/", views.job_curves, name="curves"),
     path("<int:job_id>/", views.job_detail, name="detail"),
     path("<int:job_id>/cancel/", views.job_cancel, name="cancel"),
+    path("for-version/<int:version_id>/", views.jobs_for_version, name="for_version"),
 ]

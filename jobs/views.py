@@ -18,7 +18,11 @@ LAUNCHERS = (Membership.Role.OWNER, Membership.Role.LAUNCHER)
 
 def _get_job_for_user(request: TeamRequest, job_id: int) -> Job:
     return get_for_team_or_404(
-        Job.objects.select_related("connection", "dataset_version__dataset", "created_by"), request, id=job_id
+        Job.objects.select_related(
+            "connection", "dataset_version__dataset", "dataset_version__blob", "created_by"
+        ),
+        request,
+        id=job_id,
     )
 
 
@@ -127,3 +131,16 @@ def job_curves(request: TeamRequest) -> HttpResponse:
         raise Http404  # someone else's job among the ids: say nothing about it
     figure = selectors.curves_figure(jobs) if jobs else None
     return render(request, "jobs/curves.html", {"jobs": jobs, "figure": figure})
+
+
+@team_required
+def jobs_for_version(request: TeamRequest, version_id: int) -> HttpResponse:
+    """The jobs trained on one dataset version: the panel the version page loads (htmx), or a page."""
+    from datasets_app.models import DatasetVersion
+
+    version = get_for_team_or_404(
+        DatasetVersion.objects.select_related("dataset"), request, team_field="dataset__team", id=version_id
+    )
+    jobs = selectors.jobs_for_version(team=request.team, version=version)
+    template = "jobs/for_version.html#panel" if request.htmx else "jobs/for_version.html"
+    return render(request, template, {"version": version, "jobs": jobs})

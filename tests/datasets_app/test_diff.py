@@ -76,6 +76,24 @@ def test_a_removed_duplicate_is_removed_once(team):
     assert (diff.n_removed, diff.n_same, diff.n_added, diff.n_changed) == (1, 3, 0, 0)
 
 
+def test_the_diff_of_two_files_is_computed_once_and_read_back_the_same(team):
+    dataset = Dataset.objects.create(team=team, name="d")
+    a = version_of(dataset, 1, [chat(i) for i in range(30)])
+    b = version_of(dataset, 2, [chat(i) for i in range(30) if i % 7] + [chat(99)])
+    first = diffing.diff_versions(a, b)
+    stored = diffing.STORE.root / "diffs" / f"{a.blob.sha256}-{b.blob.sha256}"
+    assert stored.exists()
+    again = diffing.diff_versions(a, b)
+    assert again.entries == first.entries and again.entries != []
+    assert (again.n_same, again.n_added, again.n_removed, again.n_changed) == (
+        first.n_same,
+        first.n_added,
+        first.n_removed,
+        first.n_changed,
+    )
+    assert list(again.positions("removed")) == [k for k, e in enumerate(first.entries) if e[0] == "removed"]
+
+
 def test_the_index_is_built_once_and_kept_beside_the_store(team):
     dataset = Dataset.objects.create(team=team, name="d")
     a = version_of(dataset, 1, [chat(i) for i in range(3)])
@@ -84,8 +102,10 @@ def test_the_index_is_built_once_and_kept_beside_the_store(team):
     assert stored.exists()
     again = diffing.file_index(a.blob)
     assert again.hashes == first.hashes and list(again.offsets) == list(first.offsets)
-    with a.blob.open() as f:
-        assert [diffing.read_line(f, again, i) for i in range(3)] == a.blob.path.read_bytes().splitlines()
+    with diffing.LineReader(a.blob) as reader:
+        assert [reader.read(i) for i in (2, 0, 1)] == [
+            a.blob.path.read_bytes().splitlines()[i] for i in (2, 0, 1)
+        ]
 
 
 def test_word_diff_marks_only_the_changed_words():
