@@ -154,6 +154,11 @@ def test_models_that_never_met_still_get_scores():
     assert ratings["A"].score > ratings["B"].score
 
 
+def test_without_the_prior_a_model_that_never_lost_is_refused_with_a_sentence():
+    with pytest.raises(ValueError, match="use a prior above 0"):
+        bradley_terry(_votes("A", "B", "a", 3), prior=0, rounds=0)
+
+
 def test_bradley_terry_of_no_votes_is_empty():
     assert bradley_terry([]) == []
 
@@ -276,6 +281,15 @@ def test_mcnemar_significant_for_58_against_21_of_60():
         sentence
         == "The fine-tune answers in German in 58 of 60 examples, the base in 21; the difference is real."
     )
+
+
+def test_plain_sentence_keeps_model_ids_as_written():
+    result = mcnemar([False, False, True], [True, True, True])
+    sentence = plain_sentence(
+        result, label="returns valid JSON", name_a="gpt-4o-mini", name_b="ft:gpt-4o-mini:acme"
+    )
+    assert sentence.startswith("ft:gpt-4o-mini:acme returns valid JSON in 3 of 3 examples, gpt-4o-mini in 1;")
+    assert sentence.endswith("the difference could be chance (p = 0.5).")
 
 
 def test_mcnemar_of_no_discordant_examples_and_of_nothing():

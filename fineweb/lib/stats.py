@@ -245,7 +245,15 @@ def _bt_fit(wins: np.ndarray, prior: float, initial: np.ndarray | None = None) -
     if m == 1:
         return np.zeros(1)
     matrix = wins + prior * (1.0 - np.eye(m))
-    params = choix.ilsr_pairwise_dense(matrix, alpha=0.0, initial_params=initial, max_iter=10_000, tol=1e-10)
+    try:
+        params = choix.ilsr_pairwise_dense(
+            matrix, alpha=0.0, initial_params=initial, max_iter=10_000, tol=1e-10
+        )
+    except (ValueError, RuntimeError) as error:  # only reachable with prior = 0
+        raise ValueError(
+            "These votes have no finite Bradley-Terry scores without a prior (a model never won, "
+            "never lost, or some models never met): use a prior above 0."
+        ) from error
     params = np.asarray(params, dtype=float)
     return params - params.mean()
 
@@ -619,7 +627,8 @@ def plain_sentence(
       (difference -46, 95% interval -52 to -40); the difference is real."
     - the verdict: "the difference is real", "the difference could be chance (p = 0.21)",
       "no difference", or "too few examples to tell" when there is no test.
-    Names and label are used as given (templates escape them).
+    Names and label are used as given (templates escape them); the first letter is raised to a
+    capital only when the sentence starts with a plain lower-case word, never in a model id.
     """
     if kind is None:
         kind = "pass" if result.method.startswith(METHOD_MCNEMAR) else "measure"
@@ -642,4 +651,7 @@ def plain_sentence(
             f"On {label}, {name_b} averages {_number(result.mean_b)}{suffix} and {name_a} "
             f"{_number(result.mean_a)} over {result.n} {examples}{interval}; {_verdict(result)}."
         )
-    return sentence[0].upper() + sentence[1:]
+    first = sentence.split(" ", 1)[0]
+    if first.isalpha() and first.islower():  # "the fine-tune" -> "The fine-tune"; "gpt-4o-mini" stays
+        sentence = sentence[0].upper() + sentence[1:]
+    return sentence
