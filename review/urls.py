@@ -7,6 +7,7 @@ app_name = "review"
 urlpatterns = [
     path("settings/", views.review_settings_view, name="settings"),
     path("v/<int:version_id>/", views.review_queue, name="queue"),
+    path("for-version/<int:version_id>/", views.review_for_version, name="for_version"),
     path("v/<int:version_id>/start/", views.review_start_view, name="start"),
     path("v/<int:version_id>/bulk/", views.review_bulk, name="bulk"),
     path("v/<int:version_id>/summary/", views.review_summary, name="summary"),

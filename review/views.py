@@ -318,3 +318,19 @@ def review_settings_view(request: TeamRequest) -> HttpResponse:
         except ReviewError as exc:
             messages.error(request, str(exc))
     return render(request, "review/settings.html", {"form": form, "setting": setting})
+
+
+@team_required
+def review_for_version(request: TeamRequest, version_id: int) -> HttpResponse:
+    """The review panel of a version's page (htmx) or a page: this version's review, and the
+    review its examples were approved in, whose history covers every example it holds."""
+    version = _get_version_for_user(request, version_id)
+    source = VersionReview.objects.filter(frozen_into=version).select_related("version").first()
+    context = {
+        "version": version,
+        "review": VersionReview.objects.filter(version=version).first(),
+        "source": source,
+        "counts": selectors.counts(source) if source is not None else None,
+    }
+    template = "review/for_version.html#panel" if request.htmx else "review/for_version.html"
+    return render(request, template, context)

@@ -191,7 +191,6 @@ FACTORIES: dict[str, Callable] = {
     "version_id": lambda w: w["version"].id,
     "job_id": lambda w: w["job"].id,
     "connection_id": lambda w: w["connection"].id,
-    "version_id": lambda w: w["version"].id,
     "example_id": lambda w: w["example"].id,
 }
 

@@ -68,3 +68,17 @@ def test_a_frozen_version_is_not_frozen_again(alice, bob, in_review):
     with pytest.raises(ReviewError, match="already frozen"):
         review_freeze(review=again, user=alice)
     assert DatasetVersion.objects.filter(dataset=frozen.dataset).count() == 2
+
+
+def test_the_frozen_versions_page_leads_to_the_review_its_examples_came_from(
+    alice, bob, alice_client, in_review
+):
+    examples = Example.objects.filter(version=in_review.version)
+    examples_bulk_decide(review=in_review, user=bob, examples=examples, verdict="approve", expected=12)
+    frozen = review_freeze(review=in_review, user=alice)
+    page = alice_client.get(f"/datasets/{frozen.dataset_id}/v/{frozen.number}/").content.decode()
+    assert f"/review/for-version/{frozen.id}/" in page
+    panel = alice_client.get(
+        f"/review/for-version/{frozen.id}/", headers={"HX-Request": "true"}
+    ).content.decode()
+    assert "approved in the review of" in panel and f"/review/v/{in_review.version_id}/summary/" in panel
