@@ -362,7 +362,7 @@ def cards_for(rows: list[Example], *, user_id: int, with_threads: bool) -> list[
                 {"fix": f, "rows": change_rows(f.before, f.after)}
                 for f in row.fixes.select_related("author").order_by("-lock")[:20]
             ]
-            card["history"] = list(ReviewEvent.objects.filter(example=row).select_related("actor")[:100])
+            card["history"] = example_history(row, decisions[row.id])
         cards.append(card)
     return cards
 
@@ -483,4 +483,37 @@ def change_rows(before: object, after: object) -> list[dict]:
         b = new[i] if i < len(new) else None
         changed = a is None or b is None or (a["role"], a["text"]) != (b["role"], b["text"])
         rows.append({"before": a, "after": b, "changed": changed})
+    return rows
+
+
+def example_history(example: Example, decisions: list[Decision]) -> list[dict]:
+    """Who did what on one example, newest first: its events, and the decisions a bulk action
+    recorded (those have one event for the whole version, not one per example)."""
+    events = list(ReviewEvent.objects.filter(example=example).select_related("actor")[:100])
+    rows: list[dict[str, Any]] = [
+        {
+            "who": e.actor.username if e.actor else "someone",
+            "what": e.get_action_display(),
+            "detail": e.detail,
+            "when": e.created,
+        }
+        for e in events
+    ]
+    decided = {(e.actor_id, e.action) for e in events}
+    for d in decisions:
+        action = (
+            ReviewEvent.Action.APPROVED
+            if d.verdict == Decision.Verdict.APPROVE
+            else ReviewEvent.Action.REJECTED
+        )
+        if (d.reviewer_id, action) not in decided:
+            rows.append(
+                {
+                    "who": d.reviewer.username,
+                    "what": f"{action.label} (in a bulk decision)",
+                    "detail": d.reason,
+                    "when": d.updated,
+                }
+            )
+    rows.sort(key=lambda r: r["when"], reverse=True)
     return rows

@@ -323,3 +323,20 @@ def test_only_mine_to_do_leaves_out_what_i_decided(bob, dora, bob_client, in_rev
     assert page.total == 11 and 0 not in [c["example"].index for c in page.examples]
     confirm = bob_client.get(reverse("review:bulk", args=[in_review.version_id]), {"todo": 1})
     assert confirm.context["count"] == 11
+
+
+def test_an_examples_history_names_a_bulk_decision_and_who_made_it(bob, dora, bob_client, in_review):
+    from review.services import example_comment, example_decide
+
+    examples = Example.objects.filter(version=in_review.version)
+    examples_bulk = examples.filter(index__lt=3)
+    from review.services import examples_bulk_decide
+
+    examples_bulk_decide(review=in_review, user=bob, examples=examples_bulk, verdict="approve", expected=3)
+    example_decide(example=first(in_review, 1), user=dora, verdict="reject", reason="too short")
+    example_comment(example=first(in_review, 1), user=dora, text="see the answer")
+    history = bob_client.get(queue(in_review, at=1)).context["focus"].card["history"]
+    lines = [(h["who"], h["what"]) for h in history]
+    assert ("bob", "approved (in a bulk decision)") in lines
+    assert ("dora", "rejected") in lines and ("dora", "commented") in lines
+    assert [h["when"] for h in history] == sorted((h["when"] for h in history), reverse=True)
