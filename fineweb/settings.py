@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "jobs",
     "compare",
     "localtuner",
+    "review",
     "onboarding",  # team creation: imports the apps above, nothing imports it
 ]
 
@@ -160,7 +161,7 @@ BLOB_DIR = DATA_DIR / "blobs"
 # Panels a dataset version's page loads over htmx from other apps (URL names taking the version's
 # id), so datasets_app links to what is built on a version without importing those apps: the
 # jobs trained on it; the review app adds its history of the examples, the evaluation app its runs.
-DATASET_VERSION_PANELS = ["jobs:for_version"]
+DATASET_VERSION_PANELS = ["jobs:for_version", "review:for_version"]
 # Dataset files up to this size are validated during the upload; larger ones by a Celery worker.
 DATASET_INLINE_VALIDATE_BYTES = env_int("FINEWEB_DATASET_INLINE_VALIDATE_BYTES", 2 * 1024 * 1024)
 # Files from this size on are checked by a pool of forked processes, one per CPU, or at most

@@ -16,6 +16,7 @@ urlpatterns = [
     path("favicon.ico", login_not_required(RedirectView.as_view(url=static("favicon.svg"), permanent=True))),
     path("datasets/", include("datasets_app.urls")),
     path("jobs/", include("jobs.urls")),
+    path("review/", include("review.urls")),
     path("connections/", include("providers.urls")),
     path("connections/", include("jobs.import_urls")),  # a connection's "Import history"
     path("compare/", include("compare.urls")),

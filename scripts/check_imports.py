@@ -31,8 +31,11 @@ ALLOWED: dict[str, set[str]] = {
     # As OpenAI checks a fine-tuning upload, the local API checks it with the datasets validator.
     "localtuner": {"fineweb", "localtuner.engine", "datasets_app"},
     "localtuner.engine": set(),
+    # Review reads a version's examples and checks fixes with the upload's rules; freezing what was
+    # approved is datasets_app's version_derive.
+    "review": {"fineweb", "datasets_app"},
     # Set-up that spans apps (a new team with its connections, the demo data) sits on top.
-    "onboarding": {"fineweb", "datasets_app", "providers", "jobs", "localtuner", "compare"},
+    "onboarding": {"fineweb", "datasets_app", "providers", "jobs", "localtuner", "compare", "review"},
 }
 # Third-party packages a layer must not import.
 FORBIDDEN_THIRD_PARTY: dict[str, set[str]] = {"localtuner.engine": {"django"}}

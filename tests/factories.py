@@ -169,6 +169,11 @@ def build_world(team, user) -> dict:
     )
     MetricPoint.objects.create(job=job, step=1, train_loss=1.0)
     conversation = _world_conversation(team, user, connection, job)
+    from review.models import Example
+    from review.services import review_start
+
+    review_start(version=version, user=user)
+    example = Example.objects.get(version=version, index=0)
     return {
         "dataset": version.dataset,
         "version": version,
@@ -176,6 +181,7 @@ def build_world(team, user) -> dict:
         "job": job,
         "conversation": conversation,
         "reply": conversation.turns.get().replies.first(),
+        "example": example,
     }
 
 
@@ -210,4 +216,20 @@ FACTORIES: dict[str, Callable] = {
     "connection_id": lambda w: w["connection"].id,
     "conversation_id": lambda w: w["conversation"].id,
     "reply_id": lambda w: w["reply"].id,
+    "example_id": lambda w: w["example"].id,
 }
+
+
+# --- review ---------------------------------------------------------------------------------------
+def review_version(*, team, user, lines: list | None = None, method: str = "supervised"):
+    """Upload `lines` (12 good chats by default) and start their review; returns the VersionReview."""
+    from review.services import review_start
+
+    version = dataset_upload(
+        team=team,
+        user=user,
+        name="to review",
+        method=method,
+        uploaded_file=upload_file(lines if lines is not None else good_lines(12)),
+    )
+    return review_start(version=version, user=user)

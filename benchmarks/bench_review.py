@@ -1,0 +1,190 @@
+"""Server time of the review queue at 1,000 and 100,000 examples: the first queue page (focus
+view), the first list page, a filtered list page, a text search and a bulk approve of a filtered
+set, through Django's test client in-process. Prints each time at both sizes and the ratio
+100k / 1k (the target: every page under 100 ms at 100,000 and within 2x of its time at 1,000).
+Never fails: numbers only.
+
+    python benchmarks/bench_review.py [--sizes 1000,100000] [--repeat 7]
+
+Runs on a throwaway database: DATABASE_URL's test database (PostgreSQL), else SQLite under a
+temporary folder. The rows are built by the real path (`review_examples_build` over an uploaded
+file), and that time is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fineweb.settings")
+os.environ.setdefault("FINEWEB_DATA_DIR", str(Path(tempfile.gettempdir()) / "fineweb-bench-review"))
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "false")
+
+COLORS = ["red", "yellow", "green", "purple", "orange"]
+
+
+def lines(n: int) -> bytes:
+    out = []
+    for i in range(n):
+        user = f"Name a {COLORS[i % 5]} food, number {i}."
+        if i % 50 == 7:
+            user += f" Write to me at person{i}@example.com."  # personal data: a warning
+        answer = f"A {COLORS[i % 5]} food is number {i % 97}."
+        if i % 100 == 3:
+            i = 2  # the same line as example 3: a duplicate
+            user, answer = f"Name a {COLORS[2]} food, number 2.", f"A {COLORS[2]} food is number 2."
+        out.append(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "system", "content": "You name foods by their color."},
+                        {"role": "user", "content": user},
+                        {"role": "assistant", "content": answer},
+                    ]
+                }
+            )
+        )
+    return ("\n".join(out) + "\n").encode()
+
+
+def timed(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        response = fn()
+        times.append(time.perf_counter() - start)
+        status = getattr(response, "status_code", 200)
+        if status >= 400:
+            raise SystemExit(f"page answered {status}")
+    return statistics.median(times)
+
+
+def measure(n: int, repeat: int, user, team) -> dict[str, float]:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    from datasets_app.services import dataset_upload
+    from review.models import Decision, Example, VersionReview
+    from review.services import review_examples_build
+
+    content = lines(n)
+    version = dataset_upload(
+        team=team,
+        user=user,
+        name=f"bench {n}",
+        uploaded_file=SimpleUploadedFile(f"bench-{n}.jsonl", content),
+    )
+    while version.status == "validating":  # a large file is validated here, not by a worker
+        from datasets_app.services import dataset_validate
+
+        version = dataset_validate(version=version)
+    review = VersionReview.objects.create(version=version, started_by=user)
+    start = time.perf_counter()
+    review_examples_build(review=review)
+    build = time.perf_counter() - start
+    # A realistic state: the first 10% reviewed by someone.
+    chosen = Example.objects.filter(version=version, index__lt=n // 10)
+    from review.services import examples_bulk_decide
+
+    examples_bulk_decide(
+        review=review, user=user, examples=chosen, verdict="approve", expected=chosen.count()
+    )
+    client = Client()
+    client.force_login(user)
+    base = f"/review/v/{version.id}/"
+    times = {"rows built (s)": build}
+    times["first queue page"] = timed(lambda: client.get(base), repeat)
+    times["first list page"] = timed(lambda: client.get(base + "?view=list"), repeat)
+    times["filtered list page (waiting, warnings)"] = timed(
+        lambda: client.get(base + "?view=list&status=pending&warning=any"), repeat
+    )
+    times["filtered focus page (waiting, 20-40 tokens)"] = timed(
+        lambda: client.get(base + "?status=pending&min_tokens=20&max_tokens=40"), repeat
+    )
+    times["text search page ('number 42.')"] = timed(
+        lambda: client.get(base + "?view=list&q=number+42."), repeat
+    )
+    times["deep list page (after 90%)"] = timed(
+        lambda: client.get(base + f"?view=list&after={n * 9 // 10}"), repeat
+    )
+
+    def bulk():
+        Decision.objects.filter(example__version=version, reviewer=user, verdict="reject").delete()
+        url = base + "bulk/"
+        data = {"verdict": "reject", "reason": "bench", "warning": "any"}
+        count = client.get(url, data).context["count"]
+        start = time.perf_counter()
+        response = client.post(url, {**data, "expected": count})
+        elapsed = time.perf_counter() - start
+        assert response.status_code == 302, response.status_code
+        return count, elapsed
+
+    runs = [bulk() for _ in range(max(3, repeat // 2))]
+    times[f"bulk reject of the filtered set ({runs[0][0]:,} with warnings)"] = statistics.median(
+        r[1] for r in runs
+    )
+
+    def bulk_all():
+        url = base + "bulk/"
+        data = {"verdict": "approve", "status": "pending"}
+        count = client.get(url, data).context["count"]
+        start = time.perf_counter()
+        response = client.post(url, {**data, "expected": count})
+        assert response.status_code == 302, response.status_code
+        return count, time.perf_counter() - start
+
+    count, elapsed = bulk_all()
+    times[f"bulk approve of every waiting example ({count:,}, once)"] = elapsed
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1000,100000")
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+    from django.test.utils import setup_test_environment
+
+    settings.DATASET_INLINE_VALIDATE_BYTES = 1 << 40  # validate in this process: no worker here
+    settings.DATASET_MAX_UPLOAD_BYTES = 1 << 40
+    setup_test_environment()
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        from fineweb.accounts.services import user_create
+        from onboarding.services import team_create
+
+        user = user_create(username="bench", password="bench-password-123")
+        team = team_create(name="Bench", owner=user)
+        results = {n: measure(n, args.repeat, user, team) for n in sizes}
+        print(f"review queue, server time in-process ({connection.vendor}), median of {args.repeat} runs")
+        small, large = sizes[0], sizes[-1]
+        names = list(results[small])
+        print(f"{'':52} {small:>10,} {large:>10,}   ratio")
+        for name, name_large in zip(names, list(results[large]), strict=True):
+            a, b = results[small][name], results[large][name_large]
+            unit = "s " if name.endswith("(s)") else "ms"
+            scale = 1 if unit == "s " else 1000
+            label = name if name == name_large else name.split(" (")[0]
+            print(f"{label:52} {a * scale:8.1f}{unit} {b * scale:8.1f}{unit}   {b / a:5.2f}x")
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Team review of a dataset version: one row per example, reviewers' decisions, comments, fixes.
+
+The file of a version never changes: an `Example` row holds the example as the team reviews it
+(its fixes applied), and freezing writes the approved ones into a new version
+(`datasets_app.services.version_derive`). Who did what is kept in `ReviewEvent`, one row per
+action, written by the services (bulk actions included, which model-signal audit libraries miss).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class ReviewSettings(models.Model):
+    """A team's review rules: how many reviews each example needs (1, or 2 to measure agreement)."""
+
+    team = models.OneToOneField("accounts.Team", on_delete=models.CASCADE, related_name="review_settings")
+    reviews_per_example = models.PositiveSmallIntegerField(
+        default=1, choices=[(1, "One review per example"), (2, "Two reviews per example")]
+    )
+
+    def __str__(self) -> str:
+        return f"{self.team}: {self.reviews_per_example} per example"
+
+
+class VersionReview(models.Model):
+    """The review of one dataset version: its example rows (built by a worker), its progress, and
+    the frozen version it was turned into."""
+
+    class State(models.TextChoices):
+        BUILDING = "building", "Preparing"
+        READY = "ready", "In review"
+        FAILED = "failed", "Could not be prepared"
+        FROZEN = "frozen", "Frozen"
+
+    version = models.OneToOneField(
+        "datasets_app.DatasetVersion", on_delete=models.CASCADE, related_name="review"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.BUILDING)
+    progress = models.PositiveSmallIntegerField(default=0)  # 0..100 while rows are built
+    n_examples = models.PositiveIntegerField(default=0)
+    reviews_needed = models.PositiveSmallIntegerField(default=1)
+    frozen_into = models.ForeignKey(
+        "datasets_app.DatasetVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"review of {self.version_id} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == self.State.READY
+
+
+class Example(models.Model):
+    """One example of a version as the team reviews it, with what the filters need stored flat."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        DISPUTED = "disputed", "Reviewers disagree"
+
+    version = models.ForeignKey("datasets_app.DatasetVersion", on_delete=models.CASCADE, related_name="+")
+    index = models.PositiveIntegerField()  # 0-based position among the file's examples
+    line = models.PositiveIntegerField()
+    data = models.JSONField(null=True, blank=True)  # None: the line could not be read
+    raw = models.TextField(blank=True)  # the line as text when it could not be read
+    search_text = models.TextField(blank=True)  # lower-cased message text, for the text filter
+    n_tokens = models.PositiveIntegerField(default=0)
+    problems = models.JSONField(default=list, blank=True)  # [{"kind": "error"|"warning", "code", "message"}]
+    has_error = models.BooleanField(default=False)
+    has_warning = models.BooleanField(default=False)
+    has_privacy = models.BooleanField(default=False)
+    is_duplicate = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    n_approve = models.PositiveSmallIntegerField(default=0)
+    n_reject = models.PositiveSmallIntegerField(default=0)
+    settled_verdict = models.CharField(max_length=16, blank=True)
+    settled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    fixed = models.BooleanField(default=False)
+    # Optimistic lock: every fix increments it, and a fix is saved only onto the number it was made on.
+    lock = models.PositiveIntegerField(default=0)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["version", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "index"], name="review_one_example_per_index")
+        ]
+        indexes = [
+            models.Index(fields=["version", "status", "index"], name="review_ex_status"),
+            models.Index(fields=["version", "has_error", "index"], name="review_ex_error"),
+            models.Index(fields=["version", "has_warning", "index"], name="review_ex_warning"),
+            models.Index(fields=["version", "has_privacy", "index"], name="review_ex_privacy"),
+            models.Index(fields=["version", "is_duplicate", "index"], name="review_ex_duplicate"),
+            models.Index(fields=["version", "n_tokens"], name="review_ex_tokens"),
+        ]
+
+    def __str__(self) -> str:
+        return f"example {self.index + 1} of version {self.version_id}"
+
+    @property
+    def number(self) -> int:
+        return self.index + 1
+
+
+class Decision(models.Model):
+    """One reviewer's verdict on one example (changing one's mind updates it)."""
+
+    class Verdict(models.TextChoices):
+        APPROVE = "approve", "Approved"
+        REJECT = "reject", "Rejected"
+
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="decisions")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    verdict = models.CharField(max_length=16, choices=Verdict.choices)
+    reason = models.TextField(blank=True)
+    created = models.DateTimeField()
+    updated = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["example", "reviewer"], name="review_one_decision_per_reviewer")
+        ]
+        indexes = [
+            models.Index(fields=["reviewer", "example"], name="review_dec_reviewer"),
+            # A bulk decision finds the rows it wrote by (reviewer, time) to refresh their status.
+            models.Index(fields=["reviewer", "updated"], name="review_dec_written"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer_id} {self.verdict} {self.example_id}"
+
+
+class Comment(models.Model):
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    text = models.TextField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created", "id"]
+
+    def __str__(self) -> str:
+        return f"comment on {self.example_id}"
+
+
+class Fix(models.Model):
+    """A recorded change to an example: what it was, what it became, who changed it."""
+
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="fixes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    before = models.JSONField(null=True)
+    after = models.JSONField()
+    lock = models.PositiveIntegerField()  # the example's lock number this fix produced
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created", "id"]
+
+    def __str__(self) -> str:
+        return f"fix {self.lock} of {self.example_id}"
+
+
+class ReviewEvent(models.Model):
+    """The audit trail: who did what, when, on an example or on the whole version."""
+
+    class Action(models.TextChoices):
+        STARTED = "started", "started the review"
+        APPROVED = "approved", "approved"
+        REJECTED = "rejected", "rejected"
+        COMMENTED = "commented", "commented"
+        FIXED = "fixed", "fixed"
+        SETTLED = "settled", "settled the disagreement"
+        BULK = "bulk", "bulk decision"
+        FROZE = "froze", "froze"
+        DRAFTED = "drafted", "started a new draft version"
+        SETTING = "setting", "changed the review setting"
+
+    version = models.ForeignKey("datasets_app.DatasetVersion", on_delete=models.CASCADE, related_name="+")
+    example = models.ForeignKey(
+        Example, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    action = models.CharField(max_length=16, choices=Action.choices)
+    detail = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["version", "-created"], name="review_ev_version")]
+
+    def __str__(self) -> str:
+        return f"{self.actor_id} {self.action} {self.created:%Y-%m-%d %H:%M}"

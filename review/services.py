@@ -1,0 +1,567 @@
+"""Review services: prepare a version's examples, decide, comment, fix, settle, bulk-decide, freeze.
+
+Keyword-only, named entity_verb. Every change writes a `ReviewEvent` (the audit trail).
+Roles (docs/architecture.md, "Review"): owners and reviewers review, comment and fix; owners also
+settle disagreements, freeze and change the team's review setting; launchers read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Value
+from django.db.models.expressions import Case, When
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThan, GreaterThanOrEqual
+from django.utils import timezone
+
+from datasets_app.lines import example_lines
+from datasets_app.models import DatasetVersion
+from datasets_app.services import DatasetError, version_derive
+from fineweb.accounts.models import Membership, Team
+from review.checks import Checked, ExampleChecker
+from review.models import Comment, Decision, Example, Fix, ReviewEvent, ReviewSettings, VersionReview
+from review.selectors import review_counts
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+logger = logging.getLogger(__name__)
+
+BATCH = 2000  # example rows per bulk_create
+Action = ReviewEvent.Action
+
+
+class ReviewError(Exception):
+    """A refusal the page shows as it is: one sentence a person can act on."""
+
+
+class FixConflict(ReviewError):
+    """Someone else saved a fix of the same example first; `other` is their fix."""
+
+    def __init__(self, message: str, *, other: Fix | None, example: Example):
+        super().__init__(message)
+        self.other = other
+        self.example = example
+
+
+def _membership(team_id: int, user: User) -> Membership | None:
+    return Membership.objects.filter(team_id=team_id, user=user).first()
+
+
+def _require(version: DatasetVersion, user: User, *, owner: bool = False) -> Membership:
+    membership = _membership(version.dataset.team_id, user)
+    if membership is None or not membership.can_review:
+        raise ReviewError("Only an owner or a reviewer of the team can review examples.")
+    if owner and not membership.is_owner:
+        raise ReviewError("Only an owner of the team can do this.")
+    return membership
+
+
+# --- the team setting -----------------------------------------------------------------------------
+def review_settings_for(*, team: Team) -> ReviewSettings:
+    return ReviewSettings.objects.get_or_create(team=team)[0]
+
+
+def review_settings_update(*, team: Team, user: User, reviews_per_example: int) -> ReviewSettings:
+    """Set how many reviews an example needs; open reviews of the team follow the new number."""
+    membership = _membership(team.id, user)
+    if membership is None or not membership.is_owner:
+        raise ReviewError("Only an owner of the team can change the review setting.")
+    if reviews_per_example not in (1, 2):
+        raise ReviewError("Choose one or two reviews per example.")
+    with transaction.atomic():
+        setting = review_settings_for(team=team)
+        setting.reviews_per_example = reviews_per_example
+        setting.save(update_fields=["reviews_per_example"])
+        reviews = VersionReview.objects.filter(
+            version__dataset__team=team, state=VersionReview.State.READY
+        ).select_related("version")
+        for review in reviews:
+            review.reviews_needed = reviews_per_example
+            review.save(update_fields=["reviews_needed"])
+            _refresh_status(Example.objects.filter(version_id=review.version_id), reviews_per_example)
+            ReviewEvent.objects.create(
+                version_id=review.version_id,
+                actor=user,
+                action=Action.SETTING,
+                detail=f"{reviews_per_example} review{'s' if reviews_per_example > 1 else ''} per example",
+            )
+    return setting
+
+
+# --- preparing the rows ---------------------------------------------------------------------------
+def review_start(*, version: DatasetVersion, user: User) -> VersionReview:
+    """Start the review of a version: its example rows are built here for a small file, by the
+    worker task `review.build_examples` for a large one (the page shows a progress bar)."""
+    _require(version, user)
+    if version.status != DatasetVersion.Status.VALID:
+        raise ReviewError("Only a version without errors can be reviewed; fix the file and upload it again.")
+    with transaction.atomic():
+        review, created = VersionReview.objects.get_or_create(
+            version=version,
+            defaults={
+                "started_by": user,
+                "reviews_needed": review_settings_for(team=version.dataset.team).reviews_per_example,
+            },
+        )
+        if not created:
+            return review
+        ReviewEvent.objects.create(version=version, actor=user, action=Action.STARTED)
+        inline = version.blob.size <= settings.DATASET_INLINE_VALIDATE_BYTES
+        if not inline:
+            from review.tasks import review_build_task
+
+            transaction.on_commit(lambda: review_build_task.delay(review.id))
+    if inline:
+        review_examples_build(review=review)
+        review.refresh_from_db()
+    return review
+
+
+def _rows(version: DatasetVersion) -> Iterator[tuple[int, bytes | None]]:
+    with version.blob.open() as f:
+        yield from example_lines(f)
+
+
+def review_examples_build(*, review: VersionReview) -> VersionReview:
+    """Write one `Example` row per example of the version, in batches. Idempotent: a review that is
+    no longer "building" is left alone, and rows already written are started over."""
+    claimed = VersionReview.objects.filter(id=review.id, state=VersionReview.State.BUILDING)
+    if not claimed.exists():
+        return review
+    version = DatasetVersion.objects.select_related("dataset", "blob").get(id=review.version_id)
+    Example.objects.filter(version=version).delete()
+    checker = ExampleChecker(method=version.dataset.method, model=version.dataset.target_model)
+    total = max(version.n_examples, 1)
+    seen: dict[bytes, int] = {}
+    batch: list[Example] = []
+    index = -1
+    for line, raw in _rows(version):
+        index += 1
+        batch.append(_example_row(version, index, line, raw, checker, seen))
+        if len(batch) >= BATCH:
+            Example.objects.bulk_create(batch)
+            batch = []
+            claimed.update(progress=min(99, (index + 1) * 100 // total))
+    Example.objects.bulk_create(batch)
+    claimed.update(state=VersionReview.State.READY, progress=100, n_examples=index + 1)
+    review.refresh_from_db()
+    return review
+
+
+def review_build_fail(*, review_id: int) -> None:
+    VersionReview.objects.filter(id=review_id, state=VersionReview.State.BUILDING).update(
+        state=VersionReview.State.FAILED
+    )
+
+
+def _example_row(
+    version: DatasetVersion,
+    index: int,
+    line: int,
+    raw: bytes | None,
+    checker: ExampleChecker,
+    seen: dict[bytes, int],
+) -> Example:
+    if raw is None:
+        return _unreadable(version, index, line, "", "this line is too long to be one example")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _unreadable(
+            version, index, line, raw[:4000].decode("utf-8", "replace"), "this line is not readable"
+        )
+    checked = checker.check(data, raw)
+    digest = hashlib.sha256(raw).digest()
+    first = seen.setdefault(digest, index)
+    duplicate = first != index
+    if duplicate:
+        checked.problems.append(
+            {"kind": "warning", "code": "duplicate", "message": f"the same as example {first + 1}"}
+        )
+    return _with_checks(Example(version=version, index=index, line=line, data=data), checked, duplicate)
+
+
+def _unreadable(version: DatasetVersion, index: int, line: int, raw: str, message: str) -> Example:
+    return Example(
+        version=version,
+        index=index,
+        line=line,
+        data=None,
+        raw=raw,
+        search_text=raw.lower(),
+        problems=[{"kind": "error", "code": "unreadable", "message": message}],
+        has_error=True,
+    )
+
+
+def _with_checks(example: Example, checked: Checked, duplicate: bool) -> Example:
+    example.problems = checked.problems
+    example.n_tokens = checked.n_tokens
+    example.search_text = checked.search_text
+    example.has_error = bool(checked.errors)
+    example.has_warning = bool(checked.warnings)
+    example.has_privacy = checked.has_privacy
+    example.is_duplicate = duplicate
+    return example
+
+
+# --- statuses -------------------------------------------------------------------------------------
+def _refresh_status(examples: QuerySet[Example], needed: int) -> None:
+    """Recount the decisions of `examples` and set their status, in one UPDATE statement (each
+    row is written once: every column the filters index is on it, so each write touches them all)."""
+
+    def count(verdict: str) -> Coalesce:
+        return Coalesce(
+            Subquery(
+                Decision.objects.filter(example=OuterRef("pk"), verdict=verdict)
+                .order_by()
+                .values("example")
+                .annotate(n=Count("id"))
+                .values("n")[:1]
+            ),
+            Value(0),
+        )
+
+    S = Example.Status
+    approvals, rejections = count(Decision.Verdict.APPROVE), count(Decision.Verdict.REJECT)
+    examples.update(
+        n_approve=approvals,
+        n_reject=rejections,
+        status=Case(
+            When(settled_verdict=Decision.Verdict.APPROVE, then=Value(S.APPROVED)),
+            When(settled_verdict=Decision.Verdict.REJECT, then=Value(S.REJECTED)),
+            When(
+                GreaterThan(approvals, 0),
+                then=Case(
+                    When(GreaterThan(rejections, 0), then=Value(S.DISPUTED)),
+                    When(GreaterThanOrEqual(approvals, needed), then=Value(S.APPROVED)),
+                    default=Value(S.PENDING),
+                ),
+            ),
+            When(GreaterThanOrEqual(rejections, needed), then=Value(S.REJECTED)),
+            default=Value(S.PENDING),
+        ),
+    )
+
+
+def _refresh_written(*, reviewer_id: int, written: Any, needed: int) -> None:
+    """`_refresh_status` for the examples a bulk decision just wrote (found by reviewer and time),
+    as one UPDATE ... FROM over the decisions counted once with GROUP BY: the ORM's correlated
+    subqueries ran one count per row and column, seconds at 100,000 examples. PostgreSQL and
+    SQLite (3.33+) both take this statement."""
+    e, d = Example._meta.db_table, Decision._meta.db_table
+    S, V = Example.Status, Decision.Verdict
+    sql = f"""
+        UPDATE {e} SET n_approve = c.a, n_reject = c.r,
+          status = CASE WHEN {e}.settled_verdict = %s THEN %s WHEN {e}.settled_verdict = %s THEN %s
+                        WHEN c.a > 0 AND c.r > 0 THEN %s WHEN c.a >= %s THEN %s WHEN c.r >= %s THEN %s
+                        ELSE %s END
+        FROM (SELECT example_id,
+                     SUM(CASE WHEN verdict = %s THEN 1 ELSE 0 END) AS a,
+                     SUM(CASE WHEN verdict = %s THEN 1 ELSE 0 END) AS r
+              FROM {d}
+              WHERE example_id IN (SELECT example_id FROM {d} WHERE reviewer_id = %s AND updated = %s)
+              GROUP BY example_id) AS c
+        WHERE {e}.id = c.example_id"""
+    params: list[Any] = [
+        *(V.APPROVE, S.APPROVED, V.REJECT, S.REJECTED),
+        *(S.DISPUTED, needed, S.APPROVED, needed, S.REJECTED, S.PENDING),
+        *(V.APPROVE, V.REJECT, reviewer_id, written),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _open_review(example: Example) -> VersionReview:
+    review = VersionReview.objects.select_related("version__dataset").get(version_id=example.version_id)
+    if review.state == VersionReview.State.FROZEN:
+        raise ReviewError(
+            "This review is finished: its approved examples were frozen into a new version. "
+            "Open that version to change anything."
+        )
+    return review
+
+
+# --- acting on one example ------------------------------------------------------------------------
+def example_decide(*, example: Example, user: User, verdict: str, reason: str = "") -> Decision:
+    """Approve or reject an example (a reviewer's own decision; deciding again replaces it)."""
+    review = _open_review(example)
+    _require(review.version, user)
+    reason = reason.strip()
+    if verdict not in Decision.Verdict.values:
+        raise ReviewError("Choose approve or reject.")
+    if verdict == Decision.Verdict.REJECT and not reason:
+        raise ReviewError("Say why you reject this example, so the team can fix or drop it.")
+    now = timezone.now()
+    with transaction.atomic():
+        decision, _ = Decision.objects.update_or_create(
+            example=example,
+            reviewer=user,
+            defaults={"verdict": verdict, "reason": reason[:2000], "updated": now},
+            create_defaults={"verdict": verdict, "reason": reason[:2000], "created": now, "updated": now},
+        )
+        _refresh_status(Example.objects.filter(pk=example.pk), review.reviews_needed)
+        ReviewEvent.objects.create(
+            version_id=example.version_id,
+            example=example,
+            actor=user,
+            action=Action.APPROVED if verdict == Decision.Verdict.APPROVE else Action.REJECTED,
+            detail=reason[:2000],
+        )
+    example.refresh_from_db()
+    return decision
+
+
+def example_comment(*, example: Example, user: User, text: str) -> Comment:
+    version = DatasetVersion.objects.select_related("dataset").get(id=example.version_id)
+    _require(version, user)
+    text = text.strip()
+    if not text:
+        raise ReviewError("Write something before sending the comment.")
+    if len(text) > 10_000:
+        raise ReviewError("A comment may have at most 10,000 characters.")
+    with transaction.atomic():
+        comment = Comment.objects.create(example=example, author=user, text=text)
+        ReviewEvent.objects.create(
+            version_id=example.version_id,
+            example=example,
+            actor=user,
+            action=Action.COMMENTED,
+            detail=text[:200],
+        )
+    return comment
+
+
+def example_settle(*, example: Example, user: User, verdict: str, reason: str = "") -> Example:
+    """An owner's final word on an example the reviewers disagree on."""
+    review = _open_review(example)
+    _require(review.version, user, owner=True)
+    if verdict not in Decision.Verdict.values:
+        raise ReviewError("Choose approve or reject.")
+    with transaction.atomic():
+        Example.objects.filter(pk=example.pk).update(settled_verdict=verdict, settled_by=user)
+        _refresh_status(Example.objects.filter(pk=example.pk), review.reviews_needed)
+        ReviewEvent.objects.create(
+            version_id=example.version_id,
+            example=example,
+            actor=user,
+            action=Action.SETTLED,
+            detail=("approved" if verdict == Decision.Verdict.APPROVE else "rejected")
+            + (f": {reason.strip()[:2000]}" if reason.strip() else ""),
+        )
+    example.refresh_from_db()
+    return example
+
+
+def example_fix(*, example: Example, user: User, data: dict, lock: int) -> Example | DatasetVersion:
+    """Save a fixed example, recorded as a change with its before and after.
+
+    Optimistic lock: the fix is saved only if nobody saved another since the form was opened
+    (`lock`); otherwise FixConflict names the other person's fix. On a frozen version the fix
+    starts a new draft version (returned instead of the example), reviewed on its own.
+    """
+    review = _open_review(example)
+    version = review.version
+    _require(version, user)
+    if version.is_frozen:
+        return _draft_with_fix(review=review, example=example, user=user, data=data)
+    dataset = version.dataset
+    checked = ExampleChecker(method=dataset.method, model=dataset.target_model).check(data)
+    with transaction.atomic():
+        current = Example.objects.select_for_update().get(pk=example.pk)
+        if current.lock != lock:
+            other = current.fixes.select_related("author").order_by("-lock").first()
+            who = other.author.username if other and other.author else "someone"
+            raise FixConflict(
+                f"{who} saved a change to this example while you were editing it. Their version is shown "
+                "below; your change was not saved. Edit their version if it still needs fixing.",
+                other=other,
+                example=current,
+            )
+        duplicate = current.is_duplicate and current.data == data
+        if duplicate:
+            checked.problems += [p for p in current.problems if p["code"] == "duplicate"]
+        row = _with_checks(Example(pk=current.pk), checked, duplicate)
+        updated = Example.objects.filter(pk=current.pk, lock=lock).update(
+            data=data,
+            raw="",
+            fixed=True,
+            lock=lock + 1,
+            problems=row.problems,
+            n_tokens=row.n_tokens,
+            search_text=row.search_text,
+            has_error=row.has_error,
+            has_warning=row.has_warning,
+            has_privacy=row.has_privacy,
+            is_duplicate=row.is_duplicate,
+            updated=timezone.now(),
+        )
+        if not updated:  # pragma: no cover - the row is locked above on PostgreSQL
+            raise FixConflict(
+                "Someone saved a change meanwhile; reload the example.", other=None, example=current
+            )
+        Fix.objects.create(example=current, author=user, before=current.data, after=data, lock=lock + 1)
+        ReviewEvent.objects.create(
+            version_id=current.version_id, example=current, actor=user, action=Action.FIXED
+        )
+    example.refresh_from_db()
+    return example
+
+
+def _derive(
+    *, parent: DatasetVersion, examples: Iterator[dict], user: User, note: str, freeze: bool
+) -> DatasetVersion:
+    try:
+        return version_derive(parent=parent, examples=examples, user=user, note=note, freeze=freeze)
+    except DatasetError as exc:
+        raise ReviewError(str(exc)) from exc
+
+
+def _draft_with_fix(*, review: VersionReview, example: Example, user: User, data: dict) -> DatasetVersion:
+    """A change to a frozen version: a new draft version with the fix, whose review starts at once."""
+    version = review.version
+
+    def examples() -> Iterator[dict]:
+        rows = Example.objects.filter(version=version).order_by("index").values_list("index", "data")
+        for index, row_data in rows.iterator(chunk_size=BATCH):
+            if index == example.index:
+                yield data
+            elif row_data is not None:
+                yield row_data
+
+    draft = _derive(
+        parent=version,
+        examples=examples(),
+        user=user,
+        note=f"Example {example.number} fixed after version {version.number} was frozen",
+        freeze=False,
+    )
+    ReviewEvent.objects.create(
+        version=version,
+        example=example,
+        actor=user,
+        action=Action.DRAFTED,
+        detail=f"version {draft.number}, with a fix of example {example.number}",
+    )
+    if draft.status == DatasetVersion.Status.VALID:
+        review_start(version=draft, user=user)
+    return draft
+
+
+# --- many examples at once ------------------------------------------------------------------------
+def examples_bulk_decide(
+    *,
+    review: VersionReview,
+    user: User,
+    examples: QuerySet[Example],
+    verdict: str,
+    reason: str = "",
+    expected: int,
+) -> int:
+    """Record `user`'s verdict on every example of `examples` (a filtered set of this version),
+    in one INSERT ... SELECT; refused when the set no longer has the `expected` size that the
+    confirmation showed. Returns how many examples got the decision."""
+    if review.state == VersionReview.State.FROZEN:
+        raise ReviewError("This review is finished: its approved examples were frozen into a new version.")
+    _require(review.version, user)
+    if verdict not in Decision.Verdict.values:
+        raise ReviewError("Choose approve or reject.")
+    reason = reason.strip()
+    if verdict == Decision.Verdict.REJECT and not reason:
+        raise ReviewError("Say why you reject these examples.")
+    now = timezone.now()
+    with transaction.atomic():
+        examples = examples.filter(version_id=review.version_id)
+        count = examples.count()
+        if count != expected:
+            raise ReviewError(
+                f"The selection changed: it now has {count:,} examples, not {expected:,}. "
+                "Check it again and confirm."
+            )
+        select_sql, params = examples.order_by().values_list("id").query.sql_with_params()
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        table = Decision._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (example_id, reviewer_id, verdict, reason, created, updated) "
+                f"SELECT chosen.id, %s, %s, %s, %s, %s FROM ({select_sql}) chosen WHERE 1 = 1 "
+                "ON CONFLICT (example_id, reviewer_id) DO UPDATE SET verdict = excluded.verdict, "
+                "reason = excluded.reason, updated = excluded.updated",
+                [user.id, verdict, reason[:2000], stamp, stamp, *params],
+            )
+        _refresh_written(reviewer_id=user.id, written=stamp, needed=review.reviews_needed)
+        ReviewEvent.objects.create(
+            version_id=review.version_id,
+            actor=user,
+            action=Action.BULK,
+            detail=f"{'approved' if verdict == Decision.Verdict.APPROVE else 'rejected'} {count:,} examples"
+            + (f": {reason[:500]}" if reason else ""),
+        )
+    return count
+
+
+# --- the gate -------------------------------------------------------------------------------------
+def review_freeze(*, review: VersionReview, user: User, approved_only: bool = False) -> DatasetVersion:
+    """Freeze what the team approved into a new, immutable version that jobs can train on.
+
+    Every example must have its reviews (no example waiting, no disagreement left), unless the
+    owner freezes "approved only", leaving out the rest.
+    """
+    version = DatasetVersion.objects.select_related("dataset").get(id=review.version_id)
+    _require(version, user, owner=True)
+    if review.state != VersionReview.State.READY:
+        raise ReviewError("This review cannot be frozen now: it is not open.")
+    if version.is_frozen:
+        raise ReviewError(
+            "This version is already frozen and jobs can train on it; a fix here starts a new draft to review."
+        )
+    counts = review_counts(review=review)
+    open_ = counts["pending"] + counts["disputed"]
+    if counts["approved"] == 0:
+        raise ReviewError("No example is approved yet: approve examples before freezing.")
+    if open_ and not approved_only:
+        raise ReviewError(
+            f"{open_:,} example{'s' if open_ != 1 else ''} still wait for reviews or for a settled "
+            "disagreement. Finish them, or freeze the approved examples only."
+        )
+    left_out = counts["total"] - counts["approved"]
+
+    def approved() -> Iterator[dict]:
+        rows = (
+            Example.objects.filter(version=version, status=Example.Status.APPROVED)
+            .order_by("index")
+            .values_list("data", flat=True)
+        )
+        for data in rows.iterator(chunk_size=BATCH):
+            if data is not None:  # an approved example is readable; an unreadable one cannot be trained on
+                yield data
+
+    frozen = _derive(
+        parent=version,
+        examples=approved(),
+        user=user,
+        note=f"Reviewed: {counts['approved']:,} approved examples"
+        + (f", {left_out:,} left out" if left_out else ""),
+        freeze=True,
+    )
+    updated = VersionReview.objects.filter(id=review.id, state=VersionReview.State.READY).update(
+        state=VersionReview.State.FROZEN, frozen_into=frozen
+    )
+    if updated:
+        ReviewEvent.objects.create(
+            version=version,
+            actor=user,
+            action=Action.FROZE,
+            detail=f"{counts['approved']:,} approved examples into version {frozen.number}"
+            + (f"; {left_out:,} left out" if left_out else ""),
+        )
+    review.refresh_from_db()
+    return frozen
