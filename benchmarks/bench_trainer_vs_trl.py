@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -165,9 +166,9 @@ def svg(curves: dict[str, list[float]], path: Path) -> None:
 
 
 def compare(args) -> None:
-    from datasets import Dataset
+    from datasets import Dataset  # type: ignore[import-untyped]
     from peft import LoraConfig
-    from transformers import TrainerCallback
+    from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
     from trl import SFTConfig, SFTTrainer
 
     precision = pick_precision("cpu", args.precision)
@@ -228,38 +229,46 @@ def compare(args) -> None:
             peft_config=lora,
         )
         ours_init = {name: p.detach().clone() for name, p in ours.trainable}
-        trl_params = dict(trainer.model.named_parameters())
+        trl_params = dict(cast(torch.nn.Module, trainer.model).named_parameters())
         with torch.no_grad():
             for name, value in ours_init.items():
                 trl_params[name].copy_(value)  # same LoRA start (the names are peft's in both)
-        result = {k: {"seconds": 0.0, "tokens": 0, "losses": [], "step_s": []} for k in ("trl", "ours")}
-        state: dict = {"mark": None, "step": 0}
+        result: dict[str, dict[str, Any]] = {
+            k: {"seconds": 0.0, "tokens": 0, "losses": [], "step_s": []} for k in ("trl", "ours")
+        }
+        clock: dict = {"mark": None, "step": 0}
 
         class Alternate(TrainerCallback):
-            def on_step_begin(self, args_, st, control, **kwargs):
-                if state["mark"] is None:
-                    state["mark"] = time.perf_counter()
+            def on_step_begin(
+                self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs
+            ):
+                if clock["mark"] is None:
+                    clock["mark"] = time.perf_counter()
 
-            def on_step_end(self, args_, st, control, **kwargs):
-                k = state["step"]
-                trl_s = time.perf_counter() - state["mark"]
+            def on_step_end(
+                self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs
+            ):
+                k = clock["step"]
+                trl_s = time.perf_counter() - clock["mark"]
                 t0 = time.perf_counter()
                 metrics = ours.train_step(batches[k], 0)
                 ours_s = time.perf_counter() - t0
                 result["ours"]["losses"].append(metrics.train_loss)
                 for kind, seconds in (("trl", trl_s), ("ours", ours_s)):
                     result[kind]["step_s"].append(seconds)
-                    if k >= args.warmup:
+                    if k >= warmup:
                         result[kind]["seconds"] += seconds
                         result[kind]["tokens"] += sum(lengths[k])
-                state["step"] = k + 1
+                clock["step"] = k + 1
                 print(f"  step {k + 1}/{total}: TRL {trl_s:.2f} s, ours {ours_s:.2f} s", flush=True)
-                state["mark"] = time.perf_counter()
+                clock["mark"] = time.perf_counter()
 
-            def on_log(self, args_, st, control, logs=None, **kwargs):
+            def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+                logs = kwargs.get("logs")
                 if logs and "loss" in logs:
                     result["trl"]["losses"].append(float(logs["loss"]))
 
+        warmup = args.warmup
         trainer.add_callback(Alternate())
         print(
             f"\n== Ours vs TRL {__import__('trl').__version__} SFTTrainer (padding_free), {args.model}, "
@@ -268,8 +277,8 @@ def compare(args) -> None:
         )
         trainer.train()
 
-    for kind in result.values():
-        kind["tokens_per_s"] = kind["tokens"] / kind["seconds"] if kind["seconds"] else 0.0
+    for r in result.values():
+        r["tokens_per_s"] = r["tokens"] / r["seconds"] if r["seconds"] else 0.0
     t_rl, t_ours = result["trl"]["tokens_per_s"], result["ours"]["tokens_per_s"]
     print(f"TRL padding-free: {t_rl:8.1f} useful tokens/s  ({result['trl']['seconds']:.1f} s)")
     print(f"ours            : {t_ours:8.1f} useful tokens/s  ({result['ours']['seconds']:.1f} s)")
