@@ -39,6 +39,7 @@ test: install-test services
 
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) || true
+	$(PIP) install -q --disable-pip-version-check -r benchmarks/requirements.txt
 	$(PY) benchmarks/run_all.py
 
 # Ten minutes of the real `make run` under an upload load: restarts and lost tasks (both should be 0).

@@ -14,7 +14,7 @@ For the base model and the fine-tune, alternating request by request with the pe
   on the same weights (the fine-tune: the same adapter merged with peft), same threads;
 * whether both gave the same greedy text;
 * then both models streamed side by side (two clients at once), each one's tokens/s;
-* llama.cpp (`llama-cpp-python`, optional: benchmarks/requirements.txt) on the Q4_1 GGUF the base
+* llama.cpp (`llama-cpp-python`, optional: benchmarks/requirements-llama.txt) on the Q4_1 GGUF the base
   model is made from, when it is importable.
 
     python benchmarks/bench_local_inference.py [--rounds 5] [--model SmolLM2-135M-Instruct]
@@ -167,7 +167,7 @@ def llama_cpp_figure(rounds: int) -> str:
     try:
         llama_cpp = importlib.import_module("llama_cpp")  # optional: no stubs, maybe not installed
     except ImportError:
-        return "llama.cpp: llama-cpp-python is not installed (optional, benchmarks/requirements.txt)"
+        return "llama.cpp: llama-cpp-python is not installed (optional: pip install -r benchmarks/requirements-llama.txt)"
     from localtuner.engine.basemodels import gguf_location
 
     folder, name = gguf_location()

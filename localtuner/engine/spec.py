@@ -32,6 +32,7 @@ class TrainSpec:
     max_eval_examples: int = 256  # validation subset (first N examples) used for valid_loss
     device: str | None = None  # None -> pick_device()
     torch_threads: int | None = None  # CPU threads; None -> the cores this process may use
+    precision: str | None = None  # "fp32" | "bf16" | "fp16" (CUDA); None/"auto" -> precision.pick_precision
 
 
 @dataclass
@@ -45,6 +46,9 @@ class Metrics:
     valid_mean_token_accuracy: float | None
     tokens_seen: int  # real (non-padding) tokens processed so far
     elapsed_s: float
+    # Measured speed: tokens per second of the training steps run by this process so far
+    # (forward, backward and optimizer; evaluations and saves excluded). None before the first.
+    tokens_per_s: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -35,9 +35,15 @@ if TYPE_CHECKING:
     from .data import PreferencePair
 from .hyper import BASE_LEARNING_RATE, LORA_TARGETS, auto_batch_size, auto_epochs, lr_lambda, warmup_steps
 from .losses import dpo_stats, token_stats
+from .precision import autocast, needs_grad_scaler, pick_precision
 from .spec import METHODS, Checkpoint, Metrics, TrainResult, TrainSpec
 
 EventFn = Callable[[str, str], None]
+PRECISION_WORDS = {
+    "fp32": "float32",
+    "bf16": "bfloat16 matrix products, float32 weights",
+    "fp16": "float16 matrix products with loss scaling, float32 weights",
+}
 
 
 def train(
@@ -73,6 +79,8 @@ class TrainingRun:
         set_torch_threads(self.device, spec.torch_threads)
         if self.device.startswith("cuda"):
             torch.backends.cuda.matmul.allow_tf32 = True
+        self.precision = pick_precision(self.device, spec.precision)
+        self.scaler = torch.amp.GradScaler("cuda") if needs_grad_scaler(self.precision) else None
         self.output_dir = Path(spec.output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.dpo = spec.method == "dpo"
@@ -93,6 +101,8 @@ class TrainingRun:
         self.elapsed_before = 0.0
         self.rows: list[dict] = []
         self.resumed_from = 0
+        self.step_seconds = 0.0  # time in training steps of this process (the measured speed)
+        self.step_tokens = 0
         self._resume()
 
     # ------------------------------------------------------------------ set-up
@@ -126,7 +136,8 @@ class TrainingRun:
             "info",
             f"Training {spec.method} on {n} examples ({n_tokens} tokens), {len(self.valid_items)} validation "
             f"examples: {self.n_epochs} epochs, batch size {self.batch_size}, learning rate "
-            f"{BASE_LEARNING_RATE * self.lr_mult:.2e}, {self.total_steps} steps on {self.device}",
+            f"{BASE_LEARNING_RATE * self.lr_mult:.2e}, {self.total_steps} steps on {self.device} "
+            f"({PRECISION_WORDS[self.precision]})",
         )
 
     def _set_up_lora(self, model) -> None:
@@ -198,9 +209,10 @@ class TrainingRun:
         return pack_one_row(examples, self.pad_id).to(self.device)
 
     def stats(self, batch: PackedBatch):
-        if self.dpo:
-            return dpo_stats(self.model, batch, self.spec.dpo_beta)
-        return token_stats(self.model, batch)
+        with autocast(self.device, self.precision):  # matrix products only; losses stay float32
+            if self.dpo:
+                return dpo_stats(self.model, batch, self.spec.dpo_beta)
+            return token_stats(self.model, batch)
 
     def evaluate(self) -> tuple[float, float] | tuple[None, None]:
         if not self.valid_items:
@@ -242,14 +254,25 @@ class TrainingRun:
 
     def train_step(self, ids: list[int], epoch_index: int) -> Metrics:
         """One optimizer step on the training examples ``ids``; returns its metrics."""
+        t0 = time.perf_counter()
         batch = self.batch_of([self.train_items[i] for i in ids])
         loss_sum, correct, count = self.stats(batch)
         self.optimizer.zero_grad(set_to_none=True)
-        if count:
+        params = [p for _, p in self.trainable]
+        if count and self.scaler is not None:  # fp16 on CUDA: scaled loss, unscaled before clipping
+            self.scaler.scale(loss_sum / count).backward()
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        elif count:
             (loss_sum / count).backward()
-            torch.nn.utils.clip_grad_norm_([p for _, p in self.trainable], 1.0)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
             self.optimizer.step()
         self.scheduler.step()
+        train_loss = float(loss_sum.detach()) / count if count else 0.0  # waits for the device
+        self.step_seconds += time.perf_counter() - t0
+        self.step_tokens += batch.n_tokens
         self.step += 1
         self.tokens_seen += batch.n_tokens
         valid_loss = valid_acc = None
@@ -260,13 +283,18 @@ class TrainingRun:
             step=step,
             total_steps=self.total_steps,
             epoch=epoch_index + 1,
-            train_loss=float(loss_sum.detach()) / count if count else 0.0,
+            train_loss=train_loss,
             train_mean_token_accuracy=int(correct) / count if count else 0.0,
             valid_loss=valid_loss,
             valid_mean_token_accuracy=valid_acc,
             tokens_seen=self.tokens_seen,
             elapsed_s=round(self.elapsed(), 3),
+            tokens_per_s=round(self.tokens_per_s(), 1),
         )
+
+    def tokens_per_s(self) -> float:
+        """Trained tokens per second of training step (evaluations and saves not counted)."""
+        return self.step_tokens / self.step_seconds if self.step_seconds > 0 else 0.0
 
     def save_after_step(self, metrics: Metrics, on_checkpoint: Callable[[Checkpoint], None]) -> bool:
         """A checkpoint at the end of an epoch, else a cheap resumable state when one is due.
@@ -328,7 +356,8 @@ class TrainingRun:
             shutil.rmtree(self.output_dir / "resume", ignore_errors=True)
             self.event(
                 "info",
-                f"Training finished: {self.step} steps, {self.tokens_seen} tokens in {self.elapsed():.1f} s",
+                f"Training finished: {self.step} steps, {self.tokens_seen} tokens in {self.elapsed():.1f} s "
+                f"({self.tokens_per_s():.0f} tokens/s in training steps, {PRECISION_WORDS[self.precision]})",
             )
         if last_metrics is None and self.rows:
             last_metrics = Metrics(**self.rows[-1])
