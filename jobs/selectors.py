@@ -14,7 +14,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from datasets_app import costs
-from fineweb.lib import figures
+from fineweb.lib import catalogue, figures
 from fineweb.lib.downsample import lttb
 from jobs.models import Job, MetricPoint
 
@@ -286,7 +286,10 @@ def launch_initial(*, team, params) -> dict:
             data["from"] = str(source.id)
             # Relaunch "on another provider": start on a connection other than the original one.
             others = [c for c in connections if c.id != source.connection_id]
-            if others:
+            wanted = params.get("connection", "")
+            if wanted in [str(c.id) for c in connections]:
+                data["connection"] = wanted  # "Move these jobs" names the connection to go to
+            elif others:
                 data["connection"] = str(others[0].id)
     if version_id:
         from datasets_app.models import DatasetVersion
@@ -337,6 +340,7 @@ def launch_context(*, team, membership, data) -> dict:
 
     unfrozen = DatasetVersion.objects.filter(dataset__team=team, frozen_at__isnull=True).count()
     return {
+        "lifecycle_notice": lifecycle_notice(connection),
         "version": version,
         "connection": connection,
         "models": models,
@@ -396,4 +400,50 @@ def job_page_context(*, job: Job, all_events: bool = False, membership) -> dict:
         "can_launch": membership.can_launch,
         "compare_url": compare_url,
         "estimated_duration": duration_words(job.estimated_seconds) if job.estimated_seconds else "",
+        "lifecycle": job_lifecycle(job),
+    }
+
+
+# --- provider lifecycle -------------------------------------------------------------------------
+
+
+def lifecycle_notice(connection) -> str:
+    """The notice a page shows for a connection whose provider winds fine-tuning down ("" if none)."""
+    if connection is None:
+        return ""
+    return catalogue.provider_notice(connection.kind)
+
+
+def job_lifecycle(job: Job) -> dict:
+    """The job page's notice: when its provider stops, and when its fine-tuned model stops answering."""
+    notice = lifecycle_notice(job.connection)
+    model = job.fine_tuned_model or job.base_model
+    retired = (
+        catalogue.retirement_sentence(job.connection.kind, model) if job.connection.kind == "openai" else ""
+    )
+    return {"notice": notice, "retired": retired, "show": bool(notice or retired)}
+
+
+def move_context(*, team, params) -> dict:
+    """The "Move these jobs" page: the team's jobs on connections whose provider stops (OpenAI),
+    and the connections they can move to."""
+    from providers.models import Connection
+
+    stopping = [c for c in Connection.objects.filter(team=team).order_by("name") if lifecycle_notice(c)]
+    jobs = list(
+        Job.objects.filter(team=team, connection__in=stopping)
+        .exclude(status__in=[Job.Status.FAILED, Job.Status.CANCELLED])
+        .select_related("connection", "dataset_version__dataset")
+        .order_by("-created")[:200]
+    )
+    targets = list(
+        Connection.objects.filter(team=team).exclude(id__in=[c.id for c in stopping]).order_by("name")
+    )
+    target = _pick(Connection.objects.filter(id__in=[c.id for c in targets]), params.get("target"))
+    return {
+        "jobs": jobs,
+        "targets": targets,
+        "target": target,
+        "notices": sorted({lifecycle_notice(c) for c in stopping}),
+        "chosen": ids_from_params(params),
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from datasets_app.services import DatasetError, version_training_blobs
+from fineweb.lib import catalogue
 from jobs.models import Job
 from jobs.reports import job_reports_store
 from jobs.statuses import job_status_from_provider, job_status_log
@@ -83,7 +85,15 @@ def connection_fine_tunable_models(*, connection, client=None) -> tuple[list[str
         return cached
     try:
         provider = connection_get_provider(connection=connection, client=client)
-        models = sorted(m.id for m in provider.list_models() if m.fine_tunable)
+        # Never offer a model the provider no longer fine-tunes (the catalogue's dated table, or
+        # the shutdown date the provider's own list reports).
+        models = sorted(
+            m.id
+            for m in provider.list_models()
+            if m.fine_tunable
+            and catalogue.can_fine_tune(connection.kind, m.id)
+            and (m.shutdown_on is None or m.shutdown_on > catalogue.today())
+        )
     except ProviderError as exc:
         result: tuple[list[str], str] = ([], f"fineweb could not reach {connection.name}: {exc.user_message}")
         cache.set(key, result, 30)
@@ -128,6 +138,9 @@ def job_launch(
         raise LaunchError("Only owners and launchers can launch jobs. Ask an owner of your team.")
     if not dataset_version.is_frozen:
         raise LaunchError("This dataset version is not frozen yet: freeze it after review, then launch.")
+    refusal = catalogue.cutoff_refusal(connection.kind, base_model)
+    if refusal:
+        raise LaunchError(refusal)
     if idempotency_key:
         existing = Job.objects.filter(team=team, idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -392,3 +405,81 @@ def job_cancel(*, job: Job, client=None) -> Job:
             job.mark_cancelling()
     job_status_log(job_id=job.id, old=old, new=job.status)
     return job
+
+
+# --- moving jobs off a provider that stops ---------------------------------------------------
+
+# The settings every provider takes in our (OpenAI's) names; the adapters map them on.
+MOVABLE_HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")
+
+
+@dataclass
+class MoveResult:
+    """What moving one job did: the new job (or None), what was mapped and what could not be."""
+
+    source: Job
+    job: Job | None = None
+    mapped: list[str] = field(default_factory=list)
+    unmapped: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def job_move(*, job: Job, target, team, user, membership, client=None) -> MoveResult:
+    """Relaunch `job`'s frozen version with its settings on the `target` connection, the base
+    model and hyperparameters mapped where a mapping exists. Moving the same job to the same
+    connection twice gives the first new job back (its idempotency key is made of both ids)."""
+    from jobs.selectors import launch_estimate
+
+    result = MoveResult(source=job)
+    version = job.dataset_version
+    if version is None:
+        result.error = (
+            "Its training data is not in fineweb (an imported job): upload the same file under Datasets, "
+            "freeze it, then relaunch it."
+        )
+        return result
+    if not version.is_frozen:
+        result.error = f"Its dataset version {version} is not frozen: freeze it, then relaunch."
+        return result
+    models, models_error = connection_fine_tunable_models(connection=target, client=client)
+    if models_error:
+        result.error = models_error
+        return result
+    base_model = catalogue.mapped_model(job.base_model, target.kind, models)
+    if base_model is None:
+        result.unmapped.append(
+            f"Base model {job.base_model}: fineweb knows no equivalent among the models {target.name} "
+            "fine-tunes. Relaunch it from the launch form and pick one."
+        )
+        return result
+    if base_model != job.base_model:
+        result.mapped.append(f"Base model {job.base_model} becomes {base_model} on {target.name}.")
+    hyperparameters = {}
+    for key, value in (job.hyperparameters or {}).items():
+        if key in MOVABLE_HYPERPARAMETERS and (key != "beta" or job.method == Job.Method.DPO):
+            hyperparameters[key] = value
+            result.mapped.append(f"{key} = {value} (kept).")
+        else:
+            result.unmapped.append(f"{key} = {value}: {target.name} has no such setting, so it is left out.")
+    for key in ("n_epochs", "batch_size", "learning_rate_multiplier"):
+        hyperparameters.setdefault(key, "auto")
+    estimate = launch_estimate(
+        version=version, connection=target, base_model=base_model, n_epochs=hyperparameters["n_epochs"]
+    )
+    try:
+        result.job = job_launch(
+            team=team,
+            user=user,
+            membership=membership,
+            dataset_version=version,
+            connection=target,
+            base_model=base_model,
+            hyperparameters=hyperparameters,
+            suffix=job.suffix,
+            seed=job.seed,
+            estimate=estimate.as_dict(),
+            idempotency_key=f"fineweb-move-{job.id}-to-{target.id}",
+        )
+    except LaunchError as exc:
+        result.error = str(exc)
+    return result

@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,7 @@ class ProviderModel:
     id: str
     fine_tunable: bool
     owned_by: str = ""
+    shutdown_on: date | None = None  # the day the provider says the model shuts down, if it says
 
 
 @dataclass(frozen=True)
