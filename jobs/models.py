@@ -249,3 +249,17 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint {self.provider_checkpoint_id} at step {self.step}"
+
+
+class MetricSeries(models.Model):
+    """A job's metric series as the pages draw them (LTTB-downsampled), kept so that no page reads
+    all of a long job's points: a finished job's are read once, a running job's are extended with
+    the points that arrived since (jobs/series.py). Dropped when stored points change."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="series")
+    last_step = models.IntegerField()  # the highest step folded in
+    data = models.BinaryField()  # float64: each series' length, then its x and y (jobs/series.py)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"series of job {self.job_id} up to step {self.last_step}"

@@ -9,14 +9,13 @@ from decimal import Decimal
 from urllib.parse import quote
 
 import numpy as np
-from django.db import connection
 from django.http import Http404
 from django.utils import timezone
 
 from datasets_app import costs
 from fineweb.lib import catalogue, figures
-from fineweb.lib.downsample import lttb
-from jobs.models import Job, MetricPoint
+from jobs.models import Job
+from jobs.series import job_series, rows_after
 
 MAX_POINTS_PER_SERIES = 5000
 SVG_MAX_POINTS = 2000  # per series; longer series are drawn with WebGL
@@ -131,30 +130,37 @@ _SERIES = (
 _COLORS = ("#2f6fde", "#e4572e", "#2e8b57", "#8e44ad", "#b7791f", "#17becf", "#7f7f7f", "#d62728")
 
 
-def job_series(job_id: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Every stored metric of a job as numpy arrays, one (steps, values) pair per field."""
-    # A plain cursor: building 100k model tuples through the ORM costs more than the plot itself.
-    columns = ", ".join(("step", *MetricPoint.VALUE_FIELDS))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns} FROM {MetricPoint._meta.db_table} WHERE job_id = %s ORDER BY step", [job_id]
-        )
-        rows = cursor.fetchall()
-    arr = np.array(rows, dtype=float).reshape(-1, 1 + len(MetricPoint.VALUE_FIELDS))  # NULL becomes NaN
-    steps = arr[:, 0]
-    return {field: (steps, arr[:, i + 1]) for i, field in enumerate(MetricPoint.VALUE_FIELDS)}
+def curve_axes(job: Job) -> dict:
+    """What the page needs to put a run's steps on another x-axis: steps per epoch and training
+    tokens per step (None when the job does not tell). Sent with each trace as `meta`, so that
+    static/js/figures.js can line up runs of different providers and batch sizes."""
+    total = job.total_steps
+    tokens = job.trained_tokens or job.estimated_tokens
+    epochs = (job.hyperparameters or {}).get("n_epochs")
+    if not isinstance(epochs, int | float) or isinstance(epochs, bool) or epochs <= 0:
+        epochs = None
+        version = job.dataset_version
+        dataset_tokens = (version.tokens_capped_total or version.total_tokens) if version else None
+        if tokens and dataset_tokens:
+            epochs = max(1, round(tokens / dataset_tokens))  # billed tokens are the data x epochs
+    return {
+        "steps_per_epoch": total / epochs if total and epochs else None,
+        "tokens_per_step": tokens / total if total and tokens else None,
+    }
 
 
 def curves_figure(jobs: list[Job], *, max_points: int | None = MAX_POINTS_PER_SERIES) -> dict:
     """A plotly figure in plain JSON types (arrays already typed), ready for `json_script`: loss above, token accuracy below, one colour per run.
 
-    Each series is reduced with LTTB to `max_points` (None keeps every point: the benchmark's
-    baseline) so a 100k-step run stays quick to build, send and draw.
+    Each series is reduced with LTTB to about `max_points` and kept (jobs/series.py), so a
+    100k-step run stays quick to build, send and draw; None reads and sends every point (the
+    benchmark's baseline).
     """
     data: list[dict] = []
     several = len(jobs) > 1
     for index, job in enumerate(jobs):
-        series = job_series(job.id)
+        series = rows_after(job.id, None) if max_points is None else job_series(job.id, max_points=max_points)
+        axes = curve_axes(job)
         for series_index, (field, label, row, dash) in enumerate(_SERIES):
             # One run: a colour per series. Several: a colour per run, dashes for validation.
             color = _COLORS[index % len(_COLORS)] if several else _COLORS[series_index]
@@ -162,16 +168,14 @@ def curves_figure(jobs: list[Job], *, max_points: int | None = MAX_POINTS_PER_SE
             mask = ~np.isnan(y)
             if not mask.any():
                 continue
-            if max_points is not None:
-                x, y = lttb(x, y, max_points)
-            else:
-                x, y = x[mask], y[mask]
+            x, y = x[mask], y[mask]
             name = f"#{job.id} {label}" if several else label
             # SVG draws a few thousand points crisply and anywhere (no WebGL needed); WebGL
             # keeps long runs, overlaid, quick to pan and zoom.
             data.append(
                 {
                     "legendgroup": str(job.id),
+                    "meta": {"field": field, "job": job.id, **axes},
                     "line": {"color": color, "dash": dash, "width": 1.5},
                     "marker": {"size": 4},
                     "mode": "lines+markers" if len(x) <= 100 else "lines",
