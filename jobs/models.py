@@ -97,8 +97,17 @@ class Job(models.Model):
     estimated_cost_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     estimated_tokens = models.BigIntegerField(null=True, blank=True)
     estimated_seconds = models.IntegerField(null=True, blank=True)
+    # The launch form's plan (the provider's own "auto" rule where fineweb knows it), kept to show
+    # next to what happened.
+    estimated_epochs = models.IntegerField(null=True, blank=True)
+    estimated_steps = models.IntegerField(null=True, blank=True)
     trained_tokens = models.BigIntegerField(null=True, blank=True)
+    trained_epochs = models.IntegerField(null=True, blank=True)  # as the provider reports it resolved
     total_steps = models.IntegerField(null=True, blank=True)
+    # What the provider billed, once it says (Together's price; OpenAI's trained_tokens x the
+    # catalogue's dated price), and how fineweb knows it, in a sentence.
+    billed_cost_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    billed_note = models.CharField(max_length=300, blank=True)
     error_message = models.TextField(blank=True)
 
     created_by = models.ForeignKey(

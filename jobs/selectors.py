@@ -22,8 +22,8 @@ SVG_MAX_POINTS = 2000  # per series; longer series are drawn with WebGL
 
 # Rough training throughput (tokens per second) for the duration estimate. Hosted providers add
 # queueing time we can't know; we say "about" and show it as a range in the sentence.
-_TOKENS_PER_SECOND = {"local": 1500, "openai": 4000, "together": 6000}
-_QUEUE_SECONDS = {"local": 10, "openai": 600, "together": 300}
+_TOKENS_PER_SECOND = {"openai": 4000, "together": 6000}
+_QUEUE_SECONDS = {"openai": 600, "together": 300}
 
 
 @dataclass(frozen=True)
@@ -35,26 +35,142 @@ class LaunchEstimate:
     cost_usd: Decimal | None
     seconds: int
     price_note: str
+    batch_size: int | None = None  # None: the provider picks it and does not say how
+    steps: int | None = None
+    seconds_high: int | None = None  # a range "about X to Y" when the duration is a first guess
+    duration_note: str = ""
+    first_run_note: str = ""  # the local provider converts a base model on its first use
 
     def as_dict(self) -> dict:
-        return {"cost_usd": self.cost_usd, "billed_tokens": self.billed_tokens, "seconds": self.seconds}
+        return {
+            "cost_usd": self.cost_usd,
+            "billed_tokens": self.billed_tokens,
+            "seconds": self.seconds,
+            "n_epochs": self.n_epochs,
+            "steps": self.steps,
+        }
 
 
-def launch_estimate(*, version, connection, base_model: str, n_epochs) -> LaunchEstimate:
-    """Examples, tokens, epochs, billed tokens, cost and a duration estimate for the launch form."""
-    epochs = int(n_epochs) if str(n_epochs).isdigit() and int(n_epochs) > 0 else None
+# The local provider's speed before any job on a base model has finished here: a first guess,
+# shown as a range (tokens per second, the dataset's count, on two CPU cores).
+_LOCAL_FIRST_GUESS = {"fineweb-tiny": 4000, "SmolLM2-135M-Instruct": 300}
+LOCAL_SPEED_JOBS = 5  # the measured speed is over this many latest finished jobs
+
+
+def local_speed(base_model: str) -> tuple[float, float, int] | None:
+    """(tokens per second, seconds from launch to the first step, jobs) measured on this machine
+    over the latest local jobs on `base_model` that succeeded; None before the first one.
+
+    Tokens are the dataset's count (the launch estimate's), over the time from the first reported
+    step to the end, so a faster trainer shows in the next estimate by itself."""
+    found = list(
+        Job.objects.filter(
+            connection__kind="local",
+            base_model=base_model,
+            status=Job.Status.SUCCEEDED,
+            estimated_tokens__gt=0,
+            started_at__isnull=False,
+            finished_at__isnull=False,
+        )
+        .order_by("-finished_at")
+        .values_list("estimated_tokens", "created", "started_at", "finished_at")[:LOCAL_SPEED_JOBS]
+    )
+    # The filter excludes NULLs; the stubs cannot know it.
+    rows = [(t, c, s, f) for t, c, s, f in found if t is not None and s is not None and f is not None]
+    seconds = sum(float((finished - started).total_seconds()) for _, _, started, finished in rows)
+    if not rows or seconds <= 0:
+        return None
+    tokens = sum(int(t) for t, _, _, _ in rows)
+    start_up = min((started - created).total_seconds() for _, created, started, _ in rows)
+    return tokens / seconds, max(0.0, start_up), len(rows)
+
+
+def _training_examples(version) -> int:
+    """Examples in the training file the provider gets: the train part of a split version
+    (datasets_app.services.dataset_version_split holds out max(1, round(n x share)))."""
+    n = version.n_examples
+    if version.validation_blob_id and version.split_fraction:
+        return max(1, n - max(1, round(n * version.split_fraction)))
+    return n
+
+
+def _local_estimate(*, version, base_model: str, hyperparameters: dict, tokens: int) -> LaunchEstimate:
+    from providers.services import local_launch_plan
+
+    n_train = _training_examples(version)
+    plan = local_launch_plan(n_examples=n_train, hyperparameters=hyperparameters, base_model=base_model)
+    train_tokens = round(tokens * n_train / version.n_examples) if version.n_examples else tokens
+    billed = train_tokens * plan["n_epochs"]
+    measured = local_speed(base_model)
+    high = None
+    if measured is not None:
+        speed, start_up, n_jobs = measured
+        seconds = int(start_up + billed / speed)
+        note = (
+            f"From this machine's measured speed on {base_model}: {speed:,.0f} tokens per second "
+            f"over its last {n_jobs} job{'s' if n_jobs > 1 else ''}."
+        )
+    else:
+        guess = _LOCAL_FIRST_GUESS.get(base_model, 1000)
+        seconds, high = int(10 + billed / guess), int(10 + 4 * billed / guess)
+        note = (
+            f"A first guess: no job on {base_model} has finished on this machine yet. Later estimates "
+            "use the speed measured on the jobs that did."
+        )
+    first_run = ""
+    if not plan["converted"]:
+        took = plan["conversion_seconds"]
+        if took is not None:
+            seconds += int(took)
+            high = high + int(took) if high is not None else None
+            first_run = (
+                f"The first run on {base_model} converts the model first: that took "
+                f"{duration_words(took)} last time, counted in the duration."
+            )
+        else:
+            first_run = (
+                f"The first run on {base_model} converts the model first (once; it can take a few "
+                "minutes), before the first training step."
+            )
+    return LaunchEstimate(
+        n_examples=version.n_examples,
+        tokens=tokens,
+        n_epochs=plan["n_epochs"],
+        billed_tokens=billed,
+        cost_usd=Decimal("0.00"),
+        seconds=seconds,
+        price_note="The local provider trains on this machine: nothing is billed.",
+        batch_size=plan["batch_size"],
+        steps=plan["total_steps"],
+        seconds_high=high,
+        duration_note=note,
+        first_run_note=first_run,
+    )
+
+
+def launch_estimate(
+    *, version, connection, base_model: str, n_epochs, hyperparameters: dict | None = None
+) -> LaunchEstimate:
+    """Examples, tokens, epochs, billed tokens, cost and a duration estimate for the launch form.
+
+    The built-in local provider is asked for its own plan (its "auto" rule, its steps) and its
+    duration comes from this machine's measured speed; the others use OpenAI's epochs rule."""
     tokens = version.tokens_capped_total or version.total_tokens
+    kind = connection.kind if connection else ""
+    if kind == "local":
+        settings = {"n_epochs": n_epochs, **(hyperparameters or {})}
+        return _local_estimate(
+            version=version, base_model=base_model, hyperparameters=settings, tokens=tokens
+        )
+    epochs = int(n_epochs) if str(n_epochs).isdigit() and int(n_epochs) > 0 else None
     estimate = costs.estimate(
         n_examples=version.n_examples,
         tokens_per_example_capped_total=tokens,
         model=base_model,
         n_epochs=epochs,
     )
-    kind = connection.kind if connection else ""
     cost = estimate.cost_usd
-    if kind == "local":
-        cost, note = Decimal("0.00"), "The local provider trains on this machine: nothing is billed."
-    elif cost is None:
+    if cost is None:
         note = f"fineweb does not know the price of {base_model}: check the provider's pricing page."
     else:
         note = f"${estimate.price_per_million} per million training tokens ({costs.PRICE_SOURCE})."
@@ -68,6 +184,7 @@ def launch_estimate(*, version, connection, base_model: str, n_epochs) -> Launch
         cost_usd=cost,
         seconds=seconds,
         price_note=note,
+        duration_note="A rough guess: hosted providers may queue the job first.",
     )
 
 
@@ -319,7 +436,7 @@ def _pick(queryset, value):
 
 def launch_context(*, team, membership, data) -> dict:
     """Everything the launch page shows around the form: models, the estimate, the budget."""
-    from jobs.services import connection_fine_tunable_models, team_month_spend
+    from jobs.services import connection_fine_tunable_models, team_month_spend_parts
     from providers.models import Connection
 
     versions = _frozen_versions(team)
@@ -333,9 +450,14 @@ def launch_context(*, team, membership, data) -> dict:
     estimate = None
     if version is not None and base_model:
         estimate = launch_estimate(
-            version=version, connection=connection, base_model=base_model, n_epochs=data.get("n_epochs")
+            version=version,
+            connection=connection,
+            base_model=base_model,
+            n_epochs=data.get("n_epochs"),
+            hyperparameters={k: data.get(k) for k in ("batch_size", "learning_rate_multiplier")},
         )
-    spend = team_month_spend(team=team)
+    parts = team_month_spend_parts(team=team)
+    spend = float(parts.total)
     budget = float(team.monthly_budget_usd)
     over_budget = bool(
         estimate and estimate.cost_usd is not None and spend + float(estimate.cost_usd) > budget
@@ -352,7 +474,10 @@ def launch_context(*, team, membership, data) -> dict:
         "base_model": base_model,
         "estimate": estimate,
         "duration": duration_words(estimate.seconds) if estimate else "",
+        "duration_high": duration_words(estimate.seconds_high) if estimate and estimate.seconds_high else "",
         "spend": spend,
+        "spend_billed": float(parts.billed),
+        "spend_estimated": float(parts.estimated),
         "budget": budget,
         "over_budget": over_budget,
         "is_owner": membership.is_owner,
@@ -405,6 +530,9 @@ def job_page_context(*, job: Job, all_events: bool = False, membership) -> dict:
         "compare_url": compare_url,
         "estimated_duration": duration_words(job.estimated_seconds) if job.estimated_seconds else "",
         "lifecycle": job_lifecycle(job),
+        "actual_duration": (
+            duration_words((job.finished_at - job.created).total_seconds()) if job.finished_at else ""
+        ),
     }
 
 

@@ -13,6 +13,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
@@ -104,15 +105,37 @@ def connection_fine_tunable_models(*, connection, client=None) -> tuple[list[str
     return models, ""
 
 
-def team_month_spend(*, team) -> float:
-    """Estimated cost of this month's jobs (not counting drafts that never left)."""
+@dataclass(frozen=True)
+class MonthSpend:
+    """This month's spend of a team: what providers billed for finished jobs, and estimates for
+    the jobs still running (and finished ones whose bill fineweb does not know)."""
+
+    billed: Decimal
+    estimated: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.billed + self.estimated
+
+
+def team_month_spend_parts(*, team) -> MonthSpend:
     start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    total = (
-        Job.objects.filter(team=team, created__gte=start)
-        .exclude(status=Job.Status.CANCELLED, provider_job_id__isnull=True)
-        .aggregate(total=Sum("estimated_cost_usd"))["total"]
+    jobs = Job.objects.filter(team=team, created__gte=start).exclude(
+        status=Job.Status.CANCELLED, provider_job_id__isnull=True
     )
-    return float(total or 0)
+    billed = jobs.filter(status__in=Job.FINISHED, billed_cost_usd__isnull=False).aggregate(
+        total=Sum("billed_cost_usd")
+    )["total"]
+    estimated = jobs.exclude(status__in=Job.FINISHED, billed_cost_usd__isnull=False).aggregate(
+        total=Sum("estimated_cost_usd")
+    )["total"]
+    return MonthSpend(billed=Decimal(billed or 0), estimated=Decimal(estimated or 0))
+
+
+def team_month_spend(*, team) -> float:
+    """This month's spend: billed for finished jobs, estimated for the others (not counting
+    drafts that never left)."""
+    return float(team_month_spend_parts(team=team).total)
 
 
 def job_launch(
@@ -171,6 +194,8 @@ def job_launch(
         "estimated_cost_usd": cost,
         "estimated_tokens": estimate.get("billed_tokens"),
         "estimated_seconds": estimate.get("seconds"),
+        "estimated_epochs": estimate.get("n_epochs"),
+        "estimated_steps": estimate.get("steps"),
         "status": Job.Status.DRAFT,
     }
     if idempotency_key:
@@ -355,7 +380,13 @@ def _job_apply_remote(job: Job, remote: ProviderJob, *, total_steps: int | None)
     job.provider_status = (remote.raw_status or remote.status)[:50]
     job.fine_tuned_model = remote.fine_tuned_model or job.fine_tuned_model
     job.trained_tokens = remote.trained_tokens or job.trained_tokens
+    epochs = (remote.hyperparameters or {}).get("n_epochs")
+    if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0:
+        job.trained_epochs = epochs
     job.total_steps = remote.total_steps or total_steps or job.total_steps
+    cost, note = _billing(job, remote)
+    if cost is not None:
+        job.billed_cost_usd, job.billed_note = cost, note[:300]
     if status == Job.Status.RUNNING and job.started_at is None:
         job.started_at = timezone.now()
     if status in Job.FINISHED:
@@ -373,13 +404,37 @@ def _job_apply_remote(job: Job, remote: ProviderJob, *, total_steps: int | None)
             "provider_status",
             "fine_tuned_model",
             "trained_tokens",
+            "trained_epochs",
             "total_steps",
+            "billed_cost_usd",
+            "billed_note",
             "started_at",
             "finished_at",
             "next_sync_at",
             "error_message",
         ]
     )
+
+
+def _billing(job: Job, remote: ProviderJob) -> tuple[Decimal | None, str]:
+    """What the provider billed for the job, and how fineweb knows it; (None, "") while unknown."""
+    kind = job.connection.kind
+    if remote.billed_usd is not None:
+        tokens = f" for {remote.trained_tokens:,} tokens" if remote.trained_tokens else ""
+        return remote.billed_usd, f"As {job.connection.name} reports it (the job's price{tokens})."
+    if kind == "local":
+        return Decimal("0"), "The built-in local provider trains on this machine: nothing is billed."
+    if kind == "openai" and remote.trained_tokens:
+        price = catalogue.model_spec(job.base_model).training
+        if price is not None:
+            cost = (Decimal(remote.trained_tokens) * price.usd_per_million / Decimal(1_000_000)).quantize(
+                Decimal("0.0001")
+            )
+            return cost, (
+                f"{remote.trained_tokens:,} trained tokens as OpenAI reports them, at "
+                f"${price.usd_per_million} per million ({price.source})."
+            )
+    return None, ""
 
 
 # --- cancel ---------------------------------------------------------------------------------
@@ -464,7 +519,11 @@ def job_move(*, job: Job, target, team, user, membership, client=None) -> MoveRe
     for key in ("n_epochs", "batch_size", "learning_rate_multiplier"):
         hyperparameters.setdefault(key, "auto")
     estimate = launch_estimate(
-        version=version, connection=target, base_model=base_model, n_epochs=hyperparameters["n_epochs"]
+        version=version,
+        connection=target,
+        base_model=base_model,
+        n_epochs=hyperparameters["n_epochs"],
+        hyperparameters=hyperparameters,
     )
     try:
         result.job = job_launch(

@@ -65,6 +65,9 @@ class ProviderJob:
     # The idempotency key fineweb created the job with, where the provider hands it back
     # (OpenAI: in the job's metadata); None for a job fineweb did not create or cannot tell.
     idempotency_key: str | None = None
+    # What the provider says it billed for the job, in USD (Together's `total_price`); None when it
+    # does not say (OpenAI reports only `trained_tokens`: the price comes from the catalogue).
+    billed_usd: Decimal | None = None
 
     @property
     def is_terminal(self) -> bool:
