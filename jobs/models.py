@@ -108,6 +108,8 @@ class Job(models.Model):
     # catalogue's dated price), and how fineweb knows it, in a sentence.
     billed_cost_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     billed_note = models.CharField(max_length=300, blank=True)
+    # Where the cost estimate comes from when not the launch form's table (Together's own estimate).
+    estimate_note = models.CharField(max_length=300, blank=True)
     error_message = models.TextField(blank=True)
 
     created_by = models.ForeignKey(

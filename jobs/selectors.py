@@ -17,8 +17,10 @@ from fineweb.lib import catalogue, figures
 from jobs.models import Job
 from jobs.series import job_series, rows_after
 
-MAX_POINTS_PER_SERIES = 5000
-SVG_MAX_POINTS = 2000  # per series; longer series are drawn with WebGL
+# Per series: a chart is about 1,000 pixels wide, so 2,000 points LTTB keeps show every bend and
+# spike; more only cost server time, bytes and drawing time (benchmarks/bench_loss_curve.py).
+MAX_POINTS_PER_SERIES = 2000
+SVG_MAX_POINTS = 2500  # per series, above the kept series' budget x slack: longer (all points) use WebGL
 
 # Rough training throughput (tokens per second) for the duration estimate. Hosted providers add
 # queueing time we can't know; we say "about" and show it as a range in the sentence.

@@ -267,6 +267,12 @@ def job_submit(*, job_id: int, client=None) -> Job | None:
             )
             job.provider_validation_file_id = uploaded.id
             job.save(update_fields=["provider_validation_file_id"])
+        if job.submit_attempts == 1:
+            refusal = _provider_quote(job, provider)
+            if refusal:
+                job.mark_failed(message=refusal)
+                job_status_log(job_id=job.id, old=Job.Status.SUBMITTING, new=job.status)
+                return job
         found = None
         if job.submit_attempts > 1:
             # An earlier attempt may have created the job and died before storing its id.
@@ -303,6 +309,35 @@ def job_submit(*, job_id: int, client=None) -> Job | None:
     job.refresh_from_db()
     job_status_log(job_id=job.id, old=Job.Status.SUBMITTING, new=job.status)
     return job
+
+
+def _provider_quote(job: Job, provider: Provider) -> str:
+    """Ask the provider for its own price of the job on the uploaded files (Together's estimate
+    endpoint), where it has one and the key may use it: the job's estimate becomes that figure.
+    Returns a sentence when the provider says the account's limit does not allow the job."""
+    quote = provider.estimate_price(
+        model=job.base_model,
+        training_file_id=job.provider_training_file_id,
+        validation_file_id=job.provider_validation_file_id or None,
+        method=job.method,
+        hyperparameters=job.hyperparameters,
+    )
+    if quote is None:
+        return ""
+    if quote.usd is not None:
+        job.estimated_cost_usd = quote.usd
+        job.estimate_note = (
+            f"{job.connection.name}'s own estimate for the uploaded files, before the job started."
+        )
+        job.save(update_fields=["estimated_cost_usd", "estimate_note"])
+    if not quote.allowed:
+        limit = f" (${quote.user_limit_usd:,.2f})" if quote.user_limit_usd is not None else ""
+        price = f"${quote.usd:,.2f}" if quote.usd is not None else "this job"
+        return (
+            f"{job.connection.name} estimates {price} and says your account's limit{limit} does not allow it: "
+            "nothing was started. Add credit or raise the limit at the provider, then relaunch."
+        )
+    return ""
 
 
 def job_submit_give_up(*, job_id: int, message: str) -> None:

@@ -155,6 +155,16 @@ class ProviderJobHistory:
 ChatStreamItem = str | ChatReply
 
 
+@dataclass(frozen=True)
+class PriceQuote:
+    """The provider's own estimate of a job's price, for files it already holds."""
+
+    usd: Decimal | None
+    allowed: bool = True  # False: the account's limit does not allow the job
+    user_limit_usd: Decimal | None = None
+    train_tokens: int | None = None
+
+
 class Provider(abc.ABC):
     """A fine-tuning provider reached over HTTP. Every method may raise a ProviderError subclass."""
 
@@ -185,6 +195,19 @@ class Provider(abc.ABC):
         seed: int | None = None,
         idempotency_key: str,
     ) -> ProviderJob: ...
+
+    def estimate_price(
+        self,
+        *,
+        model: str,
+        training_file_id: str,
+        validation_file_id: str | None = None,
+        method: str = "supervised",
+        hyperparameters: dict[str, Any],
+    ) -> PriceQuote | None:
+        """The provider's own price for this job on uploaded files; None where it has no such
+        endpoint or the key may not use it (the catalogue's price then stands)."""
+        return None
 
     def find_job_by_idempotency_key(self, idempotency_key: str) -> ProviderJob | None:
         """The job created with this key, where the provider can look it up; None otherwise."""

@@ -268,3 +268,21 @@ def parse_metrics(entries: list) -> list[MetricPoint]:
             )
         )
     return merge_points(points)
+
+
+def parse_price_quote(data: dict) -> base.PriceQuote:
+    """`{"estimated_total_price": USD, "allowed_to_proceed": bool, "user_limit": USD,
+    "estimated_train_token_count": n, ...}` (§4.10; every field treated as optional)."""
+
+    def usd(value) -> Decimal | None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            return None
+        return Decimal(str(value)).quantize(Decimal("0.0001"))
+
+    allowed = data.get("allowed_to_proceed")
+    return base.PriceQuote(
+        usd=usd(data.get("estimated_total_price")),
+        allowed=allowed is not False,
+        user_limit_usd=usd(data.get("user_limit")),
+        train_tokens=as_int(data.get("estimated_train_token_count")),
+    )

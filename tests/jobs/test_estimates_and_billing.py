@@ -228,3 +228,56 @@ def test_the_job_page_shows_the_estimate_next_to_what_happened(
     assert "<th>Epochs</th><td>3</td><td>4</td>" in table
     assert "5,768" in table and "3,600" in table and "120" in table
     assert "$0.02" in table and "&lt;script&gt;" in table and "<script>" not in table
+
+
+# --- Together's own price estimate, once the files are uploaded -------------------------------
+
+TOGETHER_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+
+
+def test_together_s_own_estimate_replaces_the_table_s(team, version, together_connection, together_fake):
+    together_fake.price_estimate = {
+        "estimated_total_price": 2.5,
+        "allowed_to_proceed": True,
+        "user_limit": 100.0,
+        "estimated_train_token_count": 123456,
+        "estimated_eval_token_count": 0,
+    }
+    job = make_job(
+        team, version, together_connection, base_model=TOGETHER_MODEL, estimated_cost_usd=Decimal("9")
+    )
+    services.job_submit(job_id=job.id, client=together_fake.client())
+    job.refresh_from_db()
+    assert job.estimated_cost_usd == Decimal("2.5") and "own estimate" in job.estimate_note
+    assert job.provider_job_id in together_fake.jobs
+    (asked,) = together_fake.estimate_requests
+    assert asked["training_file"] == job.provider_training_file_id and asked["model"] == TOGETHER_MODEL
+    assert asked["training_type"]["type"] == "Lora"
+
+
+def test_a_job_over_the_account_limit_is_not_started_and_says_why(
+    team, version, together_connection, together_fake
+):
+    together_fake.price_estimate = {
+        "estimated_total_price": 250.0,
+        "allowed_to_proceed": False,
+        "user_limit": 50.0,
+    }
+    job = make_job(team, version, together_connection, base_model=TOGETHER_MODEL)
+    services.job_submit(job_id=job.id, client=together_fake.client())
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert "estimates $250.00" in job.error_message and "($50.00)" in job.error_message
+    assert together_fake.jobs == {}
+
+
+def test_a_key_without_the_estimate_keeps_the_table_s_figure(
+    team, version, together_connection, together_fake
+):
+    job = make_job(
+        team, version, together_connection, base_model=TOGETHER_MODEL, estimated_cost_usd=Decimal("9")
+    )
+    services.job_submit(job_id=job.id, client=together_fake.client())
+    job.refresh_from_db()
+    assert job.estimated_cost_usd == Decimal("9") and job.estimate_note == ""
+    assert job.provider_job_id in together_fake.jobs
