@@ -10,6 +10,15 @@ Public API:
     MODELS, DEFAULT_MODEL, MODEL_CHOICES   the models the dataset form offers, by name
     together_training_price(model) -> Price | None
     PROVIDER_LIFECYCLE[provider] -> ProviderLifecycle
+    Lifecycle, read against today() (settings.FINEWEB_TODAY pins it):
+    retirement(provider_kind, model) -> date | None      the day it (and its fine-tunes) stop answering
+    retirement_sentence(provider_kind, model) -> str     "... is retired on 14 January 2027 ..." or ""
+    can_fine_tune(provider_kind, model) -> bool          / training_cutoff(...) -> date | None
+    provider_notice(provider_kind) -> str                the notice of a provider winding down
+    cutoff_refusal(provider_kind, model) -> str          why a launch is refused, with alternatives
+    model_choices() / offered_models(provider_kind)      what may still be offered
+    mapped_model(model, target_kind, offered) -> str | None   where a moved job goes
+    shutdown_reported(provider_kind, model, day)         a provider's model list reported a date
 
 Check the tables against the providers' pages when they change (https://openai.com/api/pricing,
 https://platform.openai.com/docs/deprecations, https://www.together.ai/pricing) and update the
