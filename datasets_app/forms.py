@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.conf import settings
 
 from datasets_app.models import Dataset
-from fineweb.lib.catalogue import DEFAULT_MODEL, MODEL_CHOICES
+from fineweb.lib.catalogue import DEFAULT_MODEL, MODEL_CHOICES, model_choices
 
 
 class UploadForm(forms.Form):
@@ -24,6 +26,11 @@ class UploadForm(forms.Form):
         initial=DEFAULT_MODEL,
         help_text="Decides how tokens are counted, the longest example allowed and the price.",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only models that can still be fine-tuned today (the catalogue's dated lifecycle table).
+        cast(forms.ChoiceField, self.fields["target_model"]).choices = model_choices()
 
     @property
     def max_bytes(self) -> int:

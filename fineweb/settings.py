@@ -226,6 +226,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 # A job's submit claim is handed out again by beat once it is this old (a worker died mid-submit).
 FINEWEB_JOB_SUBMIT_LEASE_SECONDS = env_int("FINEWEB_JOB_SUBMIT_LEASE_SECONDS", 120)
+# "Today" for the providers' lifecycle dates (fineweb/lib/catalogue.py), as YYYY-MM-DD; empty:
+# the real date. Tests and demos pin it to see a cut-off before it comes.
+FINEWEB_TODAY = env_str("FINEWEB_TODAY", "")
 
 # --- `make run` (manage.py runall): where the web server listens.
 RUNALL_HOST = env_str("HOST", "127.0.0.1")

@@ -13,7 +13,7 @@ import math
 
 from django.db import transaction
 
-from jobs.models import Job, MetricPoint
+from jobs.models import Job, MetricPoint, MetricSeries
 from providers import base
 
 Points = dict[int, dict[str, float]]
@@ -40,6 +40,8 @@ def metric_points_store(*, job: Job, points: Points) -> int:
     """Upsert points by step, merging values into existing rows. Returns how many steps were new."""
     steps = sorted(points)
     created = 0
+    changed = False  # a value of a step the kept downsampled series holds (jobs/series.py)
+    kept_last = MetricSeries.objects.filter(job=job).values_list("last_step", flat=True).first()
     for start in range(0, len(steps), 2000):
         chunk = steps[start : start + 2000]
         existing = {
@@ -47,8 +49,13 @@ def metric_points_store(*, job: Job, points: Points) -> int:
         }
         rows = []
         for step in chunk:
-            row = existing.get(step) or MetricPoint(job=job, step=step)
+            old = existing.get(step)
+            if old is None and kept_last is not None and step <= kept_last:
+                changed = True  # a step arriving late, before the kept series' end
+            row = old or MetricPoint(job=job, step=step)
             for field, value in points[step].items():
+                if old is not None and getattr(old, field) != value:
+                    changed = True
                 setattr(row, field, value)
             rows.append(row)
         MetricPoint.objects.bulk_create(
@@ -58,4 +65,7 @@ def metric_points_store(*, job: Job, points: Points) -> int:
             update_fields=list(MetricPoint.VALUE_FIELDS),
         )
         created += len(chunk) - len(existing)
+    if changed:
+        # Steps already drawn changed: the kept downsampled series is out of date.
+        MetricSeries.objects.filter(job=job).delete()
     return created

@@ -97,8 +97,19 @@ class Job(models.Model):
     estimated_cost_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     estimated_tokens = models.BigIntegerField(null=True, blank=True)
     estimated_seconds = models.IntegerField(null=True, blank=True)
+    # The launch form's plan (the provider's own "auto" rule where fineweb knows it), kept to show
+    # next to what happened.
+    estimated_epochs = models.IntegerField(null=True, blank=True)
+    estimated_steps = models.IntegerField(null=True, blank=True)
     trained_tokens = models.BigIntegerField(null=True, blank=True)
+    trained_epochs = models.IntegerField(null=True, blank=True)  # as the provider reports it resolved
     total_steps = models.IntegerField(null=True, blank=True)
+    # What the provider billed, once it says (Together's price; OpenAI's trained_tokens x the
+    # catalogue's dated price), and how fineweb knows it, in a sentence.
+    billed_cost_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    billed_note = models.CharField(max_length=300, blank=True)
+    # Where the cost estimate comes from when not the launch form's table (Together's own estimate).
+    estimate_note = models.CharField(max_length=300, blank=True)
     error_message = models.TextField(blank=True)
 
     created_by = models.ForeignKey(
@@ -249,3 +260,17 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint {self.provider_checkpoint_id} at step {self.step}"
+
+
+class MetricSeries(models.Model):
+    """A job's metric series as the pages draw them (LTTB-downsampled), kept so that no page reads
+    all of a long job's points: a finished job's are read once, a running job's are extended with
+    the points that arrived since (jobs/series.py). Dropped when stored points change."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="series")
+    last_step = models.IntegerField()  # the highest step folded in
+    data = models.BinaryField()  # float64: each series' length, then its x and y (jobs/series.py)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"series of job {self.job_id} up to step {self.last_step}"

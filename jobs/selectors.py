@@ -9,22 +9,23 @@ from decimal import Decimal
 from urllib.parse import quote
 
 import numpy as np
-from django.db import connection
 from django.http import Http404
 from django.utils import timezone
 
 from datasets_app import costs
-from fineweb.lib import figures
-from fineweb.lib.downsample import lttb
-from jobs.models import Job, MetricPoint
+from fineweb.lib import catalogue, figures
+from jobs.models import Job
+from jobs.series import job_series, rows_after
 
-MAX_POINTS_PER_SERIES = 5000
-SVG_MAX_POINTS = 2000  # per series; longer series are drawn with WebGL
+# Per series: a chart is about 1,000 pixels wide, so 2,000 points LTTB keeps show every bend and
+# spike; more only cost server time, bytes and drawing time (benchmarks/bench_loss_curve.py).
+MAX_POINTS_PER_SERIES = 2000
+SVG_MAX_POINTS = 2500  # per series, above the kept series' budget x slack: longer (all points) use WebGL
 
 # Rough training throughput (tokens per second) for the duration estimate. Hosted providers add
 # queueing time we can't know; we say "about" and show it as a range in the sentence.
-_TOKENS_PER_SECOND = {"local": 1500, "openai": 4000, "together": 6000}
-_QUEUE_SECONDS = {"local": 10, "openai": 600, "together": 300}
+_TOKENS_PER_SECOND = {"openai": 4000, "together": 6000}
+_QUEUE_SECONDS = {"openai": 600, "together": 300}
 
 
 @dataclass(frozen=True)
@@ -36,26 +37,142 @@ class LaunchEstimate:
     cost_usd: Decimal | None
     seconds: int
     price_note: str
+    batch_size: int | None = None  # None: the provider picks it and does not say how
+    steps: int | None = None
+    seconds_high: int | None = None  # a range "about X to Y" when the duration is a first guess
+    duration_note: str = ""
+    first_run_note: str = ""  # the local provider converts a base model on its first use
 
     def as_dict(self) -> dict:
-        return {"cost_usd": self.cost_usd, "billed_tokens": self.billed_tokens, "seconds": self.seconds}
+        return {
+            "cost_usd": self.cost_usd,
+            "billed_tokens": self.billed_tokens,
+            "seconds": self.seconds,
+            "n_epochs": self.n_epochs,
+            "steps": self.steps,
+        }
 
 
-def launch_estimate(*, version, connection, base_model: str, n_epochs) -> LaunchEstimate:
-    """Examples, tokens, epochs, billed tokens, cost and a duration estimate for the launch form."""
-    epochs = int(n_epochs) if str(n_epochs).isdigit() and int(n_epochs) > 0 else None
+# The local provider's speed before any job on a base model has finished here: a first guess,
+# shown as a range (tokens per second, the dataset's count, on two CPU cores).
+_LOCAL_FIRST_GUESS = {"fineweb-tiny": 4000, "SmolLM2-135M-Instruct": 300}
+LOCAL_SPEED_JOBS = 5  # the measured speed is over this many latest finished jobs
+
+
+def local_speed(base_model: str) -> tuple[float, float, int] | None:
+    """(tokens per second, seconds from launch to the first step, jobs) measured on this machine
+    over the latest local jobs on `base_model` that succeeded; None before the first one.
+
+    Tokens are the dataset's count (the launch estimate's), over the time from the first reported
+    step to the end, so a faster trainer shows in the next estimate by itself."""
+    found = list(
+        Job.objects.filter(
+            connection__kind="local",
+            base_model=base_model,
+            status=Job.Status.SUCCEEDED,
+            estimated_tokens__gt=0,
+            started_at__isnull=False,
+            finished_at__isnull=False,
+        )
+        .order_by("-finished_at")
+        .values_list("estimated_tokens", "created", "started_at", "finished_at")[:LOCAL_SPEED_JOBS]
+    )
+    # The filter excludes NULLs; the stubs cannot know it.
+    rows = [(t, c, s, f) for t, c, s, f in found if t is not None and s is not None and f is not None]
+    seconds = sum(float((finished - started).total_seconds()) for _, _, started, finished in rows)
+    if not rows or seconds <= 0:
+        return None
+    tokens = sum(int(t) for t, _, _, _ in rows)
+    start_up = min((started - created).total_seconds() for _, created, started, _ in rows)
+    return tokens / seconds, max(0.0, start_up), len(rows)
+
+
+def _training_examples(version) -> int:
+    """Examples in the training file the provider gets: the train part of a split version
+    (datasets_app.services.dataset_version_split holds out max(1, round(n x share)))."""
+    n = version.n_examples
+    if version.validation_blob_id and version.split_fraction:
+        return max(1, n - max(1, round(n * version.split_fraction)))
+    return n
+
+
+def _local_estimate(*, version, base_model: str, hyperparameters: dict, tokens: int) -> LaunchEstimate:
+    from providers.services import local_launch_plan
+
+    n_train = _training_examples(version)
+    plan = local_launch_plan(n_examples=n_train, hyperparameters=hyperparameters, base_model=base_model)
+    train_tokens = round(tokens * n_train / version.n_examples) if version.n_examples else tokens
+    billed = train_tokens * plan["n_epochs"]
+    measured = local_speed(base_model)
+    high = None
+    if measured is not None:
+        speed, start_up, n_jobs = measured
+        seconds = int(start_up + billed / speed)
+        note = (
+            f"From this machine's measured speed on {base_model}: {speed:,.0f} tokens per second "
+            f"over its last {n_jobs} job{'s' if n_jobs > 1 else ''}."
+        )
+    else:
+        guess = _LOCAL_FIRST_GUESS.get(base_model, 1000)
+        seconds, high = int(10 + billed / guess), int(10 + 4 * billed / guess)
+        note = (
+            f"A first guess: no job on {base_model} has finished on this machine yet. Later estimates "
+            "use the speed measured on the jobs that did."
+        )
+    first_run = ""
+    if not plan["converted"]:
+        took = plan["conversion_seconds"]
+        if took is not None:
+            seconds += int(took)
+            high = high + int(took) if high is not None else None
+            first_run = (
+                f"The first run on {base_model} converts the model first: that took "
+                f"{duration_words(took)} last time, counted in the duration."
+            )
+        else:
+            first_run = (
+                f"The first run on {base_model} converts the model first (once; it can take a few "
+                "minutes), before the first training step."
+            )
+    return LaunchEstimate(
+        n_examples=version.n_examples,
+        tokens=tokens,
+        n_epochs=plan["n_epochs"],
+        billed_tokens=billed,
+        cost_usd=Decimal("0.00"),
+        seconds=seconds,
+        price_note="The local provider trains on this machine: nothing is billed.",
+        batch_size=plan["batch_size"],
+        steps=plan["total_steps"],
+        seconds_high=high,
+        duration_note=note,
+        first_run_note=first_run,
+    )
+
+
+def launch_estimate(
+    *, version, connection, base_model: str, n_epochs, hyperparameters: dict | None = None
+) -> LaunchEstimate:
+    """Examples, tokens, epochs, billed tokens, cost and a duration estimate for the launch form.
+
+    The built-in local provider is asked for its own plan (its "auto" rule, its steps) and its
+    duration comes from this machine's measured speed; the others use OpenAI's epochs rule."""
     tokens = version.tokens_capped_total or version.total_tokens
+    kind = connection.kind if connection else ""
+    if kind == "local":
+        settings = {"n_epochs": n_epochs, **(hyperparameters or {})}
+        return _local_estimate(
+            version=version, base_model=base_model, hyperparameters=settings, tokens=tokens
+        )
+    epochs = int(n_epochs) if str(n_epochs).isdigit() and int(n_epochs) > 0 else None
     estimate = costs.estimate(
         n_examples=version.n_examples,
         tokens_per_example_capped_total=tokens,
         model=base_model,
         n_epochs=epochs,
     )
-    kind = connection.kind if connection else ""
     cost = estimate.cost_usd
-    if kind == "local":
-        cost, note = Decimal("0.00"), "The local provider trains on this machine: nothing is billed."
-    elif cost is None:
+    if cost is None:
         note = f"fineweb does not know the price of {base_model}: check the provider's pricing page."
     else:
         note = f"${estimate.price_per_million} per million training tokens ({costs.PRICE_SOURCE})."
@@ -69,6 +186,7 @@ def launch_estimate(*, version, connection, base_model: str, n_epochs) -> Launch
         cost_usd=cost,
         seconds=seconds,
         price_note=note,
+        duration_note="A rough guess: hosted providers may queue the job first.",
     )
 
 
@@ -131,30 +249,37 @@ _SERIES = (
 _COLORS = ("#2f6fde", "#e4572e", "#2e8b57", "#8e44ad", "#b7791f", "#17becf", "#7f7f7f", "#d62728")
 
 
-def job_series(job_id: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Every stored metric of a job as numpy arrays, one (steps, values) pair per field."""
-    # A plain cursor: building 100k model tuples through the ORM costs more than the plot itself.
-    columns = ", ".join(("step", *MetricPoint.VALUE_FIELDS))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns} FROM {MetricPoint._meta.db_table} WHERE job_id = %s ORDER BY step", [job_id]
-        )
-        rows = cursor.fetchall()
-    arr = np.array(rows, dtype=float).reshape(-1, 1 + len(MetricPoint.VALUE_FIELDS))  # NULL becomes NaN
-    steps = arr[:, 0]
-    return {field: (steps, arr[:, i + 1]) for i, field in enumerate(MetricPoint.VALUE_FIELDS)}
+def curve_axes(job: Job) -> dict:
+    """What the page needs to put a run's steps on another x-axis: steps per epoch and training
+    tokens per step (None when the job does not tell). Sent with each trace as `meta`, so that
+    static/js/figures.js can line up runs of different providers and batch sizes."""
+    total = job.total_steps
+    tokens = job.trained_tokens or job.estimated_tokens
+    epochs = (job.hyperparameters or {}).get("n_epochs")
+    if not isinstance(epochs, int | float) or isinstance(epochs, bool) or epochs <= 0:
+        epochs = None
+        version = job.dataset_version
+        dataset_tokens = (version.tokens_capped_total or version.total_tokens) if version else None
+        if tokens and dataset_tokens:
+            epochs = max(1, round(tokens / dataset_tokens))  # billed tokens are the data x epochs
+    return {
+        "steps_per_epoch": total / epochs if total and epochs else None,
+        "tokens_per_step": tokens / total if total and tokens else None,
+    }
 
 
 def curves_figure(jobs: list[Job], *, max_points: int | None = MAX_POINTS_PER_SERIES) -> dict:
     """A plotly figure in plain JSON types (arrays already typed), ready for `json_script`: loss above, token accuracy below, one colour per run.
 
-    Each series is reduced with LTTB to `max_points` (None keeps every point: the benchmark's
-    baseline) so a 100k-step run stays quick to build, send and draw.
+    Each series is reduced with LTTB to about `max_points` and kept (jobs/series.py), so a
+    100k-step run stays quick to build, send and draw; None reads and sends every point (the
+    benchmark's baseline).
     """
     data: list[dict] = []
     several = len(jobs) > 1
     for index, job in enumerate(jobs):
-        series = job_series(job.id)
+        series = rows_after(job.id, None) if max_points is None else job_series(job.id, max_points=max_points)
+        axes = curve_axes(job)
         for series_index, (field, label, row, dash) in enumerate(_SERIES):
             # One run: a colour per series. Several: a colour per run, dashes for validation.
             color = _COLORS[index % len(_COLORS)] if several else _COLORS[series_index]
@@ -162,16 +287,14 @@ def curves_figure(jobs: list[Job], *, max_points: int | None = MAX_POINTS_PER_SE
             mask = ~np.isnan(y)
             if not mask.any():
                 continue
-            if max_points is not None:
-                x, y = lttb(x, y, max_points)
-            else:
-                x, y = x[mask], y[mask]
+            x, y = x[mask], y[mask]
             name = f"#{job.id} {label}" if several else label
             # SVG draws a few thousand points crisply and anywhere (no WebGL needed); WebGL
             # keeps long runs, overlaid, quick to pan and zoom.
             data.append(
                 {
                     "legendgroup": str(job.id),
+                    "meta": {"field": field, "job": job.id, **axes},
                     "line": {"color": color, "dash": dash, "width": 1.5},
                     "marker": {"size": 4},
                     "mode": "lines+markers" if len(x) <= 100 else "lines",
@@ -286,7 +409,10 @@ def launch_initial(*, team, params) -> dict:
             data["from"] = str(source.id)
             # Relaunch "on another provider": start on a connection other than the original one.
             others = [c for c in connections if c.id != source.connection_id]
-            if others:
+            wanted = params.get("connection", "")
+            if wanted in [str(c.id) for c in connections]:
+                data["connection"] = wanted  # "Move these jobs" names the connection to go to
+            elif others:
                 data["connection"] = str(others[0].id)
     if version_id:
         from datasets_app.models import DatasetVersion
@@ -312,7 +438,7 @@ def _pick(queryset, value):
 
 def launch_context(*, team, membership, data) -> dict:
     """Everything the launch page shows around the form: models, the estimate, the budget."""
-    from jobs.services import connection_fine_tunable_models, team_month_spend
+    from jobs.services import connection_fine_tunable_models, team_month_spend_parts
     from providers.models import Connection
 
     versions = _frozen_versions(team)
@@ -326,9 +452,14 @@ def launch_context(*, team, membership, data) -> dict:
     estimate = None
     if version is not None and base_model:
         estimate = launch_estimate(
-            version=version, connection=connection, base_model=base_model, n_epochs=data.get("n_epochs")
+            version=version,
+            connection=connection,
+            base_model=base_model,
+            n_epochs=data.get("n_epochs"),
+            hyperparameters={k: data.get(k) for k in ("batch_size", "learning_rate_multiplier")},
         )
-    spend = team_month_spend(team=team)
+    parts = team_month_spend_parts(team=team)
+    spend = float(parts.total)
     budget = float(team.monthly_budget_usd)
     over_budget = bool(
         estimate and estimate.cost_usd is not None and spend + float(estimate.cost_usd) > budget
@@ -337,6 +468,7 @@ def launch_context(*, team, membership, data) -> dict:
 
     unfrozen = DatasetVersion.objects.filter(dataset__team=team, frozen_at__isnull=True).count()
     return {
+        "lifecycle_notice": lifecycle_notice(connection),
         "version": version,
         "connection": connection,
         "models": models,
@@ -344,7 +476,10 @@ def launch_context(*, team, membership, data) -> dict:
         "base_model": base_model,
         "estimate": estimate,
         "duration": duration_words(estimate.seconds) if estimate else "",
+        "duration_high": duration_words(estimate.seconds_high) if estimate and estimate.seconds_high else "",
         "spend": spend,
+        "spend_billed": float(parts.billed),
+        "spend_estimated": float(parts.estimated),
         "budget": budget,
         "over_budget": over_budget,
         "is_owner": membership.is_owner,
@@ -397,6 +532,55 @@ def job_page_context(*, job: Job, all_events: bool = False, membership) -> dict:
         "compare_url": compare_url,
         "estimated_duration": duration_words(job.estimated_seconds) if job.estimated_seconds else "",
         "version_lineage": job.dataset_version.lineage if job.dataset_version else [],
+        "lifecycle": job_lifecycle(job),
+        "actual_duration": (
+            duration_words((job.finished_at - job.created).total_seconds()) if job.finished_at else ""
+        ),
+    }
+
+
+# --- provider lifecycle -------------------------------------------------------------------------
+
+
+def lifecycle_notice(connection) -> str:
+    """The notice a page shows for a connection whose provider winds fine-tuning down ("" if none)."""
+    if connection is None:
+        return ""
+    return catalogue.provider_notice(connection.kind)
+
+
+def job_lifecycle(job: Job) -> dict:
+    """The job page's notice: when its provider stops, and when its fine-tuned model stops answering."""
+    notice = lifecycle_notice(job.connection)
+    model = job.fine_tuned_model or job.base_model
+    retired = (
+        catalogue.retirement_sentence(job.connection.kind, model) if job.connection.kind == "openai" else ""
+    )
+    return {"notice": notice, "retired": retired, "show": bool(notice or retired)}
+
+
+def move_context(*, team, params) -> dict:
+    """The "Move these jobs" page: the team's jobs on connections whose provider stops (OpenAI),
+    and the connections they can move to."""
+    from providers.models import Connection
+
+    stopping = [c for c in Connection.objects.filter(team=team).order_by("name") if lifecycle_notice(c)]
+    jobs = list(
+        Job.objects.filter(team=team, connection__in=stopping)
+        .exclude(status__in=[Job.Status.FAILED, Job.Status.CANCELLED])
+        .select_related("connection", "dataset_version__dataset")
+        .order_by("-created")[:200]
+    )
+    targets = list(
+        Connection.objects.filter(team=team).exclude(id__in=[c.id for c in stopping]).order_by("name")
+    )
+    target = _pick(Connection.objects.filter(id__in=[c.id for c in targets]), params.get("target"))
+    return {
+        "jobs": jobs,
+        "targets": targets,
+        "target": target,
+        "notices": sorted({lifecycle_notice(c) for c in stopping}),
+        "chosen": ids_from_params(params),
     }
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
@@ -20,6 +22,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from datasets_app.services import DatasetError, version_training_blobs
+from fineweb.lib import catalogue
 from jobs.models import Job
 from jobs.reports import job_reports_store
 from jobs.statuses import job_status_from_provider, job_status_log
@@ -83,7 +86,15 @@ def connection_fine_tunable_models(*, connection, client=None) -> tuple[list[str
         return cached
     try:
         provider = connection_get_provider(connection=connection, client=client)
-        models = sorted(m.id for m in provider.list_models() if m.fine_tunable)
+        # Never offer a model the provider no longer fine-tunes (the catalogue's dated table, or
+        # the shutdown date the provider's own list reports).
+        models = sorted(
+            m.id
+            for m in provider.list_models()
+            if m.fine_tunable
+            and catalogue.can_fine_tune(connection.kind, m.id)
+            and (m.shutdown_on is None or m.shutdown_on > catalogue.today())
+        )
     except ProviderError as exc:
         result: tuple[list[str], str] = ([], f"fineweb could not reach {connection.name}: {exc.user_message}")
         cache.set(key, result, 30)
@@ -94,15 +105,37 @@ def connection_fine_tunable_models(*, connection, client=None) -> tuple[list[str
     return models, ""
 
 
-def team_month_spend(*, team) -> float:
-    """Estimated cost of this month's jobs (not counting drafts that never left)."""
+@dataclass(frozen=True)
+class MonthSpend:
+    """This month's spend of a team: what providers billed for finished jobs, and estimates for
+    the jobs still running (and finished ones whose bill fineweb does not know)."""
+
+    billed: Decimal
+    estimated: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.billed + self.estimated
+
+
+def team_month_spend_parts(*, team) -> MonthSpend:
     start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    total = (
-        Job.objects.filter(team=team, created__gte=start)
-        .exclude(status=Job.Status.CANCELLED, provider_job_id__isnull=True)
-        .aggregate(total=Sum("estimated_cost_usd"))["total"]
+    jobs = Job.objects.filter(team=team, created__gte=start).exclude(
+        status=Job.Status.CANCELLED, provider_job_id__isnull=True
     )
-    return float(total or 0)
+    billed = jobs.filter(status__in=Job.FINISHED, billed_cost_usd__isnull=False).aggregate(
+        total=Sum("billed_cost_usd")
+    )["total"]
+    estimated = jobs.exclude(status__in=Job.FINISHED, billed_cost_usd__isnull=False).aggregate(
+        total=Sum("estimated_cost_usd")
+    )["total"]
+    return MonthSpend(billed=Decimal(billed or 0), estimated=Decimal(estimated or 0))
+
+
+def team_month_spend(*, team) -> float:
+    """This month's spend: billed for finished jobs, estimated for the others (not counting
+    drafts that never left)."""
+    return float(team_month_spend_parts(team=team).total)
 
 
 def job_launch(
@@ -128,6 +161,9 @@ def job_launch(
         raise LaunchError("Only owners and launchers can launch jobs. Ask an owner of your team.")
     if not dataset_version.is_frozen:
         raise LaunchError("This dataset version is not frozen yet: freeze it after review, then launch.")
+    refusal = catalogue.cutoff_refusal(connection.kind, base_model)
+    if refusal:
+        raise LaunchError(refusal)
     if idempotency_key:
         existing = Job.objects.filter(team=team, idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -158,6 +194,8 @@ def job_launch(
         "estimated_cost_usd": cost,
         "estimated_tokens": estimate.get("billed_tokens"),
         "estimated_seconds": estimate.get("seconds"),
+        "estimated_epochs": estimate.get("n_epochs"),
+        "estimated_steps": estimate.get("steps"),
         "status": Job.Status.DRAFT,
     }
     if idempotency_key:
@@ -229,6 +267,12 @@ def job_submit(*, job_id: int, client=None) -> Job | None:
             )
             job.provider_validation_file_id = uploaded.id
             job.save(update_fields=["provider_validation_file_id"])
+        if job.submit_attempts == 1:
+            refusal = _provider_quote(job, provider)
+            if refusal:
+                job.mark_failed(message=refusal)
+                job_status_log(job_id=job.id, old=Job.Status.SUBMITTING, new=job.status)
+                return job
         found = None
         if job.submit_attempts > 1:
             # An earlier attempt may have created the job and died before storing its id.
@@ -265,6 +309,35 @@ def job_submit(*, job_id: int, client=None) -> Job | None:
     job.refresh_from_db()
     job_status_log(job_id=job.id, old=Job.Status.SUBMITTING, new=job.status)
     return job
+
+
+def _provider_quote(job: Job, provider: Provider) -> str:
+    """Ask the provider for its own price of the job on the uploaded files (Together's estimate
+    endpoint), where it has one and the key may use it: the job's estimate becomes that figure.
+    Returns a sentence when the provider says the account's limit does not allow the job."""
+    quote = provider.estimate_price(
+        model=job.base_model,
+        training_file_id=job.provider_training_file_id,
+        validation_file_id=job.provider_validation_file_id or None,
+        method=job.method,
+        hyperparameters=job.hyperparameters,
+    )
+    if quote is None:
+        return ""
+    if quote.usd is not None:
+        job.estimated_cost_usd = quote.usd
+        job.estimate_note = (
+            f"{job.connection.name}'s own estimate for the uploaded files, before the job started."
+        )
+        job.save(update_fields=["estimated_cost_usd", "estimate_note"])
+    if not quote.allowed:
+        limit = f" (${quote.user_limit_usd:,.2f})" if quote.user_limit_usd is not None else ""
+        price = f"${quote.usd:,.2f}" if quote.usd is not None else "this job"
+        return (
+            f"{job.connection.name} estimates {price} and says your account's limit{limit} does not allow it: "
+            "nothing was started. Add credit or raise the limit at the provider, then relaunch."
+        )
+    return ""
 
 
 def job_submit_give_up(*, job_id: int, message: str) -> None:
@@ -342,7 +415,13 @@ def _job_apply_remote(job: Job, remote: ProviderJob, *, total_steps: int | None)
     job.provider_status = (remote.raw_status or remote.status)[:50]
     job.fine_tuned_model = remote.fine_tuned_model or job.fine_tuned_model
     job.trained_tokens = remote.trained_tokens or job.trained_tokens
+    epochs = (remote.hyperparameters or {}).get("n_epochs")
+    if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0:
+        job.trained_epochs = epochs
     job.total_steps = remote.total_steps or total_steps or job.total_steps
+    cost, note = _billing(job, remote)
+    if cost is not None:
+        job.billed_cost_usd, job.billed_note = cost, note[:300]
     if status == Job.Status.RUNNING and job.started_at is None:
         job.started_at = timezone.now()
     if status in Job.FINISHED:
@@ -360,13 +439,37 @@ def _job_apply_remote(job: Job, remote: ProviderJob, *, total_steps: int | None)
             "provider_status",
             "fine_tuned_model",
             "trained_tokens",
+            "trained_epochs",
             "total_steps",
+            "billed_cost_usd",
+            "billed_note",
             "started_at",
             "finished_at",
             "next_sync_at",
             "error_message",
         ]
     )
+
+
+def _billing(job: Job, remote: ProviderJob) -> tuple[Decimal | None, str]:
+    """What the provider billed for the job, and how fineweb knows it; (None, "") while unknown."""
+    kind = job.connection.kind
+    if remote.billed_usd is not None:
+        tokens = f" for {remote.trained_tokens:,} tokens" if remote.trained_tokens else ""
+        return remote.billed_usd, f"As {job.connection.name} reports it (the job's price{tokens})."
+    if kind == "local":
+        return Decimal("0"), "The built-in local provider trains on this machine: nothing is billed."
+    if kind == "openai" and remote.trained_tokens:
+        price = catalogue.model_spec(job.base_model).training
+        if price is not None:
+            cost = (Decimal(remote.trained_tokens) * price.usd_per_million / Decimal(1_000_000)).quantize(
+                Decimal("0.0001")
+            )
+            return cost, (
+                f"{remote.trained_tokens:,} trained tokens as OpenAI reports them, at "
+                f"${price.usd_per_million} per million ({price.source})."
+            )
+    return None, ""
 
 
 # --- cancel ---------------------------------------------------------------------------------
@@ -392,3 +495,85 @@ def job_cancel(*, job: Job, client=None) -> Job:
             job.mark_cancelling()
     job_status_log(job_id=job.id, old=old, new=job.status)
     return job
+
+
+# --- moving jobs off a provider that stops ---------------------------------------------------
+
+# The settings every provider takes in our (OpenAI's) names; the adapters map them on.
+MOVABLE_HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")
+
+
+@dataclass
+class MoveResult:
+    """What moving one job did: the new job (or None), what was mapped and what could not be."""
+
+    source: Job
+    job: Job | None = None
+    mapped: list[str] = field(default_factory=list)
+    unmapped: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def job_move(*, job: Job, target, team, user, membership, client=None) -> MoveResult:
+    """Relaunch `job`'s frozen version with its settings on the `target` connection, the base
+    model and hyperparameters mapped where a mapping exists. Moving the same job to the same
+    connection twice gives the first new job back (its idempotency key is made of both ids)."""
+    from jobs.selectors import launch_estimate
+
+    result = MoveResult(source=job)
+    version = job.dataset_version
+    if version is None:
+        result.error = (
+            "Its training data is not in fineweb (an imported job): upload the same file under Datasets, "
+            "freeze it, then relaunch it."
+        )
+        return result
+    if not version.is_frozen:
+        result.error = f"Its dataset version {version} is not frozen: freeze it, then relaunch."
+        return result
+    models, models_error = connection_fine_tunable_models(connection=target, client=client)
+    if models_error:
+        result.error = models_error
+        return result
+    base_model = catalogue.mapped_model(job.base_model, target.kind, models)
+    if base_model is None:
+        result.unmapped.append(
+            f"Base model {job.base_model}: fineweb knows no equivalent among the models {target.name} "
+            "fine-tunes. Relaunch it from the launch form and pick one."
+        )
+        return result
+    if base_model != job.base_model:
+        result.mapped.append(f"Base model {job.base_model} becomes {base_model} on {target.name}.")
+    hyperparameters = {}
+    for key, value in (job.hyperparameters or {}).items():
+        if key in MOVABLE_HYPERPARAMETERS and (key != "beta" or job.method == Job.Method.DPO):
+            hyperparameters[key] = value
+            result.mapped.append(f"{key} = {value} (kept).")
+        else:
+            result.unmapped.append(f"{key} = {value}: {target.name} has no such setting, so it is left out.")
+    for key in ("n_epochs", "batch_size", "learning_rate_multiplier"):
+        hyperparameters.setdefault(key, "auto")
+    estimate = launch_estimate(
+        version=version,
+        connection=target,
+        base_model=base_model,
+        n_epochs=hyperparameters["n_epochs"],
+        hyperparameters=hyperparameters,
+    )
+    try:
+        result.job = job_launch(
+            team=team,
+            user=user,
+            membership=membership,
+            dataset_version=version,
+            connection=target,
+            base_model=base_model,
+            hyperparameters=hyperparameters,
+            suffix=job.suffix,
+            seed=job.seed,
+            estimate=estimate.as_dict(),
+            idempotency_key=f"fineweb-move-{job.id}-to-{target.id}",
+        )
+    except LaunchError as exc:
+        result.error = str(exc)
+    return result

@@ -144,3 +144,30 @@ def jobs_for_version(request: TeamRequest, version_id: int) -> HttpResponse:
     jobs = selectors.jobs_for_version(team=request.team, version=version)
     template = "jobs/for_version.html#panel" if request.htmx else "jobs/for_version.html"
     return render(request, template, {"version": version, "jobs": jobs})
+
+
+@role_required(*LAUNCHERS)
+def jobs_move(request: TeamRequest) -> HttpResponse:
+    """Move jobs off a provider that stops fine-tuning: pick jobs, pick a connection, relaunch."""
+    ctx = selectors.move_context(team=request.team, params=request.POST or request.GET)
+    if request.method != "POST":
+        return render(request, "jobs/move.html", ctx)
+    ids = selectors.ids_from_params(request.POST)
+    jobs = [job for job in ctx["jobs"] if job.id in ids]
+    if len(jobs) != len(ids):
+        raise Http404  # a job that is not one of this team's movable jobs
+    target = ctx["target"]
+    errors = []
+    if not jobs:
+        errors.append("Tick at least one job to move.")
+    if target is None:
+        errors.append("Pick the connection to move the jobs to.")
+    if errors:
+        return render(request, "jobs/move.html", {**ctx, "errors": errors, "chosen": ids}, status=400)
+    results = [
+        services.job_move(
+            job=job, target=target, team=request.team, user=request.user, membership=request.membership
+        )
+        for job in jobs
+    ]
+    return render(request, "jobs/move_done.html", {**ctx, "results": results})

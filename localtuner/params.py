@@ -4,6 +4,9 @@ service, or raises a 400 that names the parameter and says what is wrong."""
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from localtuner.api import bad_request
@@ -193,3 +196,45 @@ def _number(body: dict, name: str, default: float, low: float, high: float) -> f
     if not _is_number(value) or not low <= value <= high:
         raise bad_request(f"{name} must be a number between {low:g} and {high:g}.", param=name)
     return float(value)
+
+
+# --- the local provider's own "auto" rule, for the launch form ------------------------------
+
+
+@lru_cache(maxsize=1)
+def _device() -> str:
+    from localtuner.engine.basemodels import pick_device
+
+    return pick_device()
+
+
+def _given(value: Any, kind: type) -> Any:
+    if value is None or value == AUTO or isinstance(value, bool):
+        return None
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def launch_plan(*, n_examples: int, hyperparameters: dict, base_model: str) -> dict:
+    """What the local provider will train for `n_examples` training examples and the form's
+    settings ("auto" or numbers): the engine's own rule (localtuner/engine/hyper.py `plan`), plus
+    whether the base model must be converted first and how long that took when last recorded."""
+    from django.conf import settings
+
+    from localtuner.engine.basemodels import conversion
+    from localtuner.engine.hyper import plan
+
+    result = asdict(
+        plan(
+            n_examples,
+            _device(),
+            n_epochs=_given(hyperparameters.get("n_epochs"), int),
+            batch_size=_given(hyperparameters.get("batch_size"), int),
+            learning_rate_multiplier=_given(hyperparameters.get("learning_rate_multiplier"), float),
+        )
+    )
+    converted, seconds = conversion(base_model, Path(settings.FINEWEB_MODEL_CACHE_DIR))
+    result.update(converted=converted, conversion_seconds=seconds)
+    return result

@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,9 @@ class ProviderJob:
     # The idempotency key fineweb created the job with, where the provider hands it back
     # (OpenAI: in the job's metadata); None for a job fineweb did not create or cannot tell.
     idempotency_key: str | None = None
+    # What the provider says it billed for the job, in USD (Together's `total_price`); None when it
+    # does not say (OpenAI reports only `trained_tokens`: the price comes from the catalogue).
+    billed_usd: Decimal | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -123,6 +126,7 @@ class ProviderModel:
     id: str
     fine_tunable: bool
     owned_by: str = ""
+    shutdown_on: date | None = None  # the day the provider says the model shuts down, if it says
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,16 @@ class ProviderJobHistory:
 # A streamed chat yields text pieces (str) as they arrive, then exactly one final ChatReply
 # holding the whole text, token counts and timings.
 ChatStreamItem = str | ChatReply
+
+
+@dataclass(frozen=True)
+class PriceQuote:
+    """The provider's own estimate of a job's price, for files it already holds."""
+
+    usd: Decimal | None
+    allowed: bool = True  # False: the account's limit does not allow the job
+    user_limit_usd: Decimal | None = None
+    train_tokens: int | None = None
 
 
 class Provider(abc.ABC):
@@ -181,6 +195,19 @@ class Provider(abc.ABC):
         seed: int | None = None,
         idempotency_key: str,
     ) -> ProviderJob: ...
+
+    def estimate_price(
+        self,
+        *,
+        model: str,
+        training_file_id: str,
+        validation_file_id: str | None = None,
+        method: str = "supervised",
+        hyperparameters: dict[str, Any],
+    ) -> PriceQuote | None:
+        """The provider's own price for this job on uploaded files; None where it has no such
+        endpoint or the key may not use it (the catalogue's price then stands)."""
+        return None
 
     def find_job_by_idempotency_key(self, idempotency_key: str) -> ProviderJob | None:
         """The job created with this key, where the provider can look it up; None otherwise."""

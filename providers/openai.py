@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from fineweb.lib import catalogue
 from providers.base import (
     ChatReply,
     ChatStreamItem,
@@ -43,6 +45,19 @@ from providers.openai_parsing import (
 )
 from providers.parsing import as_dict, as_int, as_str, as_time, data_list
 from providers.prices import openai_is_fine_tunable, openai_training_price
+
+
+def _shutdown_date(item: dict) -> date | None:
+    """The model object's `shutdown_date` ("YYYY-MM-DD" or null; a few servers send a Unix time)."""
+    value = item.get("shutdown_date", item.get("deprecation_date"))
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    moment = as_time(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return moment.date() if moment else None
+
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 MAX_EVENT_PAGES = 1000
@@ -293,8 +308,15 @@ class OpenAIProvider(Provider):
             mid = as_str(item.get("id"))
             if not mid:
                 continue
+            shutdown = _shutdown_date(item)
+            if self.is_openai:
+                # The provider's own date wins over the catalogue's table from now on.
+                catalogue.shutdown_reported(catalogue.OPENAI, mid, shutdown)
             model = ProviderModel(
-                id=mid, fine_tunable=self._fine_tunable(item), owned_by=as_str(item.get("owned_by"))
+                id=mid,
+                fine_tunable=self._fine_tunable(item),
+                owned_by=as_str(item.get("owned_by")),
+                shutdown_on=shutdown,
             )
             if include_all or model.fine_tunable:
                 models.append(model)

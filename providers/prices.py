@@ -17,7 +17,10 @@ def openai_is_fine_tunable(model: str) -> bool:
         return False
     spec = catalogue.model_spec(model)
     return (
-        catalogue.is_known(model) and spec.provider == catalogue.OPENAI and spec.price_per_million is not None
+        catalogue.is_known(model)
+        and spec.provider == catalogue.OPENAI
+        and spec.price_per_million is not None
+        and catalogue.can_fine_tune(catalogue.OPENAI, model)
     )
 
 

@@ -315,3 +315,11 @@ def provider_keys_rotate() -> tuple[int, int]:
         Connection.objects.filter(id=connection.id).update(api_key_encrypted=token)
         rotated += 1
     return rotated, unreadable
+
+
+def local_launch_plan(*, n_examples: int, hyperparameters: dict, base_model: str) -> dict:
+    """The built-in local provider's own plan for a launch (epochs, batch size, steps, whether it
+    converts the model first): its rule, asked of it, never copied here."""
+    from localtuner.params import launch_plan
+
+    return launch_plan(n_examples=n_examples, hyperparameters=hyperparameters, base_model=base_model)

@@ -19,6 +19,7 @@ from providers.base import (
     ChatReply,
     ChatStreamItem,
     MetricPoint,
+    PriceQuote,
     Provider,
     ProviderCheckpoint,
     ProviderEvent,
@@ -26,12 +27,18 @@ from providers.base import (
     ProviderJob,
     ProviderModel,
 )
-from providers.errors import MalformedResponse
+from providers.errors import MalformedResponse, ProviderError
 from providers.http import ProviderHTTP, RetryPolicy
 from providers.openai_chat import chat_completion
 from providers.parsing import as_dict, as_int, as_list, as_str, as_time, data_list
 from providers.prices import together_training_price
-from providers.together_parsing import build_job_body, parse_events, parse_job, parse_metrics
+from providers.together_parsing import (
+    build_job_body,
+    parse_events,
+    parse_job,
+    parse_metrics,
+    parse_price_quote,
+)
 
 TOGETHER_BASE_URL = "https://api.together.ai/v1"
 
@@ -238,6 +245,46 @@ class TogetherProvider(Provider):
             f"Connected to Together AI at {self.base_url}. The key works: "
             f"{len(jobs)} fine-tuning job{'s' if len(jobs) != 1 else ''} on this account."
         )
+
+    def estimate_price(
+        self,
+        *,
+        model: str,
+        training_file_id: str,
+        validation_file_id: str | None = None,
+        method: str = "supervised",
+        hyperparameters: dict[str, Any],
+    ) -> PriceQuote | None:
+        """POST /fine-tunes/estimate-price (shared/api/together-finetuning.md 4.10): USD, whether the
+        account's limit allows the job. A refusal of the endpoint itself (an old key, a plan without
+        it) gives None: the table's estimate stands."""
+        job = build_job_body(
+            model=model,
+            training_file_id=training_file_id,
+            validation_file_id=validation_file_id,
+            method=method,
+            hyperparameters=hyperparameters or {},
+            suffix=None,
+            seed=None,
+        )
+        body: dict[str, Any] = {
+            k: job[k] for k in ("model", "training_file", "training_type", "training_method") if k in job
+        }
+        body["n_epochs"] = job.get("n_epochs", 1)
+        if validation_file_id:
+            body["validation_file"] = validation_file_id
+            body["n_evals"] = job.get("n_evals", 1)
+        try:
+            data = self.http.request_object(
+                "POST", "/fine-tunes/estimate-price", subject="the price estimate", json=body
+            )
+        except ProviderError as exc:
+            if exc.retryable:
+                raise
+            return None
+        if data.get("estimation_available") is False:
+            return None
+        return parse_price_quote(data)
 
     def price_per_million_training_tokens(self, model: str) -> Decimal | None:
         return together_training_price(model)

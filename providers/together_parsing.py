@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from providers import base
@@ -53,6 +54,14 @@ _CONSUMED = {
 
 def normalise_status(raw: str) -> str:
     return STATUSES.get(raw.strip().lower(), base.UNKNOWN)
+
+
+def _price_usd(value) -> Decimal | None:
+    """`total_price` in USD: the SDK (sdk1) divides it by 1e9, so it is in nanodollars
+    (shared/api/together-finetuning.md, "Units"). 0 or missing: not billed yet, None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return (Decimal(str(value)) / Decimal(1_000_000_000)).quantize(Decimal("0.0001"))
 
 
 def parse_job(item: dict, *, now: Callable[[], datetime]) -> ProviderJob:
@@ -108,6 +117,7 @@ def parse_job(item: dict, *, now: Callable[[], datetime]) -> ProviderJob:
         created_at=as_time(item.get("created_at")),
         finished_at=as_time(item.get("updated_at")) if status in base.TERMINAL_STATUSES else None,
         trained_tokens=as_int(item.get("token_count")),
+        billed_usd=_price_usd(item.get("total_price")),
         error_message=error_message,
         hyperparameters=hp,
         result_file_ids=[],
@@ -258,3 +268,21 @@ def parse_metrics(entries: list) -> list[MetricPoint]:
             )
         )
     return merge_points(points)
+
+
+def parse_price_quote(data: dict) -> base.PriceQuote:
+    """`{"estimated_total_price": USD, "allowed_to_proceed": bool, "user_limit": USD,
+    "estimated_train_token_count": n, ...}` (§4.10; every field treated as optional)."""
+
+    def usd(value) -> Decimal | None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            return None
+        return Decimal(str(value)).quantize(Decimal("0.0001"))
+
+    allowed = data.get("allowed_to_proceed")
+    return base.PriceQuote(
+        usd=usd(data.get("estimated_total_price")),
+        allowed=allowed is not False,
+        user_limit_usd=usd(data.get("user_limit")),
+        train_tokens=as_int(data.get("estimated_train_token_count")),
+    )

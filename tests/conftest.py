@@ -16,6 +16,17 @@ from onboarding.services import team_create
 from tests.factories import PASSWORD, client_for
 from tests.processes import WorkerProcess
 
+# The providers' lifecycle dates (fineweb/lib/catalogue.py) are read against this "today", so the
+# suite means the same on any day: OpenAI still takes jobs, gpt-4.1-nano is retired. Tests of the
+# cut-offs pin other days with `settings.FINEWEB_TODAY`. Worker subprocesses read the variable.
+SUITE_TODAY = "2026-12-01"
+
+
+@pytest.fixture(autouse=True)
+def lifecycle_today(settings, monkeypatch):
+    settings.FINEWEB_TODAY = SUITE_TODAY
+    monkeypatch.setenv("FINEWEB_TODAY", SUITE_TODAY)
+
 
 @pytest.fixture(autouse=True)
 def provider_network(settings, monkeypatch):

@@ -10,6 +10,15 @@ Public API:
     MODELS, DEFAULT_MODEL, MODEL_CHOICES   the models the dataset form offers, by name
     together_training_price(model) -> Price | None
     PROVIDER_LIFECYCLE[provider] -> ProviderLifecycle
+    Lifecycle, read against today() (settings.FINEWEB_TODAY pins it):
+    retirement(provider_kind, model) -> date | None      the day it (and its fine-tunes) stop answering
+    retirement_sentence(provider_kind, model) -> str     "... is retired on 14 January 2027 ..." or ""
+    can_fine_tune(provider_kind, model) -> bool          / training_cutoff(...) -> date | None
+    provider_notice(provider_kind) -> str                the notice of a provider winding down
+    cutoff_refusal(provider_kind, model) -> str          why a launch is refused, with alternatives
+    model_choices() / offered_models(provider_kind)      what may still be offered
+    mapped_model(model, target_kind, offered) -> str | None   where a moved job goes
+    shutdown_reported(provider_kind, model, day)         a provider's model list reported a date
 
 Check the tables against the providers' pages when they change (https://openai.com/api/pricing,
 https://platform.openai.com/docs/deprecations, https://www.together.ai/pricing) and update the
@@ -20,7 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 OPENAI = "openai"
@@ -53,6 +62,8 @@ class ModelSpec:
     # and the fine-tuned models made from it stop answering from that day.
     retired_on: date | None = None
     shutdown_on: date | None = None
+    # False: the provider no longer fine-tunes it (no date recorded); kept so old data resolves.
+    offered: bool = True
 
     @property
     def price_per_million(self) -> Decimal | None:
@@ -106,6 +117,7 @@ def _openai(
     *,
     retired_on: date | None = None,
     shutdown_on: date | None = None,
+    offered: bool = True,
 ) -> ModelSpec:
     return ModelSpec(
         name,
@@ -116,6 +128,7 @@ def _openai(
         inference_output=_inference(inference[1]) if inference else None,
         retired_on=retired_on,
         shutdown_on=shutdown_on,
+        offered=offered,
     )
 
 
@@ -146,8 +159,10 @@ _OPENAI_MODELS = [
         ("0.20", "0.80"),
         retired_on=date(2026, 10, 23),
     ),
-    _openai("gpt-3.5-turbo-0125", "cl100k_base", 16_385, "8.00", ("3.00", "6.00")),
-    _openai("gpt-3.5-turbo-1106", "cl100k_base", 16_385, "8.00", ("3.00", "6.00")),
+    # No longer in the fine-tuning guide's list of models that fine-tune (read 2026-11; the day
+    # it left is not recorded): never offered, kept so existing datasets and jobs still resolve.
+    _openai("gpt-3.5-turbo-0125", "cl100k_base", 16_385, "8.00", ("3.00", "6.00"), offered=False),
+    _openai("gpt-3.5-turbo-1106", "cl100k_base", 16_385, "8.00", ("3.00", "6.00"), offered=False),
 ]
 
 # Short names people type, mapped to the snapshot they train today.
@@ -215,7 +230,7 @@ _ALL = [*_OPENAI_MODELS, *_LOCAL_MODELS]
 MODELS: dict[str, ModelSpec] = {spec.name.lower(): spec for spec in _ALL}
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 # The dataset upload form's choices: every model in the catalogue, in its order.
-MODEL_CHOICES = [(spec.name, spec.name) for spec in _ALL]
+MODEL_CHOICES = [(spec.name, spec.name) for spec in _ALL]  # every model; the form offers model_choices()
 
 
 def model_spec(name: str) -> ModelSpec:
@@ -235,3 +250,201 @@ def model_spec(name: str) -> ModelSpec:
 def is_known(name: str) -> bool:
     """Whether `name` (or its alias) is a model of the catalogue, not a fallback guess."""
     return model_spec(name).name.lower() in MODELS
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+# Shutdown dates a provider's own model list reported (`shutdown_date` on OpenAI's model object),
+# by (provider, model lowercased): they win over the table above once seen. The adapters report
+# them through `shutdown_reported` as they list models.
+_REPORTED_SHUTDOWNS: dict[tuple[str, str], date] = {}
+
+
+def shutdown_reported(provider_kind: str, model: str, day: date | None) -> None:
+    """Record the shutdown date the provider's model list gave for `model` (None: none announced)."""
+    if day is not None:
+        _REPORTED_SHUTDOWNS[(provider_kind, (model or "").lower())] = day
+
+
+def _today(today: date | None) -> date:
+    if today is not None:
+        return today
+    from django.conf import settings
+    from django.utils import timezone
+
+    pinned = getattr(settings, "FINEWEB_TODAY", "")
+    return date.fromisoformat(pinned) if pinned else timezone.localdate()
+
+
+def _dated_spec(provider_kind: str, model: str) -> ModelSpec | None:
+    """The catalogue entry whose dates apply to `model` at a connection of `provider_kind`: OpenAI's
+    dates hold on OpenAI itself only (a compatible server serving a model of that name is not
+    shut down by OpenAI)."""
+    spec = model_spec(model)
+    if not is_known(model) or spec.provider != provider_kind:
+        return None
+    return spec
+
+
+def today() -> date:
+    """Today for the lifecycle dates: settings.FINEWEB_TODAY when pinned, else the local date."""
+    return _today(None)
+
+
+def _words(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def retirement(provider_kind: str, model: str) -> date | None:
+    """The day `model` (a base model or a fine-tune of one) stops answering at a `provider_kind`
+    connection: a reported shutdown date, else the table's; None when none is known."""
+    base = model_spec(model).name.lower()
+    reported = _REPORTED_SHUTDOWNS.get((provider_kind, (model or "").lower())) or _REPORTED_SHUTDOWNS.get(
+        (provider_kind, base)
+    )
+    if reported is not None:
+        return reported
+    spec = _dated_spec(provider_kind, model)
+    if spec is None:
+        return None
+    return spec.shutdown_on or spec.retired_on
+
+
+def retirement_sentence(provider_kind: str, model: str, *, today: date | None = None) -> str:
+    """ "gpt-4o-mini-… stops answering on 14 January 2027." (or "stopped answering on …"); "" when
+    no date is known. For the compare screen and evaluation runs."""
+    day = retirement(provider_kind, model)
+    if day is None:
+        return ""
+    if day <= _today(today):
+        return f"{model} was retired on {_words(day)}: the provider no longer serves it."
+    return (
+        f"{model} is retired on {_words(day)}: the provider stops serving it (and fine-tunes of it) that day."
+    )
+
+
+def training_cutoff(provider_kind: str, model: str) -> date | None:
+    """The first day a new fine-tuning job on `model` is refused at `provider_kind`: the model's
+    retirement or shutdown, or the day after the provider's last day for new jobs."""
+    days = []
+    lifecycle = PROVIDER_LIFECYCLE.get(provider_kind)
+    if lifecycle and lifecycle.last_new_jobs_on:
+        days.append(lifecycle.last_new_jobs_on + timedelta(days=1))
+    spec = _dated_spec(provider_kind, model)
+    if spec is not None:
+        days += [d for d in (spec.retired_on, spec.shutdown_on) if d is not None]
+    reported = retirement(provider_kind, model)
+    if reported is not None:
+        days.append(reported)
+    return min(days) if days else None
+
+
+def can_fine_tune(provider_kind: str, model: str, *, today: date | None = None) -> bool:
+    """Whether a new fine-tuning job on `model` at `provider_kind` is still taken today."""
+    spec = _dated_spec(provider_kind, model)
+    if spec is not None and not spec.offered:
+        return False
+    cutoff = training_cutoff(provider_kind, model)
+    return cutoff is None or _today(today) < cutoff
+
+
+def provider_notice(provider_kind: str, *, today: date | None = None) -> str:
+    """The sentence every page about a connection of `provider_kind` shows while the provider is
+    winding fine-tuning down (and after); "" when nothing is announced."""
+    lifecycle = PROVIDER_LIFECYCLE.get(provider_kind)
+    if lifecycle is None or lifecycle.last_new_jobs_on is None:
+        return ""
+    last = lifecycle.last_new_jobs_on
+    shutdowns = sorted(
+        {s.shutdown_on for s in MODELS.values() if s.provider == provider_kind and s.shutdown_on}
+    )
+    name = {OPENAI: "OpenAI", TOGETHER: "Together AI"}.get(provider_kind, provider_kind)
+    if _today(today) > last:
+        text = f"{name} stopped taking new fine-tuning jobs after {_words(last)}."
+    else:
+        text = f"{name} takes no new fine-tuning jobs after {_words(last)}."
+    if lifecycle.refused_earlier:
+        earlier = " and ".join(f"{who} {_words(day)}" for who, day in lifecycle.refused_earlier)
+        text += f" It already refuses {earlier}."
+    if shutdowns:
+        text += (
+            f" Its fine-tuned models stop answering on {_words(shutdowns[0])}: move the jobs you need to"
+            " another connection before then."
+        )
+    return text
+
+
+def offered_models(provider_kind: str, *, today: date | None = None) -> list[str]:
+    """The catalogue's models of `provider_kind` that can still be fine-tuned today."""
+    return [
+        s.name
+        for s in _ALL
+        if s.provider == provider_kind and can_fine_tune(provider_kind, s.name, today=today)
+    ]
+
+
+def model_choices(*, today: date | None = None) -> list[tuple[str, str]]:
+    """The dataset upload form's choices: the models that can still be fine-tuned today."""
+    return [(s.name, s.name) for s in _ALL if can_fine_tune(s.provider, s.name, today=today)]
+
+
+def cutoff_refusal(provider_kind: str, model: str, *, today: date | None = None) -> str:
+    """Why a launch of `model` at `provider_kind` is refused today, and what to pick instead; ""
+    when it is not refused."""
+    if can_fine_tune(provider_kind, model, today=today):
+        return ""
+    name = {OPENAI: "OpenAI", TOGETHER: "Together AI"}.get(provider_kind, provider_kind)
+    lifecycle = PROVIDER_LIFECYCLE.get(provider_kind)
+    day = _today(today)
+    if lifecycle and lifecycle.last_new_jobs_on and day > lifecycle.last_new_jobs_on:
+        why = f"{name} takes no new fine-tuning jobs since {_words(lifecycle.last_new_jobs_on + timedelta(days=1))}."
+        instead = (
+            " Launch it on another connection instead: Together AI, an OpenAI-compatible server or the"
+            " built-in local provider."
+        )
+        return why + instead
+    spec = _dated_spec(provider_kind, model)
+    own = [d for d in (spec.retired_on, spec.shutdown_on) if d] if spec else []
+    own += [d for d in (retirement(provider_kind, model),) if d]
+    gone = min(own) if own else None
+    if gone is not None and gone <= day:
+        why = f"{name} no longer fine-tunes {model}: it was retired for fine-tuning on {_words(gone)}."
+    else:
+        why = f"{name} no longer fine-tunes {model}."
+    others = offered_models(provider_kind, today=today)
+    instead = f" Pick one it still fine-tunes: {', '.join(others)}." if others else ""
+    return why + instead
+
+
+# Where a job of a retiring model goes on another kind of connection: the models to try, best
+# first (the first one the connection offers is taken). Sizes are matched roughly: small OpenAI
+# models to an 8B open model, large ones to a 70B one; the local provider has its one real model.
+_SMALL_OPEN = (
+    "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+    "meta-llama/Llama-3.2-3B-Instruct",
+    "Qwen/Qwen2.5-7B-Instruct",
+)
+_LARGE_OPEN = ("meta-llama/Meta-Llama-3.1-70B-Instruct-Reference", "Qwen/Qwen2.5-72B-Instruct", *_SMALL_OPEN)
+_LOCAL = ("SmolLM2-135M-Instruct", "fineweb-tiny")
+MODEL_MAPPING: dict[str, dict[str, tuple[str, ...]]] = {
+    "gpt-4o-mini-2024-07-18": {TOGETHER: _SMALL_OPEN, LOCAL: _LOCAL},
+    "gpt-4.1-mini-2025-04-14": {TOGETHER: _SMALL_OPEN, LOCAL: _LOCAL},
+    "gpt-4.1-nano-2025-04-14": {TOGETHER: _SMALL_OPEN, LOCAL: _LOCAL},
+    "gpt-3.5-turbo-0125": {TOGETHER: _SMALL_OPEN, LOCAL: _LOCAL},
+    "gpt-4o-2024-08-06": {TOGETHER: _LARGE_OPEN, LOCAL: _LOCAL},
+    "gpt-4.1-2025-04-14": {TOGETHER: _LARGE_OPEN, LOCAL: _LOCAL},
+}
+
+
+def mapped_model(model: str, target_kind: str, offered: list[str]) -> str | None:
+    """The base model to train on a `target_kind` connection offering `offered` instead of
+    `model`: the same model when offered, else the mapping's first offered one; None when there
+    is no mapping (an OpenAI-compatible server, whose models fineweb cannot know)."""
+    if model in offered:
+        return model
+    wanted = MODEL_MAPPING.get(model_spec(model).name, {}).get(target_kind, ())
+    by_lower = {m.lower(): m for m in offered}
+    for candidate in wanted:
+        if candidate.lower() in by_lower:
+            return by_lower[candidate.lower()]
+    return None

@@ -192,6 +192,25 @@ def list_base_models() -> list[str]:
     return list(BASE_MODELS)
 
 
+def conversion(name: str, cache_dir: Path) -> tuple[bool, float | None]:
+    """(whether `name` is already converted into the cache, how many seconds its conversion took
+    when it was recorded), without converting anything: the launch form says whether a first run
+    converts the model first."""
+    if name not in BASE_MODELS:
+        return False, None
+    try:
+        done = (Path(cache_dir) / name / COMPLETE_MARKER).read_text().split("\n")[0] == (
+            f"{name} version {BASE_MODELS[name].version}"
+        )
+    except OSError:
+        done = False
+    try:
+        seconds: float | None = float((Path(cache_dir) / f".{name}.conversion-seconds").read_text())
+    except (OSError, ValueError):
+        seconds = None
+    return done, seconds
+
+
 def model_dir(name: str, cache_dir: Path) -> Path:
     """Materialise (once) and return the cached directory of a base model."""
     if name not in BASE_MODELS:
@@ -214,8 +233,12 @@ def model_dir(name: str, cache_dir: Path) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.building-", dir=cache_dir))
         tmp.chmod(0o755)
         try:
+            started = time.monotonic()
             BASE_MODELS[name].build(tmp)
+            took = time.monotonic() - started
             (tmp / COMPLETE_MARKER).write_text(marker + "\n" + time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+            # Beside the model, so it outlives the model's folder when a new version replaces it.
+            (Path(cache_dir) / f".{name}.conversion-seconds").write_text(f"{took:.1f}\n")
             if target.exists():
                 # Another process may have finished first; otherwise an old version or a leftover.
                 if complete():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 BASE_LEARNING_RATE = 2e-4  # LoRA; multiplied by learning_rate_multiplier
 MAX_AUTO_EPOCHS_CPU = 8  # OpenAI's "auto" may go up to 25; capped for CPU
@@ -39,3 +40,31 @@ def lr_lambda(total_steps: int, warmup: int):
         return max(0.1, 1.0 - 0.9 * (step - warmup) / remaining)
 
     return f
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run will do: the concrete settings and its steps (one optimizer step per batch)."""
+
+    n_epochs: int
+    batch_size: int
+    learning_rate_multiplier: float
+    steps_per_epoch: int
+    total_steps: int
+
+
+def plan(
+    n_examples: int,
+    device: str,
+    *,
+    n_epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate_multiplier: float | None = None,
+) -> Plan:
+    """The local provider's rule for "auto" (None), as the trainer applies it: the launch form
+    shows this before a launch, and the run then trains exactly these epochs and steps."""
+    n = max(1, n_examples)
+    epochs = n_epochs or auto_epochs(n, device)
+    batch = min(batch_size or auto_batch_size(n), n)
+    per_epoch = math.ceil(n / batch)
+    return Plan(epochs, batch, learning_rate_multiplier or 1.0, per_epoch, per_epoch * epochs)

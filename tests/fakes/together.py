@@ -28,6 +28,9 @@ class FakeTogether(FakeServer):
         self.checkpoints: dict[str, list[dict]] = {}
         self.supported = ["meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", "Qwen/Qwen3-8B"]
         self.metrics_bodies: list = []
+        # The answer of POST /fine-tunes/estimate-price; None: the key may not use it (403).
+        self.price_estimate: dict | None = None
+        self.estimate_requests: list[dict] = []
 
     def add_job(self, *, status: str = "completed", n_steps: int = 0, evals_every: int = 0, **extra) -> dict:
         jid = f"ft-{uuid.uuid4()}"
@@ -163,6 +166,15 @@ class FakeTogether(FakeServer):
                 f"acme/{body['model'].split('/')[-1]}-{body.get('suffix', 'ft')}-abc123"
             )
             return httpx.Response(200, json=job)
+        if parts == ["fine-tunes", "estimate-price"] and method == "POST":
+            # §4.10 of shared/api/together-finetuning.md; `price_estimate` None: a key without it.
+            body = json.loads(request.content)
+            self.estimate_requests.append(body)
+            if self.price_estimate is None:
+                return self.error(403, "Price estimation is not available for this account")
+            if body.get("training_file") not in self.files:
+                return self.error(400, "Training file not found", code="invalid_file")
+            return httpx.Response(200, json=self.price_estimate)
         if parts == ["fine-tunes"] and method == "GET":
             return httpx.Response(200, json={"data": list(self.jobs.values())})
         if parts == ["fine-tunes", "models", "supported"]:

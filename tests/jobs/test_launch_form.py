@@ -62,8 +62,10 @@ def test_only_fine_tunable_models_of_the_provider_are_offered(
     html = alice_client.get(
         f"/jobs/new/?version={version.id}&connection={openai_connection.id}"
     ).content.decode()
-    assert "gpt-4.1-nano-2025-04-14" in html
+    assert '<option value="gpt-4o-mini-2024-07-18"' in html
     assert "dall-e-3" not in html
+    # In the fake's list too, but retired for fine-tuning on 2026-10-23 (the catalogue's table).
+    assert "gpt-4.1-nano-2025-04-14" not in html
 
 
 def test_only_frozen_versions_are_listed_and_the_others_explained(
