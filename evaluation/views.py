@@ -158,7 +158,7 @@ def run_similar(request: TeamRequest, run_id: int) -> HttpResponse:
     run = _run(request, run_id)
     index = request.GET.get("example", "")
     if not index.isdigit():
-        raise Http404
+        return render(request, "evaluation/similar.html", {"hits": [], "version": run.dataset_version})
     example = get_for_team_or_404(
         Example.objects.all(), request, team_field="run__team", run=run, index=int(index)
     )

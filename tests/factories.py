@@ -168,7 +168,39 @@ def build_world(team, user) -> dict:
         fine_tuned_model="ft:world",
     )
     MetricPoint.objects.create(job=job, step=1, train_loss=1.0)
-    return {"dataset": version.dataset, "version": version, "connection": connection, "job": job}
+    run = eval_run(team, user, job)
+    return {"dataset": version.dataset, "version": version, "connection": connection, "job": job, "run": run}
+
+
+def eval_run(team, user, job: Job, *, status: str = "succeeded"):
+    """A finished evaluation run of `job` on its whole file (two replies per example, no calls)."""
+    from evaluation.models import Example, Result, Run, RunModel
+
+    run = Run.objects.create(
+        team=team,
+        name="world run",
+        job=job,
+        dataset_version=job.dataset_version,
+        split="all",
+        scorers=[{"kind": "exact"}],
+        status=status,
+        n_examples=1,
+        calls_total=2,
+        calls_done=2,
+        created_by=user,
+    )
+    base = RunModel.objects.create(
+        run=run, position=0, connection=job.connection, model=job.base_model, label="Base"
+    )
+    tuned = RunModel.objects.create(
+        run=run, position=1, connection=job.connection, model=job.fine_tuned_model or "ft", label="Fine-tune"
+    )
+    example = Example.objects.create(
+        run=run, index=0, messages=[{"role": "user", "content": "Hi"}], prompt="Hi", reference="Hallo"
+    )
+    Result.objects.create(run=run, example=example, model=base, reply="Hello", scores={"exact": False})
+    Result.objects.create(run=run, example=example, model=tuned, reply="Hallo", scores={"exact": True})
+    return run
 
 
 # parameter name -> callable(world) returning the value for an object of alice's team.
@@ -178,4 +210,6 @@ FACTORIES: dict[str, Callable] = {
     "which": lambda w: "original",
     "job_id": lambda w: w["job"].id,
     "connection_id": lambda w: w["connection"].id,
+    "run_id": lambda w: w["run"].id,
+    "fmt": lambda w: "csv",
 }

@@ -64,7 +64,7 @@ def job_with_split(team, *, connection=None, n: int = 20, validation: int = 10):
 
 
 def start_run(
-    team, user, job, *, scorers=None, judge=None, limit=Limit(4, 6000), short_prompt: str = "", **kw
+    team, user, job, *, scorers=None, judge=None, limit: Limit | None = None, short_prompt: str = "", **kw
 ):
     return services.run_create(
         team=team,
@@ -86,6 +86,6 @@ def start_run(
         else [{"kind": "language", "expected": "de"}, {"kind": "contains"}, {"kind": "length"}],
         judge=judge,
         job=job,
-        limits={job.connection.id: limit},
+        limits={job.connection.id: limit or Limit(4, 6000)},
         **kw,
     )

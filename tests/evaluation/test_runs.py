@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
-
 from evaluation import services
 from evaluation.calls import Limit
 from evaluation.models import Example, Result, Run, Verdict
