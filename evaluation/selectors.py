@@ -8,6 +8,7 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 
+from evaluation import rendering
 from evaluation import scorers as scoring
 from evaluation.models import Example, Result, Run, RunModel
 from fineweb.lib import diffing
@@ -33,9 +34,11 @@ def scorer_columns(run: Run) -> list[dict[str, Any]]:
     return cols
 
 
-def results_page(*, run: Run, params: Mapping[str, str]) -> dict[str, Any]:
-    """One page of the per-example table (two queries whatever the run's size) and its filter."""
-    models = list(run.models.all())
+def results_page(
+    *, run: Run, params: Mapping[str, str], models: list[RunModel] | None = None
+) -> dict[str, Any]:
+    """One page of the per-example table (three queries whatever the run's size) and its filter."""
+    models = models if models is not None else list(run.models.all())
     regressions = params.get("filter") == "regressions"
     examples = Example.objects.filter(run=run).only("id", "index", "prompt", "reference", "drop")
     examples = (
@@ -60,7 +63,8 @@ def results_page(*, run: Run, params: Mapping[str, str]) -> dict[str, Any]:
                 {
                     "model": model,
                     "result": result,
-                    "scores": [result.scores.get(c["key"]) if result else None for c in columns],
+                    "scores": _score_badges(result, columns),
+                    "meta": _meta(result),
                 }
             )
         diff = None
@@ -73,7 +77,9 @@ def results_page(*, run: Run, params: Mapping[str, str]) -> dict[str, Any]:
             and first.reply != last.reply
         ):
             diff = diffing.word_diff(first.reply, last.reply)
-        rows.append({"example": example, "cells": cells, "diff": diff})
+        rows.append(
+            {"example": example, "html": rendering.cells_html(cells, diff), "drop": f"{example.drop:.2f}"}
+        )
     return {
         "page": page,
         "rows": rows,
@@ -82,6 +88,34 @@ def results_page(*, run: Run, params: Mapping[str, str]) -> dict[str, Any]:
         "regressions": regressions,
         "total": paginator.count,
     }
+
+
+def _score_badges(result: Result | None, columns: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Each scorer's value of one reply as the table shows it (text, CSS class, explanation)."""
+    if result is None or result.error:
+        return []
+    badges = []
+    for c in columns:
+        v = result.scores.get(c["key"])
+        if v is True:
+            text, css = "pass", "pass"
+        elif v is False:
+            text, css = "fail", "fail"
+        elif v is None:
+            text, css = "–", ""
+        else:
+            text, css = f"{v:g}" if isinstance(v, float) else str(v), ""
+        badges.append({"title": c["title"], "text": text, "css": css, "explanation": c["explanation"]})
+    return badges
+
+
+def _meta(result: Result | None) -> str:
+    if result is None or result.error:
+        return ""
+    parts = [f"{result.latency_s:.2f} s" if result.latency_s is not None else ""]
+    if result.cost_usd is not None:
+        parts.append(f"${result.cost_usd:.5f}")
+    return " · ".join(p for p in parts if p)
 
 
 def scorecard_figure(run: Run) -> dict | None:

@@ -115,9 +115,9 @@ def run_detail(request: TeamRequest, run_id: int) -> HttpResponse:
         return render(
             request,
             "evaluation/detail.html#results",
-            {**ctx, **selectors.results_page(run=run, params=request.GET)},
+            {**ctx, **selectors.results_page(run=run, params=request.GET, models=ctx["models"])},
         )
-    ctx.update(selectors.results_page(run=run, params=request.GET))
+    ctx.update(selectors.results_page(run=run, params=request.GET, models=ctx["models"]))
     ctx["figure"] = selectors.scorecard_figure(run) if run.is_finished else None
     ctx["comparisons"] = run.summary.get("comparisons", [])
     ctx["judge_summary"] = run.summary.get("judge")

@@ -11,10 +11,11 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-_WORD = re.compile(r"\s+|[^\s]+")
+_WORD = re.compile(r"\S+\s*|\s+")
 
 
 def word_diff(a: str, b: str) -> list[tuple[str, str]]:
+    # Each token is a word with the spaces after it: half the tokens of splitting them apart.
     wa, wb = _WORD.findall(a), _WORD.findall(b)
     out: list[tuple[str, str]] = []
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, wa, wb, autojunk=False).get_opcodes():
