@@ -194,7 +194,12 @@ def main() -> int:
                     prompt_tokens=20,
                     completion_tokens=18,
                     latency_s=0.3,
-                    scores={"exact": False, "contains": (m is tuned) != (i % 7 == 0), "language": m is tuned, "length": 18},
+                    scores={
+                        "exact": False,
+                        "contains": (m is tuned) != (i % 7 == 0),
+                        "language": m is tuned,
+                        "length": 18,
+                    },
                 )
                 for i, e in enumerate(ids)
                 for m in (base, tuned)

@@ -8,9 +8,8 @@ pass: every piece of user or model text goes through `html.escape` (quotes inclu
 
 from __future__ import annotations
 
-from typing import Any
-
 from html import escape  # what django.utils.html.escape does, without its lazy-string wrapper
+from typing import Any
 
 from django.utils.safestring import SafeString, mark_safe
 

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -105,7 +106,8 @@ def run_estimate(request: TeamRequest) -> HttpResponse:
 @team_required
 def run_detail(request: TeamRequest, run_id: int) -> HttpResponse:
     run = _run(request, run_id)
-    ctx = {"run": run, "can_launch": request.membership.can_launch, "models": list(run.models.all())}
+    models = list(run.models.all())
+    ctx: dict[str, Any] = {"run": run, "can_launch": request.membership.can_launch, "models": models}
     if request.htmx and request.GET.get("part") == "progress":
         response = render(request, "evaluation/detail.html#progress", ctx)
         if run.is_finished:
@@ -115,9 +117,9 @@ def run_detail(request: TeamRequest, run_id: int) -> HttpResponse:
         return render(
             request,
             "evaluation/detail.html#results",
-            {**ctx, **selectors.results_page(run=run, params=request.GET, models=ctx["models"])},
+            {**ctx, **selectors.results_page(run=run, params=request.GET, models=models)},
         )
-    ctx.update(selectors.results_page(run=run, params=request.GET, models=ctx["models"]))
+    ctx.update(selectors.results_page(run=run, params=request.GET, models=models))
     ctx["figure"] = selectors.scorecard_figure(run) if run.is_finished else None
     ctx["comparisons"] = run.summary.get("comparisons", [])
     ctx["judge_summary"] = run.summary.get("judge")

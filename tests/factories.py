@@ -176,6 +176,7 @@ def eval_run(team, user, job: Job, *, status: str = "succeeded"):
     """A finished evaluation run of `job` on its whole file (two replies per example, no calls)."""
     from evaluation.models import Example, Result, Run, RunModel
 
+    assert job.dataset_version is not None
     run = Run.objects.create(
         team=team,
         name="world run",
