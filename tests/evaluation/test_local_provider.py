@@ -50,8 +50,9 @@ def test_a_run_on_the_local_provider_with_fineweb_tiny_as_models_and_judge(team,
         job=job,
     )
     assert run.estimate["models"][0]["free"] and run.estimate["calls"] == 16
-    run = services.run_execute(run_id=run.id)  # the real adapter, in-process to the local API
-    assert run is not None and run.status == Run.Status.SUCCEEDED, run.error_message
+    done = services.run_execute(run_id=run.id)  # the real adapter, in-process to the local API
+    assert done is not None and done.status == Run.Status.SUCCEEDED, done.error_message
+    run = done
     results = Result.objects.filter(run=run)
     assert results.count() == 8 and not results.exclude(error="").exists()
     assert all(r.completion_tokens and 0 < r.completion_tokens <= 6 for r in results)
