@@ -134,12 +134,13 @@ def scorecard_figure(run: Run) -> dict | None:
     plus = [(c["ci_high"] - c["difference"]) * s for c, s in zip(rows, scale, strict=True)]
     minus = [(c["difference"] - c["ci_low"]) * s for c, s in zip(rows, scale, strict=True)]
     labels = [c["title"] + (" (points of %)" if c["pass_fail"] else "") for c in rows]
+    # Green: better and real; red: worse and real; grey: could be chance, or no better/worse side.
     colors = [
-        "#2e7d32"
-        if c["significant"] and c["difference"] > 0
+        "#757575"
+        if not c["significant"] or c.get("better") != "higher"
+        else "#2e7d32"
+        if c["difference"] > 0
         else "#c62828"
-        if c["significant"]
-        else "#757575"
         for c in rows
     ]
     return figure(

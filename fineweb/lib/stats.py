@@ -84,7 +84,15 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> PairedDifference:
     se = math.sqrt(max(discordant - (only_b - only_a) ** 2 / n, 0.0)) / n
     mean_a, mean_b = sum(map(bool, a)) / n, sum(map(bool, b)) / n
     return PairedDifference(
-        n, mean_a, mean_b, diff, diff - 1.96 * se, diff + 1.96 * se, p, "McNemar", p < 0.05
+        n,
+        mean_a,
+        mean_b,
+        diff,
+        max(-1.0, diff - 1.96 * se),
+        min(1.0, diff + 1.96 * se),
+        p,
+        "McNemar",
+        p < 0.05,
     )
 
 

@@ -22,15 +22,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.worker]
 
 def replies(model: str, messages: list[dict]) -> str:
     """As german_tune, except on Bremen: there the base answers in German and the fine-tune not."""
-    if "Bremen" in messages[-1]["content"]:
-        return german_tune(TUNED if model != TUNED else "base", messages)
+    if "Bremen" in messages[-1]["content"] and model != TUNED:
+        return "Bremen ist eine schöne Stadt in Deutschland."
     return german_tune(model, messages)
 
 
 def test_a_launcher_evaluates_a_fine_tune_and_sees_the_results_and_the_scorecard(
     start_worker, live_server, browser_page, alice, team
 ):
-    fake = ChatFake(reply=replies, delay_s=0.15)
+    fake = ChatFake(reply=replies, delay_s=0.3)
     violations: list[str] = []
     page = browser_page
     page.on(
@@ -49,6 +49,8 @@ def test_a_launcher_evaluates_a_fine_tune_and_sees_the_results_and_the_scorecard
         page.wait_for_url(f"**/evaluation/new/?job={job.id}")
         assert page.input_value("input[name=m1_model]") == TUNED
         page.fill("textarea[name=m1_prompt]", "Deutsch.")
+        for row in (0, 1):  # one call at a time, so the progress bar has steps to show
+            page.fill(f"input[name=m{row}_concurrent]", "1")
         page.check("input[name=scorer_kinds][value=language]")
         page.wait_for_selector("#estimate >> text=20 calls")
         screenshot(page, "eval-new.png")
@@ -74,7 +76,7 @@ def test_a_launcher_evaluates_a_fine_tune_and_sees_the_results_and_the_scorecard
 
     page.click("[data-testid=regressions-filter]")
     page.wait_for_selector("text=Tell me about Bremen")
-    page.click("text=Similar training examples")
+    page.click("button:has-text('Similar training examples')")
     page.wait_for_selector("[data-testid=similar] >> text=Bremen number")
 
     page.goto(f"{live_server.url}/jobs/{job.id}/")
