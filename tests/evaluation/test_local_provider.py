@@ -51,7 +51,8 @@ def test_a_run_on_the_local_provider_with_fineweb_tiny_as_models_and_judge(team,
     )
     assert run.estimate["models"][0]["free"] and run.estimate["calls"] == 16
     done = services.run_execute(run_id=run.id)  # the real adapter, in-process to the local API
-    assert done is not None and done.status == Run.Status.SUCCEEDED, done.error_message
+    assert done is not None
+    assert done.status == Run.Status.SUCCEEDED, done.error_message
     run = done
     results = Result.objects.filter(run=run)
     assert results.count() == 8 and not results.exclude(error="").exists()
