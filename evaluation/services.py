@@ -759,10 +759,6 @@ def _judge_values(run: Run) -> dict[int, dict[int, float]]:
     return out
 
 
-def _percent(x: float) -> str:
-    return f"{x * 100:+.0f} points"
-
-
 def plain_sentence(
     *,
     title: str,
@@ -770,21 +766,14 @@ def plain_sentence(
     a_label: str,
     b_label: str,
     d: stats.PairedDifference,
-    passes: tuple[int, int] | None = None,
 ) -> str:
-    """One sentence for people: what each model did, and whether the difference is real."""
-    real = "the difference is real" if d.significant else "the difference could be chance"
-    if d.n == 0:
-        return f"No example has a value of \u201c{title}\u201d for both models yet."
-    if pass_fail and passes is not None:
-        return (
-            f"{b_label} passes \u201c{title}\u201d in {passes[1]} of {d.n} examples, {a_label} in {passes[0]}; {real} "
-            f"(95% confidence interval {_percent(d.ci_low)} to {_percent(d.ci_high)})."
+    """One sentence for people: what each model did, and whether the difference is real
+    (`fineweb.lib.stats.plain_sentence`, with the scorer's title as what a passing reply does)."""
+    if pass_fail:
+        return stats.plain_sentence(
+            d, label=f"passes \u201c{title}\u201d", name_a=a_label, name_b=b_label, kind="pass"
         )
-    return (
-        f"On \u201c{title}\u201d {b_label} averages {d.mean_b:.2f} and {a_label} {d.mean_a:.2f}; {real} "
-        f"(difference {d.mean_b - d.mean_a:+.2f}, 95% confidence interval {d.ci_low:+.2f} to {d.ci_high:+.2f})."
-    )
+    return stats.plain_sentence(d, label=title, name_a=a_label, name_b=b_label, kind="measure")
 
 
 def _oriented(d: stats.PairedDifference) -> stats.PairedDifference:
@@ -833,7 +822,6 @@ def run_summarize(*, run: Run) -> dict:
             else:
                 d = stats.paired_bootstrap(a, b)
             d = _oriented(d)
-            passes = (int(sum(a)), int(sum(b))) if pass_fail else None
             comparisons.append(
                 {
                     "key": key,
@@ -859,7 +847,6 @@ def run_summarize(*, run: Run) -> dict:
                         a_label=base.label,
                         b_label=other.label,
                         d=d,
-                        passes=passes,
                     ),
                 }
             )
