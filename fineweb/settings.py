@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "providers",
     "jobs",
     "compare",
+    "evaluation",
     "localtuner",
     "review",
     "onboarding",  # team creation: imports the apps above, nothing imports it
@@ -204,7 +205,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Task names are "<app label>.<verb>_<noun>" (jobs.sync_job, localtuner.train_job, ...). Every
 # route and every beat entry is here; tasks not routed go to the default queue.
-CELERY_TASK_ROUTES = {"localtuner.*": {"queue": "training"}}
+CELERY_TASK_ROUTES = {"localtuner.*": {"queue": "training"}, "evaluation.*": {"queue": "default"}}
 CELERY_BEAT_SCHEDULE = {
     # The home page says whether a worker of each queue is online.
     "heartbeat-default": {"task": "accounts.record_heartbeat", "schedule": 30.0, "args": ("default",)},
@@ -216,6 +217,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Polls for due syncs often; each job's own next_sync_at decides how often it is synced.
     "jobs-sync-due": {"task": "jobs.sync_due_jobs", "schedule": 5.0},
+    # Evaluation runs whose worker stopped reporting (killed) go to another worker.
+    "evaluation-resume-stalled": {"task": "evaluation.resume_stalled_runs", "schedule": 15.0},
     # Re-sends local training jobs whose worker is gone; on `default`, so a long training run on the
     # concurrency-1 training worker never delays it.
     "localtuner-sweep": {

@@ -20,5 +20,6 @@ urlpatterns = [
     path("connections/", include("providers.urls")),
     path("connections/", include("jobs.import_urls")),  # a connection's "Import history"
     path("compare/", include("compare.urls")),
+    path("evaluation/", include("evaluation.urls")),
     path("local/v1/", include("localtuner.urls")),
 ]

@@ -33,3 +33,21 @@ def together_training_price(model: str) -> Decimal | None:
     """By the size in the model's name (`Meta-Llama-3.1-8B-Instruct` -> 8B); None when unknown."""
     price = catalogue.together_training_price(model)
     return price.usd_per_million if price else None
+
+
+def chat_price(model: str) -> catalogue.ChatPrice | None:
+    """USD per million input and output tokens of a chat call to `model`, dated; None when unknown.
+
+    The built-in local provider is free; a fine-tune is billed at its base model's fine-tuned
+    inference price (the catalogue's table); other models have no price in the table yet.
+    """
+    spec = catalogue.model_spec(model)
+    if spec.local:
+        return catalogue.ChatPrice(Decimal("0"), Decimal("0"), spec.training.as_of if spec.training else "")
+    if model.startswith("ft:") and spec.inference_input and spec.inference_output:
+        return catalogue.ChatPrice(
+            spec.inference_input.usd_per_million,
+            spec.inference_output.usd_per_million,
+            spec.inference_input.as_of,
+        )
+    return None

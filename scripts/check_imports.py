@@ -28,6 +28,9 @@ ALLOWED: dict[str, set[str]] = {
     # The compare screen streams through the provider adapters, offers every job's models and
     # checkpoints, and reads the held-out prompts of a job's validation split.
     "compare": {"fineweb", "providers", "jobs", "datasets_app"},
+    # Evaluation runs send a dataset version's held-out examples (datasets_app) to models of the
+    # team's connections (providers), starting from a job's base and fine-tuned models (jobs).
+    "evaluation": {"fineweb", "providers", "datasets_app", "jobs"},
     # As OpenAI checks a fine-tuning upload, the local API checks it with the datasets validator.
     "localtuner": {"fineweb", "localtuner.engine", "datasets_app"},
     "localtuner.engine": set(),

@@ -169,6 +169,7 @@ def build_world(team, user) -> dict:
     )
     MetricPoint.objects.create(job=job, step=1, train_loss=1.0)
     conversation = _world_conversation(team, user, connection, job)
+    run = eval_run(team, user, job)
     from review.models import Example
     from review.services import review_start
 
@@ -182,6 +183,7 @@ def build_world(team, user) -> dict:
         "conversation": conversation,
         "reply": conversation.turns.get().replies.first(),
         "example": example,
+        "run": run,
     }
 
 
@@ -205,6 +207,38 @@ def _world_conversation(team, user, connection, job):
     return conversation
 
 
+def eval_run(team, user, job: Job, *, status: str = "succeeded"):
+    """A finished evaluation run of `job` on its whole file (two replies per example, no calls)."""
+    from evaluation.models import Example, Result, Run, RunModel
+
+    assert job.dataset_version is not None
+    run = Run.objects.create(
+        team=team,
+        name="world run",
+        job=job,
+        dataset_version=job.dataset_version,
+        split="all",
+        scorers=[{"kind": "exact"}],
+        status=status,
+        n_examples=1,
+        calls_total=2,
+        calls_done=2,
+        created_by=user,
+    )
+    base = RunModel.objects.create(
+        run=run, position=0, connection=job.connection, model=job.base_model, label="Base"
+    )
+    tuned = RunModel.objects.create(
+        run=run, position=1, connection=job.connection, model=job.fine_tuned_model or "ft", label="Fine-tune"
+    )
+    example = Example.objects.create(
+        run=run, index=0, messages=[{"role": "user", "content": "Hi"}], prompt="Hi", reference="Hallo"
+    )
+    Result.objects.create(run=run, example=example, model=base, reply="Hello", scores={"exact": False})
+    Result.objects.create(run=run, example=example, model=tuned, reply="Hallo", scores={"exact": True})
+    return run
+
+
 # parameter name -> callable(world) returning the value for an object of alice's team.
 FACTORIES: dict[str, Callable] = {
     "dataset_id": lambda w: w["dataset"].id,
@@ -217,6 +251,8 @@ FACTORIES: dict[str, Callable] = {
     "conversation_id": lambda w: w["conversation"].id,
     "reply_id": lambda w: w["reply"].id,
     "example_id": lambda w: w["example"].id,
+    "run_id": lambda w: w["run"].id,
+    "extension": lambda w: "csv",
 }
 
 

@@ -47,6 +47,15 @@ class Price:
 
 
 @dataclass(frozen=True)
+class ChatPrice:
+    """USD per million input and output tokens of a chat call, read in `as_of` ("YYYY-MM")."""
+
+    input_per_million: Decimal
+    output_per_million: Decimal
+    as_of: str
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One base model. A missing price or date means we do not know it, not that it is zero."""
 
