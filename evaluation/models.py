@@ -124,7 +124,7 @@ class Run(models.Model):
 class RunModel(models.Model):
     """One model of a run, in the run's order (0 is the baseline, usually the job's base model)."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="models")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="run_models")
     position = models.PositiveSmallIntegerField()
     connection = models.ForeignKey("providers.Connection", on_delete=models.PROTECT, related_name="+")
     model = models.CharField(max_length=300)

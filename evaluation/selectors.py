@@ -38,7 +38,7 @@ def results_page(
     *, run: Run, params: Mapping[str, str], models: list[RunModel] | None = None
 ) -> dict[str, Any]:
     """One page of the per-example table (three queries whatever the run's size) and its filter."""
-    models = models if models is not None else list(run.models.all())
+    models = models if models is not None else list(run.run_models.all())
     regressions = params.get("filter") == "regressions"
     examples = Example.objects.filter(run=run).only("id", "index", "prompt", "reference", "drop")
     examples = (
@@ -175,7 +175,7 @@ def latest_run_for_job(*, team, job_id: int) -> Run | None:
 
 def export_rows(run: Run) -> Iterator[dict[str, Any]]:
     """One dict per example (all models' replies and scores), in example order, read in batches."""
-    models: list[RunModel] = list(run.models.all())
+    models: list[RunModel] = list(run.run_models.all())
     columns = scorer_columns(run)
     examples = (
         Example.objects.filter(run=run).order_by("index").only("id", "index", "prompt", "reference", "drop")

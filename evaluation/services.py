@@ -431,7 +431,7 @@ class _Session:
 
     def __init__(self, run: Run, providers: dict | None = None):
         self.run = run
-        self.models = {m.id: m for m in run.models.select_related("connection")}
+        self.models = {m.id: m for m in run.run_models.select_related("connection")}
         self.providers = providers if providers is not None else {}
         self.prices = {m.id: chat_price(m.connection, m.model) for m in self.models.values()}
         # Hand over to a fresh task before Celery's time limit ends this one.
@@ -692,7 +692,7 @@ def judge_outcomes(run: Run) -> dict[int, str]:
     judge = run.judge
     if not judge:
         return {}
-    positions = list(run.models.values_list("position", flat=True))
+    positions = list(run.run_models.values_list("position", flat=True))
     base, last = str(min(positions)), str(max(positions))
     by_example: dict[int, dict[tuple[str, str], str]] = {}
     for v in (
@@ -788,7 +788,7 @@ def _oriented(d: stats.PairedDifference) -> stats.PairedDifference:
 def run_summarize(*, run: Run) -> dict:
     """Per scorer, each model against the baseline with a paired 95% interval; the judge's results
     and its agreement with people; prompt tokens saved; each example's drop (regressions)."""
-    models = list(run.models.order_by("position"))
+    models = list(run.run_models.order_by("position"))
     base = models[0]
     comparisons = []
     values = {m.position: {c["kind"]: _values(run, m, c["kind"]) for c in run.scorers} for m in models}
@@ -921,7 +921,7 @@ def judge_summary(run: Run) -> dict:
 # --- blind votes on the run's own examples ------------------------------------------------------
 def vote_next(*, run: Run, user, rng: random.Random | None = None) -> Vote | None:
     """A pair this user has not voted on yet (baseline vs last model), in an order drawn here."""
-    positions = list(run.models.values_list("position", "id"))
+    positions = list(run.run_models.values_list("position", "id"))
     (base_pos, base_id), (last_pos, last_id) = min(positions), max(positions)
     open_vote = Vote.objects.filter(run=run, user=user, outcome="").select_related("example").first()
     if open_vote is not None:

@@ -106,7 +106,7 @@ def run_estimate(request: TeamRequest) -> HttpResponse:
 @team_required
 def run_detail(request: TeamRequest, run_id: int) -> HttpResponse:
     run = _run(request, run_id)
-    models = list(run.models.all())
+    models = list(run.run_models.all())
     ctx: dict[str, Any] = {"run": run, "can_launch": request.membership.can_launch, "models": models}
     if request.htmx and request.GET.get("part") == "progress":
         response = render(request, "evaluation/detail.html#progress", ctx)
@@ -218,7 +218,7 @@ def run_vote(request: TeamRequest, run_id: int) -> HttpResponse:
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            models = {m.position: m.label for m in run.models.all()}
+            models = {m.position: m.label for m in run.run_models.all()}
             messages.success(
                 request, f"Thanks. A was {models[cast_vote.first]}, B was {models[cast_vote.second]}."
             )

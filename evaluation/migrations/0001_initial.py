@@ -81,7 +81,7 @@ class Migration(migrations.Migration):
                 ('label', models.CharField(max_length=100)),
                 ('system_prompt', models.TextField(blank=True)),
                 ('connection', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='providers.connection')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='models', to='evaluation.run')),
+                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='run_models', to='evaluation.run')),
             ],
             options={
                 'ordering': ['position'],

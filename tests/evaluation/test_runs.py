@@ -48,7 +48,7 @@ def test_run_again_sends_nothing_twice(team, alice):
     first = ChatFake(reply=german_tune)
     session = services._Session(run, providers_for(job, first))
     for example in run.examples.all()[:7]:
-        model = run.models.get(position=0)
+        model = run.run_models.get(position=0)
         reply = session.provider(job.connection).chat(model=model.model, messages=example.messages)
         services.result_store(run=run, example=example, model=model, reply=reply, error=None, price=None)
     Run.objects.filter(id=run.id).update(status=Run.Status.RUNNING, heartbeat_at=None)
