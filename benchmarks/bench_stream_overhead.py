@@ -15,8 +15,11 @@ piece in hand) is taken over `--requests` requests:
   FINEWEB_LOCAL_BASE_URL).
 
 Prints per path the median and p95 TTFT, and per non-direct path the added time: the median and
-p95 of (path - direct) over the alternating pairs. Target: under 20 ms added. The compare screen's
-SSE endpoint, once merged, is one more entry in `paths()`.
+p95 of (path - direct) over the alternating pairs. Target: under 20 ms added. Both providers also
+have the path `compare`: the compare screen's own server-sent-events endpoint under uvicorn, with a
+logged-in session, the conversation made first as the playground's POST makes it (not timed), the
+time taken from the GET to the first `token` event: everything fineweb puts between a browser and
+the provider.
 
     python benchmarks/bench_stream_overhead.py [--requests 50]
 """
@@ -177,16 +180,80 @@ def adapter_path(kind: str, base_url: str, key: str, model: str, max_tokens: int
     return call
 
 
-def paths(provider: str, base_url: str) -> dict[str, Callable[[], float]]:
+def compare_path(server: str, provider_url: str | None, model: str, max_tokens: int) -> Callable[[], float]:
+    """The compare screen's own stream: a conversation made as the playground's POST makes it, then
+    `GET /compare/<id>/replies/<reply>/stream/` from the uvicorn server as the browser's EventSource
+    does, timed to the first `token` event. `provider_url` None: the team's built-in local provider
+    (served in the uvicorn process itself, as under `make run`)."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from compare.services import ColumnSpec, conversation_create
+    from onboarding.services import team_create
+    from providers.models import Connection
+    from providers.services import connection_create
+
+    user = get_user_model().objects.create_user(f"bench-{os.urandom(4).hex()}", password=os.urandom(8).hex())
+    team = team_create(name=f"Bench {user.username}", owner=user)
+    if provider_url is None:
+        connection = Connection.objects.get(team=team, kind=Connection.Kind.LOCAL)
+    else:
+        connection = connection_create(
+            team=team,
+            user=user,
+            kind="openai_compatible",
+            name="Loopback",
+            base_url=provider_url,
+            api_key="sk-bench",
+        )
+    browser = Client()
+    browser.force_login(user)
+    http = httpx.Client(
+        base_url=server,
+        cookies={"sessionid": browser.cookies["sessionid"].value},
+        timeout=120,
+        trust_env=False,
+    )
+
+    def call() -> float:
+        conversation = conversation_create(
+            team=team,
+            user=user,
+            columns=[
+                ColumnSpec(connection=connection, model=model),
+                ColumnSpec(connection=connection, model=model),
+            ],
+            message=MESSAGES[0]["content"],
+            temperature=0,
+            max_tokens=max_tokens,
+        )
+        reply = conversation.turns.get().replies.order_by("id").first()
+        assert reply is not None
+        started = time.perf_counter()
+        with http.stream("GET", f"/compare/{conversation.id}/replies/{reply.id}/stream/") as response:
+            assert response.status_code == 200, response.status_code
+            for line in response.iter_lines():
+                if line == "event: token":
+                    return time.perf_counter() - started
+                if line in ("event: error", "event: done"):
+                    break
+        raise AssertionError("the compare stream sent no token")
+
+    return call
+
+
+def paths(provider: str, base_url: str, server: str) -> dict[str, Callable[[], float]]:
     """The ways to reach one provider; the first is the direct call the others are measured against."""
     if provider == "openai-shaped":
         return {
             "direct": direct_path(base_url, "sk-bench", "gpt-bench", 16),
             "adapter": adapter_path("openai_compatible", base_url, "sk-bench", "gpt-bench", 16, guarded=True),
+            "compare": compare_path(server, base_url, "gpt-bench", 16),
         }
     return {
         "direct": direct_path(base_url, KEY, "fineweb-tiny", 4),
         "adapter": adapter_path("local", base_url, KEY, "fineweb-tiny", 4, guarded=False),
+        "compare": compare_path(server, None, "fineweb-tiny", 4),
     }
 
 
@@ -194,8 +261,8 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1] if len(values) >= 2 else values[0]
 
 
-def measure(provider: str, base_url: str, requests: int) -> None:
-    ways = paths(provider, base_url)
+def measure(provider: str, base_url: str, server: str, requests: int) -> None:
+    ways = paths(provider, base_url, server)
     for call in ways.values():  # warm: connections, the local model, imports
         call()
         call()
@@ -280,8 +347,9 @@ def main() -> int:
                     return 1
                 time.sleep(0.5)
         print(f"load average {os.getloadavg()[0]:.1f}, {len(os.sched_getaffinity(0))} cores")
-        measure("openai-shaped", f"http://127.0.0.1:{sse.port}/v1", args.requests)
-        measure("local", local, args.requests)
+        server_url = f"http://127.0.0.1:{port}"
+        measure("openai-shaped", f"http://127.0.0.1:{sse.port}/v1", server_url, args.requests)
+        measure("local", local, server_url, args.requests)
     finally:
         sse.stop()
         os.killpg(server.pid, signal.SIGINT)

@@ -336,19 +336,24 @@ def _decode(
     # the fallback (transformers' forward) serialises on the model; the fast path is read-only
     lock = loaded.lock if fast is None else contextlib.nullcontext()
     try:
-        with lock, torch.inference_mode():
-            if fast is not None:
-                kv = fast.new_cache(len(prompt_ids) + max_tokens)
-                step = functools.partial(fast.forward, cache=kv)
-            else:
-                step = _transformers_step(loaded)
+        # Inference mode is entered per step, never held across a `yield`: grad mode is a
+        # per-thread stack, and two generators interleaved on one thread that each held it open
+        # would unwind it out of order and leave gradients off for whatever runs next there.
+        with lock:
+            with torch.inference_mode():
+                if fast is not None:
+                    kv = fast.new_cache(len(prompt_ids) + max_tokens)
+                    step = functools.partial(fast.forward, cache=kv)
+                else:
+                    step = _transformers_step(loaded)
             step_ids = prompt_ids
             for _ in range(max_tokens):
                 if loaded.device == "cpu" and THREADS.epoch != epoch:
                     epoch = THREADS.epoch
                     torch.set_num_threads(THREADS.share(threads))
-                logits = step(step_ids)
-                token = _pick(logits, temperature, top_p, generator)
+                with torch.inference_mode():
+                    logits = step(step_ids)
+                    token = _pick(logits, temperature, top_p, generator)
                 ids.append(token)
                 if token in eos:
                     finish = "stop"

@@ -359,3 +359,24 @@ def test_stopping_a_chat_generation_ends_its_thread_long_before_max_tokens(setti
     assert left[-1] is chat._END
     assert not any(isinstance(item, StreamEnd) for item in left)  # stopped, not finished
     assert len(left) < 1900
+
+
+def test_interleaved_streams_on_one_thread_leave_gradients_on(cache_dir):
+    """Two streams advanced in turn on one thread (as a test or a caller may do) must not leave
+    grad mode off behind them: a training step on that thread afterwards still gets gradients."""
+    cache = ModelCache(max_models=1)
+    kwargs = dict(
+        base_model="fineweb-tiny",
+        adapter_path=None,
+        messages=PROMPTS[0],
+        max_tokens=8,
+        temperature=0,
+        cache_dir=cache_dir,
+        cache=cache,
+    )
+    a, b = generate_stream(**kwargs), generate_stream(**kwargs)
+    next(a), next(b)
+    list(a)
+    list(b)
+    assert torch.is_grad_enabled()
+    assert not torch.is_inference_mode_enabled()
