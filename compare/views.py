@@ -216,6 +216,11 @@ def _get_reply(request: MaybeTeamRequest, conversation_id: int, reply_id: int) -
         raise Http404 from exc
 
 
+def _get_and_claim(request: MaybeTeamRequest, conversation_id: int, reply_id: int) -> tuple[Reply, bool]:
+    reply = _get_reply(request, conversation_id, reply_id)
+    return reply, services.reply_claim(reply_id=reply.id)
+
+
 async def reply_stream(request: HttpRequest, conversation_id: int, reply_id: int) -> HttpResponseBase:
     """One column's reply as server-sent events: `token` pieces, then `done` or `error` with the stats.
 
@@ -223,10 +228,11 @@ async def reply_stream(request: HttpRequest, conversation_id: int, reply_id: int
     comes); any later one (a reconnect, a second tab) waits for it to finish and sends the result.
     The stream ends when the browser goes away, and the provider is not read any further.
     """
-    reply = await sync_to_async(_get_reply)(request, conversation_id, reply_id)  # type: ignore[arg-type]
     if request.method != "GET":
+        await sync_to_async(_get_reply)(request, conversation_id, reply_id)  # type: ignore[arg-type]
         return HttpResponseNotAllowed(["GET"])
-    claimed = await sync_to_async(services.reply_claim)(reply_id=reply.id)
+    # One hop to the sync side for the lookup and the claim (each hop costs a thread switch).
+    reply, claimed = await sync_to_async(_get_and_claim)(request, conversation_id, reply_id)  # type: ignore[arg-type]
     response = StreamingHttpResponse(
         _relay(reply.id) if claimed else _wait_for(reply.id), content_type="text/event-stream"
     )
