@@ -166,7 +166,7 @@ def svg(curves: dict[str, list[float]], path: Path) -> None:
 
 
 def compare(args) -> None:
-    from datasets import Dataset  # type: ignore[import-untyped]
+    from datasets import Dataset
     from peft import LoraConfig
     from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
     from trl import SFTConfig, SFTTrainer
