@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ import time
 from pathlib import Path
 
 import httpx
+from embedded import uvicorn_server
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,12 +55,6 @@ job.fine_tuned_model = job.model_name
 job.save()
 print("JOB", job.fine_tuned_model, job.output_dir)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_adapter(model_name: str, cache_dir: Path, target: Path) -> None:
@@ -243,92 +237,63 @@ def main() -> int:
         f"load average {os.getloadavg()[0]:.1f}"
     )
     print(f"fine-tune: untrained non-zero LoRA adapter (r=8, seed 0) as {tuned_name}")
-    port = free_port()
-    log = open(data / "uvicorn.log", "wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "fineweb.asgi:application",
-            "--port",
-            str(port),
-            "--lifespan",
-            "off",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                httpx.get(base + "/local/v1/models", headers={"Authorization": f"Bearer {KEY}"}, timeout=5)
-                break
-            except httpx.TransportError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    print((data / "uvicorn.log").read_text()[-3000:])
-                    return 1
-                time.sleep(0.5)
-        print()
-        for label, name, adapter_path in (("base", args.model, None), ("fine-tune", tuned_name, adapter)):
-            peer = Peer(args.model, args.cache_dir, adapter_path)
-            peer.run()  # warm the peer too
-            served, plain = [stream(base, name)], []
-            for _ in range(args.rounds):  # alternate, so both see the same machine
-                plain.append(peer.run())
-                served.append(stream(base, name))
-            del peer
-            same = all(s["text"] == plain[0]["text"] for s in served)
-            server_rate = median([s["tokens"] / s["seconds"] for s in served[1:]])
-            plain_rate = median([p["tokens"] / p["seconds"] for p in plain])
-            print(
-                f"{label:<10} /local/v1 stream {server_rate:6.1f} tok/s  TTFT cold {served[0]['ttft'] * 1000:6.0f} ms"
-                f"  warm {median([s['ttft'] for s in served[1:]]) * 1000:5.0f} ms  ({served[1]['tokens']} tokens,"
-                f" {served[1]['pieces']} chunks)"
-            )
-            print(
-                f"{'':<10} plain generate() {plain_rate:6.1f} tok/s  ratio {server_rate / plain_rate:4.2f}x"
-                f"  same greedy text: {'yes' if same else 'NO'}",
-                flush=True,
-            )
-        pair: dict[str, dict] = {}
-
-        def one(label: str, name: str) -> None:
-            pair[label] = stream(base, name)
-
-        workers = [
-            threading.Thread(target=one, args=("base", args.model)),
-            threading.Thread(target=one, args=("fine-tune", tuned_name)),
-        ]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        print(
-            "side by side: "
-            + ", ".join(
-                f"{label} {r['tokens'] / r['seconds']:5.1f} tok/s (TTFT {r['ttft'] * 1000:4.0f} ms)"
-                for label, r in pair.items()
-            )
-            + f", together {sum(r['tokens'] for r in pair.values()) / max(r['seconds'] for r in pair.values()):5.1f} tok/s"
-        )
-        if not args.skip_llama_cpp:
-            print(llama_cpp_figure(args.rounds))
+        with uvicorn_server(env, data, key=KEY, root=ROOT) as base:
+            if base is None:
+                return 1
+            run_all(args, base, tuned_name, adapter)
     finally:
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
         shutil.rmtree(data, ignore_errors=True)
     return 0
+
+
+def run_all(args, base: str, tuned_name: str, adapter) -> None:
+    """The measurements against the running server at `base`."""
+    print()
+    for label, name, adapter_path in (("base", args.model, None), ("fine-tune", tuned_name, adapter)):
+        peer = Peer(args.model, args.cache_dir, adapter_path)
+        peer.run()  # warm the peer too
+        served, plain = [stream(base, name)], []
+        for _ in range(args.rounds):  # alternate, so both see the same machine
+            plain.append(peer.run())
+            served.append(stream(base, name))
+        del peer
+        same = all(s["text"] == plain[0]["text"] for s in served)
+        server_rate = median([s["tokens"] / s["seconds"] for s in served[1:]])
+        plain_rate = median([p["tokens"] / p["seconds"] for p in plain])
+        print(
+            f"{label:<10} /local/v1 stream {server_rate:6.1f} tok/s  TTFT cold {served[0]['ttft'] * 1000:6.0f} ms"
+            f"  warm {median([s['ttft'] for s in served[1:]]) * 1000:5.0f} ms  ({served[1]['tokens']} tokens,"
+            f" {served[1]['pieces']} chunks)"
+        )
+        print(
+            f"{'':<10} plain generate() {plain_rate:6.1f} tok/s  ratio {server_rate / plain_rate:4.2f}x"
+            f"  same greedy text: {'yes' if same else 'NO'}",
+            flush=True,
+        )
+    pair: dict[str, dict] = {}
+
+    def one(label: str, name: str) -> None:
+        pair[label] = stream(base, name)
+
+    workers = [
+        threading.Thread(target=one, args=("base", args.model)),
+        threading.Thread(target=one, args=("fine-tune", tuned_name)),
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    print(
+        "side by side: "
+        + ", ".join(
+            f"{label} {r['tokens'] / r['seconds']:5.1f} tok/s (TTFT {r['ttft'] * 1000:4.0f} ms)"
+            for label, r in pair.items()
+        )
+        + f", together {sum(r['tokens'] for r in pair.values()) / max(r['seconds'] for r in pair.values()):5.1f} tok/s"
+    )
+    if not args.skip_llama_cpp:
+        print(llama_cpp_figure(args.rounds))
 
 
 if __name__ == "__main__":

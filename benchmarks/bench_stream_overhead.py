@@ -43,6 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from embedded import uvicorn_server
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -314,50 +315,16 @@ def main() -> int:
     )
 
     sse = SSEServer()
-    port = free_port()
-    log = open(data / "uvicorn.log", "wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "fineweb.asgi:application",
-            "--port",
-            str(port),
-            "--lifespan",
-            "off",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    local = f"http://127.0.0.1:{port}/local/v1"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                httpx.get(local + "/models", headers={"Authorization": f"Bearer {KEY}"}, timeout=5)
-                break
-            except httpx.TransportError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    print((data / "uvicorn.log").read_text()[-3000:])
-                    return 1
-                time.sleep(0.5)
-        print(f"load average {os.getloadavg()[0]:.1f}, {len(os.sched_getaffinity(0))} cores")
-        server_url = f"http://127.0.0.1:{port}"
-        measure("openai-shaped", f"http://127.0.0.1:{sse.port}/v1", server_url, args.requests)
-        measure("local", local, server_url, args.requests)
+        with uvicorn_server(env, data, key=KEY, root=ROOT) as server_url:
+            if server_url is None:
+                return 1
+            local = f"{server_url}/local/v1"
+            print(f"load average {os.getloadavg()[0]:.1f}, {len(os.sched_getaffinity(0))} cores")
+            measure("openai-shaped", f"http://127.0.0.1:{sse.port}/v1", server_url, args.requests)
+            measure("local", local, server_url, args.requests)
     finally:
         sse.stop()
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
         shutil.rmtree(data, ignore_errors=True)
     return 0
 

@@ -38,3 +38,60 @@ def _log_in(web: httpx.Client, base: str, password: str, username: str) -> httpx
         headers={"Referer": f"{base}/login/"},
     )
     return web
+
+
+@contextmanager
+def uvicorn_server(env: dict, data: Path, *, key: str, root: Path) -> Iterator[str | None]:
+    """fineweb's ASGI app under uvicorn on a free loopback port (one process, no lifespan), for the
+    benches that stream from it: yields its base URL once `/local/v1/models` answers (None, with the
+    tail of its log printed, when it never came up); stops its process group at the end."""
+    import os
+    import signal
+    import socket
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log_path = data / "uvicorn.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "fineweb.asgi:application",
+                "--port",
+                str(port),
+                "--lifespan",
+                "off",
+            ],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    httpx.get(
+                        base + "/local/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=5
+                    )
+                    break
+                except httpx.TransportError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        print(log_path.read_text()[-3000:])
+                        yield None
+                        return
+                    time.sleep(0.5)
+            yield base
+        finally:
+            os.killpg(server.pid, signal.SIGINT)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
