@@ -28,7 +28,8 @@ class SyncViewsHandler(ASGIHandler):
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
-        self._middleware_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)
+        chain: Any = self._middleware_chain  # type: ignore[has-type]  # set by load_middleware
+        self._middleware_chain = sync_to_async(chain, thread_sensitive=True)
 
 
 @lru_cache(maxsize=4096)
