@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from compare import selectors as compare_selectors
 from datasets_app.lines import example_lines
 from datasets_app.models import Blob, DatasetVersion
 from datasets_app.tokens import MessageCounter
@@ -738,6 +739,26 @@ def run_votes(run: Run) -> list[tuple[Hashable, str]]:
     return [(v.example_id, v.winner) for v in Vote.objects.filter(run=run).exclude(outcome="")]
 
 
+def compare_votes(run: Run) -> tuple[list[tuple[Hashable, str]], int]:
+    """The team's blind votes from the compare screen on the run's pairs, keyed like `run_votes`:
+    the same two models (baseline and last, in either order on the screen) on a turn whose user
+    message is an example's prompt, whitespace normalised. Also how many such votes were left out
+    because a reply named its model (the compare leaderboard leaves those out too)."""
+    models = sorted(run.run_models.all(), key=lambda m: m.position)
+    base, last = models[0], models[-1]
+    by_prompt: dict[str, int] = {}
+    for example_id, prompt in run.examples.order_by("index").values_list("id", "prompt"):
+        by_prompt.setdefault(compare_selectors.normalise_prompt(prompt), example_id)
+    votes, leaked = compare_selectors.blind_votes_on_pair(
+        team=run.team,
+        first=(base.connection_id, base.model),
+        second=(last.connection_id, last.model),
+        prompts=set(by_prompt),
+    )
+    positions = {"first": str(base.position), "second": str(last.position)}
+    return [(by_prompt[v.prompt], positions.get(v.winner, v.winner)) for v in votes], leaked
+
+
 # --- summarize ----------------------------------------------------------------------------------
 def _values(run: Run, model: RunModel, key: str) -> dict[int, Any]:
     return {
@@ -903,9 +924,21 @@ def judge_summary(run: Run) -> dict:
         out["self_agreement"] = 100 * agree / len(both) if both else None
     outcomes = judge_outcomes(run)
     out["wins"] = {k: sum(1 for v in outcomes.values() if v == k) for k in ("0", "1", "tie")}
-    agreement = judge_agreement(run_votes(run), outcomes)
-    out["people"] = (
-        None
+    out.update(people_summary(run, outcomes))
+    return out
+
+
+def people_summary(run: Run, outcomes: Mapping[int, str]) -> dict[str, Any]:
+    """The judge against the team's blind votes, from both sources: the run's own votes and the
+    compare screen's on the same pairs; with the votes each source gave (those the judge has an
+    outcome for) and the compare vote the figures are as of (`compare_vote_id`)."""
+    as_of = compare_selectors.latest_blind_vote_id(run.team)
+    own = run_votes(run)
+    compared, leaked = compare_votes(run)
+    agreement = judge_agreement([*own, *compared], outcomes)
+    return {
+        "compare_vote_id": as_of,
+        "people": None
         if agreement is None
         else {
             "n": agreement.n,
@@ -913,9 +946,24 @@ def judge_summary(run: Run) -> dict:
             "kappa": agreement.kappa,
             "ci_low": agreement.ci_low,
             "ci_high": agreement.ci_high,
-        }
-    )
-    return out
+        },
+        "sources": {
+            "run": sum(1 for key, _ in own if key in outcomes),
+            "compare": sum(1 for key, _ in compared if key in outcomes),
+            "compare_leaked": leaked,
+        },
+    }
+
+
+def run_people_refresh(*, run: Run) -> dict:
+    """Recount the judge's agreement with people (a compare vote was cast since the summary)."""
+    summary = dict(run.summary)
+    if not run.judge or "judge" not in summary:
+        return summary
+    summary["judge"] = {**summary["judge"], **people_summary(run, judge_outcomes(run))}
+    Run.objects.filter(id=run.id).update(summary=summary)
+    run.summary = summary
+    return summary
 
 
 # --- blind votes on the run's own examples ------------------------------------------------------

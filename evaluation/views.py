@@ -120,6 +120,9 @@ def run_detail(request: TeamRequest, run_id: int) -> HttpResponse:
             {**ctx, **selectors.results_page(run=run, params=request.GET, models=models)},
         )
     ctx.update(selectors.results_page(run=run, params=request.GET, models=models))
+    judge = run.summary.get("judge")
+    if run.is_finished and judge and judge.get("compare_vote_id") != selectors.latest_compare_vote_id(run):
+        services.run_people_refresh(run=run)  # a blind vote was cast on the compare screen since
     ctx["figure"] = selectors.scorecard_figure(run) if run.is_finished else None
     ctx["comparisons"] = run.summary.get("comparisons", [])
     ctx["judge_summary"] = run.summary.get("judge")
