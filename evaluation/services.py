@@ -29,7 +29,7 @@ from datasets_app.lines import example_lines
 from datasets_app.models import Blob, DatasetVersion
 from datasets_app.tokens import MessageCounter
 from evaluation import scorers as scoring
-from evaluation.calls import Call, Limit, run_calls
+from evaluation.calls import Call, Limit, Outcome, run_calls
 from evaluation.models import RUN_LEASE, Example, Result, Run, RunModel, Verdict, Vote
 from fineweb.accounts.models import Team
 from fineweb.lib import catalogue, diffing, stats
@@ -599,11 +599,21 @@ def _send_replies(session: _Session) -> bool:
 
             calls.append(Call(key=(example, model), connection_id=model.connection_id, send=send))
 
-    def on_done(call: Call, reply: ChatReply | None, error: ProviderError | None) -> None:
-        example, model = cast(tuple[Example, RunModel], call.key)
-        result_store(
-            run=run, example=example, model=model, reply=reply, error=error, price=session.prices[model.id]
-        )
+    def on_done(outcomes: list[Outcome]) -> None:
+        rows = []
+        for call, reply, error in outcomes:
+            example, model = cast(tuple[Example, RunModel], call.key)
+            rows.append(
+                result_row(
+                    run=run,
+                    example=example,
+                    model=model,
+                    reply=reply,
+                    error=error,
+                    price=session.prices[model.id],
+                )
+            )
+        Result.objects.bulk_create(rows, ignore_conflicts=True)
 
     return run_calls(
         calls, limits=limits, on_done=on_done, should_stop=session.should_stop, on_tick=session.heartbeat
@@ -620,6 +630,22 @@ def result_store(
     price,
 ) -> None:
     """Store one reply with its scores; a second store of the same example x model is a no-op."""
+    Result.objects.bulk_create(
+        [result_row(run=run, example=example, model=model, reply=reply, error=error, price=price)],
+        ignore_conflicts=True,
+    )
+
+
+def result_row(
+    *,
+    run: Run,
+    example: Example,
+    model: RunModel,
+    reply: ChatReply | None,
+    error: ProviderError | None,
+    price,
+) -> Result:
+    """The unsaved `Result` of one reply (or error) with its scores."""
     fields: dict[str, Any] = {}
     if reply is not None:
         fields = {
@@ -641,9 +667,7 @@ def result_store(
         }
     else:
         fields = {"error": error.user_message if error else "No reply."}
-    Result.objects.bulk_create(
-        [Result(run=run, example=example, model=model, **fields)], ignore_conflicts=True
-    )
+    return Result(run=run, example=example, model=model, **fields)
 
 
 # --- the judge ----------------------------------------------------------------------------------
@@ -736,10 +760,11 @@ def _send_judge(session: _Session) -> bool:
 
             calls.append(Call(key=(example, item, order), connection_id=connection.id, send=send))
 
-    def on_done(call: Call, reply: ChatReply | None, error: ProviderError | None) -> None:
-        example, item, order = cast(tuple[Example, str, str], call.key)
-        Verdict.objects.bulk_create(
-            [
+    def on_done(outcomes: list[Outcome]) -> None:
+        rows = []
+        for call, reply, error in outcomes:
+            example, item, order = cast(tuple[Example, str, str], call.key)
+            rows.append(
                 Verdict(
                     run=run,
                     example=example,
@@ -749,9 +774,8 @@ def _send_judge(session: _Session) -> bool:
                     raw=reply.text[:2000] if reply else "",
                     error=error.user_message if error else "",
                 )
-            ],
-            ignore_conflicts=True,
-        )
+            )
+        Verdict.objects.bulk_create(rows, ignore_conflicts=True)
 
     return run_calls(
         calls,
