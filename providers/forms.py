@@ -64,6 +64,12 @@ class ConnectionForm(forms.Form):
             at_once, per_minute = DEFAULT_LIMITS.get(connection.kind, (None, None))
             self.fields["max_concurrent"].widget.attrs["placeholder"] = str(at_once or "")
             self.fields["per_minute"].widget.attrs["placeholder"] = str(per_minute or "")
+            if at_once and per_minute:
+                self.fields["max_concurrent"].help_text = (
+                    "How many calls an evaluation run keeps in flight on this connection. Leave blank "
+                    f"for the default of {connection.get_kind_display()}: {at_once} at once and "
+                    f"{per_minute} a minute."
+                )
         if connection is not None:
             # The kind of an existing connection stays; its key is never sent back to the browser.
             del self.fields["kind"]

@@ -49,6 +49,7 @@ def test_a_launcher_evaluates_a_fine_tune_and_sees_the_results_and_the_scorecard
         assert page.get_attribute("input[name=max_concurrent]", "placeholder") == "4"
         page.fill("input[name=max_concurrent]", "1")
         page.fill("input[name=per_minute]", "1200")
+        screenshot(page, "connection-limits.png")
         page.click("button[type=submit] >> text=Save")
         page.wait_for_url("**/connections/")
 
