@@ -93,7 +93,7 @@ def review_queue(request: TeamRequest, version_id: int) -> HttpResponse:
         problem_choices=selectors.PROBLEM_CHOICES,
         warning_choices=selectors.WARNING_CHOICES,
         reviewers=selectors.summary_reviewers(review),
-        counts=(counts := selectors.counts(review)),
+        counts=selectors.counts(review),
         here=request.get_full_path(),
     )
     if view == "list":
@@ -104,9 +104,7 @@ def review_queue(request: TeamRequest, version_id: int) -> HttpResponse:
         )
     else:
         at = selectors._int(request.GET.get("at"))
-        context["focus"] = selectors.focus(
-            review, filters, at=at, user_id=request.user.id, total_all=counts["total"]
-        )
+        context["focus"] = selectors.focus(review, filters, at=at, user_id=request.user.id)
     return render(request, "review/queue.html", context)
 
 
