@@ -163,6 +163,10 @@ BLOB_DIR = DATA_DIR / "blobs"
 # id), so datasets_app links to what is built on a version without importing those apps: the
 # jobs trained on it; the review app adds its history of the examples, the evaluation app its runs.
 DATASET_VERSION_PANELS = ["jobs:for_version", "review:for_version"]
+# Where a version is frozen (a URL name taking the version's id): through the team's review, whose
+# gate freezes the approved examples into a new version. The version page links there; datasets_app
+# has no freeze of its own that would skip the review.
+DATASET_FREEZE_URL = "review:queue"
 # Dataset files up to this size are validated during the upload; larger ones by a Celery worker.
 DATASET_INLINE_VALIDATE_BYTES = env_int("FINEWEB_DATASET_INLINE_VALIDATE_BYTES", 2 * 1024 * 1024)
 # Files from this size on are checked by a pool of forked processes, one per CPU, or at most

@@ -185,7 +185,6 @@ class Decision(models.Model):
             models.UniqueConstraint(fields=["example", "reviewer"], name="review_one_decision_per_reviewer")
         ]
         indexes = [
-            models.Index(fields=["reviewer", "example"], name="review_dec_reviewer"),
             # A bulk decision finds the rows it wrote by (reviewer, time) to refresh their status.
             models.Index(fields=["reviewer", "updated"], name="review_dec_written"),
         ]

@@ -16,10 +16,10 @@ from review.agreement import agreement as pair_agreement
 from review.models import Comment, Decision, Example, ExampleState, Fix, ReviewEvent, VersionReview
 
 PER_PAGE = 25
-# A filtered page counts its matches up to this many ("more than 1,000 match"): an exact count
+# A filtered page counts its matches up to this many ("more than 500 match"): an exact count
 # of a filter over 100,000 examples reads them all on every page; the bulk confirmation counts
 # exactly, once.
-COUNT_CAP = 1000
+COUNT_CAP = 500
 
 STATUS_CHOICES = [
     ("", "Any status"),
@@ -153,7 +153,9 @@ def match_count(review: VersionReview, filters: Filters, base: QuerySet[Example]
         return review.counts["total"], False
     if filters.status_only:
         return review.counts[filters.status], False
-    n = base.order_by()[: COUNT_CAP + 1].count()
+    # Ordered by the key, so the planner walks the filter's index and stops at the cap (unordered,
+    # PostgreSQL merge-joined both tables in full: 130 ms at 100,000 examples).
+    n = base.order_by(filters.key)[: COUNT_CAP + 1].count()
     return min(n, COUNT_CAP), n > COUNT_CAP
 
 
@@ -239,7 +241,7 @@ def focus(review: VersionReview, filters: Filters, *, at: int | None, user_id: i
         next_row = (
             base.filter(**{f"{key}__gt": example.index}).order_by(key).values_list(key, flat=True).first()
         )
-        before = base.filter(**{f"{key}__lt": example.index}).order_by()[:COUNT_CAP].count()
+        before = base.filter(**{f"{key}__lt": example.index}).order_by(f"-{key}")[:COUNT_CAP].count()
         position = before + 1 if before < COUNT_CAP else None
     card = cards_for([example], user_id=user_id, with_threads=True)[0]
     return Focus(card, prev_row, next_row, position, total, more)

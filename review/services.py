@@ -170,7 +170,7 @@ def review_examples_build(*, review: VersionReview) -> VersionReview:
             f"settled_verdict) SELECT id, version_id, \"index\", %s, 0, 0, '' FROM {e} WHERE version_id = %s",
             [Example.Status.PENDING, version.id],
         )
-    _analyze()
+    _analyze(Example, ExampleState)
     claimed.update(
         state=VersionReview.State.READY,
         progress=100,
@@ -184,14 +184,14 @@ def review_examples_build(*, review: VersionReview) -> VersionReview:
     return review
 
 
-def _analyze() -> None:
+def _analyze(*models: type[Example] | type[ExampleState]) -> None:
     """Let PostgreSQL's planner see the rows a build or a bulk decision just wrote: with the
     statistics of an empty table it chose a full scan and a sort for a filtered page of 100,000
     rows (130 ms) where the (version, status, index) index answers in 0.1 ms. Autovacuum would
     get there a minute later. SQLite's planner takes the indexes without statistics."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {Example._meta.db_table}, {ExampleState._meta.db_table}")
+            cursor.execute("ANALYZE " + ", ".join(m._meta.db_table for m in models))
 
 
 def review_build_fail(*, review_id: int) -> None:
@@ -564,7 +564,7 @@ def examples_bulk_decide(
         _refresh_written(reviewer_id=user.id, written=stamp, needed=review.reviews_needed)
         _recount(review)
         if count > ANALYZE_AFTER:
-            _analyze()
+            _analyze(ExampleState)  # only the states changed (the examples' table took 1.6 s more)
         ReviewEvent.objects.create(
             version_id=review.version_id,
             actor=user,

@@ -232,6 +232,7 @@ def review_bulk(request: TeamRequest, version_id: int) -> HttpResponse:
     source = request.POST if request.method == "POST" else request.GET
     filters = selectors.Filters.from_query(source, user_id=request.user.id)
     verdict = source.get("verdict", "approve")
+    then = "summary" if source.get("then") == "summary" else ""
     count = selectors.filtered(review, filters).count()
     if request.method == "POST":
         try:
@@ -249,6 +250,8 @@ def review_bulk(request: TeamRequest, version_id: int) -> HttpResponse:
             )
             word = "Approved" if verdict == "approve" else "Rejected"
             messages.success(request, f"{word} {n:,} example{'s' if n != 1 else ''}.")
+            if then == "summary":
+                return redirect("review:summary", version_id=version.id)
             return redirect(_queue_url(version.id, filters, view="list"))
         except ReviewError as exc:
             messages.error(request, str(exc))
@@ -260,6 +263,7 @@ def review_bulk(request: TeamRequest, version_id: int) -> HttpResponse:
         "filter_fields": filters.as_query(),
         "verdict": "reject" if verdict == "reject" else "approve",
         "count": count,
+        "then": then,
         "query": urlencode(filters.as_query()),
     }
     return render(request, "review/bulk.html", context)
