@@ -32,13 +32,14 @@ class VersionReview(models.Model):
         BUILDING = "building", "Preparing"
         READY = "ready", "In review"
         FAILED = "failed", "Could not be prepared"
+        FREEZING = "freezing", "Being frozen"
         FROZEN = "frozen", "Frozen"
 
     version = models.OneToOneField(
         "datasets_app.DatasetVersion", on_delete=models.CASCADE, related_name="review"
     )
     state = models.CharField(max_length=16, choices=State.choices, default=State.BUILDING)
-    progress = models.PositiveSmallIntegerField(default=0)  # 0..100 while rows are built
+    progress = models.PositiveSmallIntegerField(default=0)  # 0..100 while rows are built or frozen
     n_examples = models.PositiveIntegerField(default=0)
     # Examples per status, kept by the services (one change per decision, a recount per bulk
     # action), so no page counts 100,000 rows to show them.

@@ -351,6 +351,8 @@ def _open_review(example: Example) -> VersionReview:
             "This review is finished: its approved examples were frozen into a new version. "
             "Open that version to change anything."
         )
+    if review.state == VersionReview.State.FREEZING:
+        raise ReviewError("This review is being frozen right now; wait until it is done.")
     return review
 
 
@@ -535,6 +537,8 @@ def examples_bulk_decide(
     confirmation showed. Returns how many examples got the decision."""
     if review.state == VersionReview.State.FROZEN:
         raise ReviewError("This review is finished: its approved examples were frozen into a new version.")
+    if review.state != VersionReview.State.READY:
+        raise ReviewError("This review is not open for decisions right now (it is being prepared or frozen).")
     _require(review.version, user)
     if verdict not in Decision.Verdict.values:
         raise ReviewError("Choose approve or reject.")
@@ -576,16 +580,8 @@ def examples_bulk_decide(
 
 
 # --- the gate -------------------------------------------------------------------------------------
-def review_freeze(*, review: VersionReview, user: User, approved_only: bool = False) -> DatasetVersion:
-    """Freeze what the team approved into a new, immutable version that jobs can train on.
-
-    Every example must have its reviews (no example waiting, no disagreement left), unless the
-    owner freezes "approved only", leaving out the rest.
-    """
-    version = DatasetVersion.objects.select_related("dataset").get(id=review.version_id)
-    _require(version, user, owner=True)
-    if review.state != VersionReview.State.READY:
-        raise ReviewError("This review cannot be frozen now: it is not open.")
+def _gate(*, review: VersionReview, version: DatasetVersion, approved_only: bool) -> dict[str, int]:
+    """The freeze rule, on the exact counts: every example has its reviews, or "approved only"."""
     if version.is_frozen:
         raise ReviewError(
             "This version is already frozen and jobs can train on it; a fix here starts a new draft to review."
@@ -599,7 +595,57 @@ def review_freeze(*, review: VersionReview, user: User, approved_only: bool = Fa
             f"{open_:,} example{'s' if open_ != 1 else ''} still wait for reviews or for a settled "
             "disagreement. Finish them, or freeze the approved examples only."
         )
+    return counts
+
+
+def review_freeze_start(
+    *, review: VersionReview, user: User, approved_only: bool = False
+) -> DatasetVersion | None:
+    """The owner's "Freeze": `review_freeze` at once for a small review; one of more than
+    `REVIEW_FREEZE_INLINE_EXAMPLES` approved examples is frozen by the worker task
+    `review.freeze_version` (writing 100,000 examples took 3.5 s in the request): the review is
+    then "being frozen", refuses decisions, its page shows a progress bar, and None is returned.
+    """
+    version = DatasetVersion.objects.select_related("dataset").get(id=review.version_id)
+    _require(version, user, owner=True)
+    if review.state != VersionReview.State.READY:
+        raise ReviewError("This review cannot be frozen now: it is not open.")
+    counts = _gate(review=review, version=version, approved_only=approved_only)
+    if counts["approved"] <= settings.REVIEW_FREEZE_INLINE_EXAMPLES:
+        return review_freeze(review=review, user=user, approved_only=approved_only)
+    claimed = VersionReview.objects.filter(id=review.id, state=VersionReview.State.READY).update(
+        state=VersionReview.State.FREEZING, progress=0
+    )
+    if claimed:
+        from review.tasks import review_freeze_task
+
+        transaction.on_commit(lambda: review_freeze_task.delay(review.id, user.id, approved_only))
+    review.refresh_from_db()
+    return None
+
+
+def review_freeze(*, review: VersionReview, user: User, approved_only: bool = False) -> DatasetVersion:
+    """Freeze what the team approved into a new, immutable version that jobs can train on.
+
+    Every example must have its reviews (no example waiting, no disagreement left), unless the
+    owner freezes "approved only", leaving out the rest. Runs in the request for a small review,
+    else in the worker (`review_freeze_start`); the rule is checked here again on the exact counts,
+    and a review being frozen goes back to "in review" if it no longer holds.
+    """
+    version = DatasetVersion.objects.select_related("dataset").get(id=review.version_id)
+    _require(version, user, owner=True)
+    if review.state not in (VersionReview.State.READY, VersionReview.State.FREEZING):
+        raise ReviewError("This review cannot be frozen now: it is not open.")
+    claimed = VersionReview.objects.filter(
+        id=review.id, state__in=[VersionReview.State.READY, VersionReview.State.FREEZING]
+    )
+    try:
+        counts = _gate(review=review, version=version, approved_only=approved_only)
+    except ReviewError:
+        claimed.filter(state=VersionReview.State.FREEZING).update(state=VersionReview.State.READY, progress=0)
+        raise
     left_out = counts["total"] - counts["approved"]
+    step = max(counts["approved"] // 50, BATCH)
 
     def approved() -> Iterator[dict]:
         rows = (
@@ -607,21 +653,27 @@ def review_freeze(*, review: VersionReview, user: User, approved_only: bool = Fa
             .order_by("index")
             .values_list("data", flat=True)
         )
-        for data in rows.iterator(chunk_size=BATCH):
+        for n, data in enumerate(rows.iterator(chunk_size=BATCH), start=1):
+            if n % step == 0:
+                claimed.filter(state=VersionReview.State.FREEZING).update(
+                    progress=min(99, n * 100 // counts["approved"])
+                )
             if data is not None:  # an approved example is readable; an unreadable one cannot be trained on
                 yield data
 
-    frozen = _derive(
-        parent=version,
-        examples=approved(),
-        user=user,
-        note=f"Reviewed: {counts['approved']:,} approved examples"
-        + (f", {left_out:,} left out" if left_out else ""),
-        freeze=True,
-    )
-    updated = VersionReview.objects.filter(id=review.id, state=VersionReview.State.READY).update(
-        state=VersionReview.State.FROZEN, frozen_into=frozen
-    )
+    try:
+        frozen = _derive(
+            parent=version,
+            examples=approved(),
+            user=user,
+            note=f"Reviewed: {counts['approved']:,} approved examples"
+            + (f", {left_out:,} left out" if left_out else ""),
+            freeze=True,
+        )
+    except ReviewError:
+        claimed.filter(state=VersionReview.State.FREEZING).update(state=VersionReview.State.READY, progress=0)
+        raise
+    updated = claimed.update(state=VersionReview.State.FROZEN, frozen_into=frozen, progress=100)
     if updated:
         ReviewEvent.objects.create(
             version=version,
@@ -632,3 +684,10 @@ def review_freeze(*, review: VersionReview, user: User, approved_only: bool = Fa
         )
     review.refresh_from_db()
     return frozen
+
+
+def review_freeze_fail(*, review_id: int) -> None:
+    """The worker's freeze broke: the review is open again, so the owner can try once more."""
+    VersionReview.objects.filter(id=review_id, state=VersionReview.State.FREEZING).update(
+        state=VersionReview.State.READY, progress=0
+    )

@@ -25,7 +25,7 @@ from review.services import (
     example_fix,
     example_settle,
     examples_bulk_decide,
-    review_freeze,
+    review_freeze_start,
     review_settings_for,
     review_settings_update,
     review_start,
@@ -275,6 +275,12 @@ def review_summary(request: TeamRequest, version_id: int) -> HttpResponse:
     review = get_for_team_or_404(
         VersionReview.objects.all(), request, team_field="version__dataset__team", version=version
     )
+    if request.htmx and request.GET.get("poll"):  # the freeze's progress bar: its fragment, then a reload
+        if review.state == VersionReview.State.FREEZING:
+            return render(request, "review/summary.html#freezing", {"version": version, "review": review})
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
     context = {
         "version": version,
         "dataset": version.dataset,
@@ -292,11 +298,14 @@ def review_freeze_view(request: TeamRequest, version_id: int) -> HttpResponse:
         VersionReview.objects.all(), request, team_field="version__dataset__team", version=version
     )
     try:
-        frozen = review_freeze(
+        frozen = review_freeze_start(
             review=review, user=request.user, approved_only=bool(request.POST.get("approved_only"))
         )
     except ReviewError as exc:
         messages.error(request, str(exc))
+        return redirect("review:summary", version_id=version.id)
+    if frozen is None:  # a large review: a worker freezes it, this page shows how far it got
+        messages.success(request, "Freezing the approved examples; this page follows the progress.")
         return redirect("review:summary", version_id=version.id)
     messages.success(
         request, f"Frozen: version {frozen.number} holds the approved examples; jobs can train on it."
