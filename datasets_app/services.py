@@ -283,7 +283,9 @@ def version_exports_check(*, version: DatasetVersion) -> DatasetVersion:
     from datasets_app import exports
 
     if not version.is_frozen:
-        raise DatasetError("Only a frozen version can be exported: review it and freeze the approved examples first.")
+        raise DatasetError(
+            "Only a frozen version can be exported: review it and freeze the approved examples first."
+        )
     results: dict = {}
     for fmt in exports.formats_for(version.dataset.method):
         with version.blob.open() as f:
@@ -300,7 +302,9 @@ def version_exports_check(*, version: DatasetVersion) -> DatasetVersion:
 def version_training_blobs(*, version: DatasetVersion) -> tuple[Blob, Blob | None]:
     """The files a job trains on: the split's train and validation files, or the whole file."""
     if not version.is_frozen:
-        raise DatasetError("Only a frozen version can be trained on: review it and freeze the approved examples first.")
+        raise DatasetError(
+            "Only a frozen version can be trained on: review it and freeze the approved examples first."
+        )
     if version.train_blob_id:
         assert version.train_blob is not None  # train_blob_id is set
         return version.train_blob, version.validation_blob

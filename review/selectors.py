@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from fineweb.accounts.models import Membership
 from review.agreement import agreement as pair_agreement
@@ -100,7 +100,7 @@ class Filters:
         if self.status == "fixed":
             examples = examples.filter(fixed=True)
         elif self.status:
-            examples = examples.filter(state__version_id=F("version_id"), state__status=self.status)
+            examples = examples.filter(state__status=self.status)
         if self.reviewer is not None:
             examples = examples.filter(
                 Exists(Decision.objects.filter(example=OuterRef("pk"), reviewer_id=self.reviewer))
@@ -143,7 +143,10 @@ class Filters:
 
 
 def filtered(review: VersionReview, filters: Filters) -> QuerySet[Example]:
-    return filters.apply(Example.objects.filter(version_id=review.version_id)).select_related("state")
+    examples = Example.objects.filter(version_id=review.version_id)
+    if filters.key == "state__index":  # the (version, status, index) index needs the version too
+        examples = examples.filter(state__version_id=review.version_id)
+    return filters.apply(examples).select_related("state")
 
 
 def match_count(review: VersionReview, filters: Filters, base: QuerySet[Example]) -> tuple[int, bool]:
