@@ -55,7 +55,20 @@ def lines(n: int) -> bytes:
     return ("\n".join(out) + "\n").encode()
 
 
+SHOW_QUERIES = False  # --queries: print each page's slowest SQL statements
+
+
 def timed(fn, repeat: int) -> float:
+    if SHOW_QUERIES:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            fn()
+        slow = sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:3]
+        print(f"  {len(queries.captured_queries)} queries; slowest:", file=sys.stderr)
+        for q in slow:
+            print(f"    {float(q['time']) * 1000:6.1f} ms {q['sql'][:400]}", file=sys.stderr)
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -150,7 +163,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,100000")
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--queries", action="store_true", help="print each page's slowest queries")
     args = parser.parse_args()
+    global SHOW_QUERIES
+    SHOW_QUERIES = args.queries
     sizes = [int(s) for s in args.sizes.split(",")]
 
     import django

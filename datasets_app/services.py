@@ -234,10 +234,11 @@ def dataset_version_split(*, version: DatasetVersion, fraction: float, seed: int
 
 
 def version_freeze(*, version: DatasetVersion, user: User) -> DatasetVersion:
-    """Freeze a valid version so it can be trained on. Owners and reviewers only.
+    """Freeze a valid version as it is, so it can be trained on. Owners and reviewers only.
 
-    The review workflow (approve / reject / comment / fix) will gate this call; for now a reviewer
-    freezing a version is the review.
+    No page calls this: the version page leads to the review (`DATASET_FREEZE_URL`), whose gate
+    freezes the approved examples into a new version (`version_derive(freeze=True)`). It stays for
+    fixtures and scripts that need a frozen version of a file as it is.
     """
     membership = Membership.objects.filter(team_id=version.dataset.team_id, user=user).first()
     if membership is None or not membership.can_review:
@@ -282,7 +283,9 @@ def version_exports_check(*, version: DatasetVersion) -> DatasetVersion:
     from datasets_app import exports
 
     if not version.is_frozen:
-        raise DatasetError("Only a frozen version can be exported: freeze it on its page first.")
+        raise DatasetError(
+            "Only a frozen version can be exported: review it and freeze the approved examples first."
+        )
     results: dict = {}
     for fmt in exports.formats_for(version.dataset.method):
         with version.blob.open() as f:
@@ -299,7 +302,9 @@ def version_exports_check(*, version: DatasetVersion) -> DatasetVersion:
 def version_training_blobs(*, version: DatasetVersion) -> tuple[Blob, Blob | None]:
     """The files a job trains on: the split's train and validation files, or the whole file."""
     if not version.is_frozen:
-        raise DatasetError("Only a frozen version can be trained on: freeze it on its page first.")
+        raise DatasetError(
+            "Only a frozen version can be trained on: review it and freeze the approved examples first."
+        )
     if version.train_blob_id:
         assert version.train_blob is not None  # train_blob_id is set
         return version.train_blob, version.validation_blob

@@ -15,7 +15,6 @@ urlpatterns = [
     path("<int:dataset_id>/v/<int:number>/progress/", views.version_progress, name="progress"),
     path("<int:dataset_id>/v/<int:number>/examples/", views.version_examples, name="examples"),
     path("<int:dataset_id>/v/<int:number>/split/", views.version_split, name="split"),
-    path("<int:dataset_id>/v/<int:number>/freeze/", views.version_freeze_view, name="freeze"),
     path("<int:dataset_id>/v/<int:number>/file/<str:which>/", views.version_file, name="file"),
     path("<int:dataset_id>/v/<int:number>/export/<slug:fmt>/", views.version_export, name="export"),
 ]

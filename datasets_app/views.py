@@ -20,7 +20,6 @@ from datasets_app.services import (
     dataset_version_split,
     human_size,
     version_exports_schedule,
-    version_freeze,
 )
 from datasets_app.uploads import SizeLimitUploadHandler
 from fineweb.accounts.access import get_for_team_or_404, team_required
@@ -149,6 +148,8 @@ def version_detail(request: TeamRequest, dataset_id: int, number: int) -> HttpRe
         "lineage": version.lineage,
         "exports": _export_options(version),
         "panels": [reverse(name, args=[version.id]) for name in settings.DATASET_VERSION_PANELS],
+        "freeze_url": reverse(settings.DATASET_FREEZE_URL, args=[version.id]),
+        "frozen_children": version.children.filter(frozen_at__isnull=False).order_by("number"),
         "compare_default": version.parent.number if version.parent else version.number - 1,
     }
     return render(request, "datasets/version.html", context)
@@ -191,18 +192,6 @@ def version_split(request: TeamRequest, dataset_id: int, number: int) -> HttpRes
             request, "Check the split: " + "; ".join(str(e) for errs in form.errors.values() for e in errs)
         )
     return redirect(_version_url(version) + "#split")
-
-
-@require_POST
-@team_required
-def version_freeze_view(request: TeamRequest, dataset_id: int, number: int) -> HttpResponse:
-    version = _get_version_for_user(request, dataset_id, number)
-    try:
-        version_freeze(version=version, user=request.user)
-        messages.success(request, f"Version {version.number} is frozen: jobs can now train on it.")
-    except DatasetError as exc:
-        messages.error(request, str(exc))
-    return redirect(_version_url(version))
 
 
 @require_POST

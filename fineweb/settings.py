@@ -163,6 +163,13 @@ BLOB_DIR = DATA_DIR / "blobs"
 # id), so datasets_app links to what is built on a version without importing those apps: the
 # jobs trained on it; the review app adds its history of the examples, the evaluation app its runs.
 DATASET_VERSION_PANELS = ["jobs:for_version", "review:for_version"]
+# Where a version is frozen (a URL name taking the version's id): through the team's review, whose
+# gate freezes the approved examples into a new version. The version page links there; datasets_app
+# has no freeze of its own that would skip the review.
+DATASET_FREEZE_URL = "review:queue"
+# A review with more approved examples than this is frozen by the worker task review.freeze_version
+# (100,000 took 3.5 s in the request); smaller ones in the request.
+REVIEW_FREEZE_INLINE_EXAMPLES = env_int("FINEWEB_REVIEW_FREEZE_INLINE_EXAMPLES", 5000)
 # Dataset files up to this size are validated during the upload; larger ones by a Celery worker.
 DATASET_INLINE_VALIDATE_BYTES = env_int("FINEWEB_DATASET_INLINE_VALIDATE_BYTES", 2 * 1024 * 1024)
 # Files from this size on are checked by a pool of forked processes, one per CPU, or at most
@@ -205,7 +212,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Task names are "<app label>.<verb>_<noun>" (jobs.sync_job, localtuner.train_job, ...). Every
 # route and every beat entry is here; tasks not routed go to the default queue.
-CELERY_TASK_ROUTES = {"localtuner.*": {"queue": "training"}, "evaluation.*": {"queue": "default"}}
+CELERY_TASK_ROUTES = {
+    "localtuner.*": {"queue": "training"},
+    "evaluation.*": {"queue": "default"},
+    "review.*": {"queue": "default"},
+}
 CELERY_BEAT_SCHEDULE = {
     # The home page says whether a worker of each queue is online.
     "heartbeat-default": {"task": "accounts.record_heartbeat", "schedule": 30.0, "args": ("default",)},

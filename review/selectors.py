@@ -13,9 +13,13 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from fineweb.accounts.models import Membership
 from review.agreement import agreement as pair_agreement
-from review.models import Comment, Decision, Example, Fix, ReviewEvent, VersionReview
+from review.models import Comment, Decision, Example, ExampleState, Fix, ReviewEvent, VersionReview
 
 PER_PAGE = 25
+# A filtered page counts its matches up to this many ("more than 500 match"): an exact count
+# of a filter over 100,000 examples reads them all on every page; the bulk confirmation counts
+# exactly, once.
+COUNT_CAP = 500
 
 STATUS_CHOICES = [
     ("", "Any status"),
@@ -96,7 +100,7 @@ class Filters:
         if self.status == "fixed":
             examples = examples.filter(fixed=True)
         elif self.status:
-            examples = examples.filter(status=self.status)
+            examples = examples.filter(state__status=self.status)
         if self.reviewer is not None:
             examples = examples.filter(
                 Exists(Decision.objects.filter(example=OuterRef("pk"), reviewer_id=self.reviewer))
@@ -125,9 +129,37 @@ class Filters:
             examples = examples.filter(search_text__contains=self.q.lower())
         return examples
 
+    @property
+    def key(self) -> str:
+        """The position pages are keyed on: with a status filter the state's copy of it, so the
+        (version, status, index) index yields the rows in order (joined to the examples by key);
+        else the example's own, which the flags' (version, flag, index) indexes yield in order."""
+        return "state__index" if self.status and self.status != "fixed" else "index"
+
+    @property
+    def status_only(self) -> bool:
+        """Only a status filter: its count is one of the review's stored counts."""
+        return set(self.as_query()) == {"status"} and self.status in Example.Status.values
+
 
 def filtered(review: VersionReview, filters: Filters) -> QuerySet[Example]:
-    return filters.apply(Example.objects.filter(version_id=review.version_id))
+    examples = Example.objects.filter(version_id=review.version_id)
+    if filters.key == "state__index":  # the (version, status, index) index needs the version too
+        examples = examples.filter(state__version_id=review.version_id)
+    return filters.apply(examples).select_related("state")
+
+
+def match_count(review: VersionReview, filters: Filters, base: QuerySet[Example]) -> tuple[int, bool]:
+    """(how many examples match, whether there are more than that): the stored counts without a
+    filter or with a status filter only, else a count that stops at COUNT_CAP."""
+    if not filters.active:
+        return review.counts["total"], False
+    if filters.status_only:
+        return review.counts[filters.status], False
+    # Ordered by the key, so the planner walks the filter's index and stops at the cap (unordered,
+    # PostgreSQL merge-joined both tables in full: 130 ms at 100,000 examples).
+    n = base.order_by(filters.key)[: COUNT_CAP + 1].count()
+    return min(n, COUNT_CAP), n > COUNT_CAP
 
 
 @dataclass
@@ -136,6 +168,7 @@ class Page:
     next_after: int | None
     prev_before: int | None
     total: int
+    more: bool = False  # more than `total` match (a capped count)
 
 
 def list_page(
@@ -145,28 +178,30 @@ def list_page(
     after: int | None,
     before: int | None,
     user_id: int,
-    total_all: int | None = None,
 ) -> Page:
     """One page of the list view: keyset on `index` (after / before), so page 4,000 costs as
     little as page 1, on PostgreSQL and SQLite alike."""
     base = filtered(review, filters)
+    key = filters.key
     if before is not None:
-        rows = list(base.filter(index__lt=before).order_by("-index")[: PER_PAGE + 1])
+        rows = list(base.filter(**{f"{key}__lt": before}).order_by(f"-{key}")[: PER_PAGE + 1])
         has_more_before = len(rows) > PER_PAGE
         rows = list(reversed(rows[:PER_PAGE]))
         has_more_after = True
     else:
-        qs = base.filter(index__gt=after) if after is not None else base
-        rows = list(qs.order_by("index")[: PER_PAGE + 1])
+        qs = base.filter(**{f"{key}__gt": after}) if after is not None else base
+        rows = list(qs.order_by(key)[: PER_PAGE + 1])
         has_more_after = len(rows) > PER_PAGE
         rows = rows[:PER_PAGE]
         has_more_before = after is not None
     cards = cards_for(rows, user_id=user_id, with_threads=False)
+    total, more = match_count(review, filters, base)
     return Page(
         examples=cards,
         next_after=rows[-1].index if rows and has_more_after else None,
         prev_before=rows[0].index if rows and has_more_before else None,
-        total=total_all if total_all is not None and not filters.active else base.count(),
+        total=total,
+        more=more,
     )
 
 
@@ -175,39 +210,44 @@ class Focus:
     card: dict | None
     prev_index: int | None
     next_index: int | None
-    position: int
+    position: int | None  # None: more than COUNT_CAP matching examples come before it
     total: int
+    more: bool = False  # more than `total` match (a capped count)
 
 
-def focus(
-    review: VersionReview, filters: Filters, *, at: int | None, user_id: int, total_all: int | None = None
-) -> Focus:
+def focus(review: VersionReview, filters: Filters, *, at: int | None, user_id: int) -> Focus:
     """One example (at position `at`, or the first that matches) with its neighbours in the filter.
     Without filters the positions are the indexes themselves (0..n-1), so nothing is counted."""
     base = filtered(review, filters)
+    key = filters.key
     example = None
     if at is not None:
-        example = base.filter(index__gte=at).order_by("index").first()
+        example = base.filter(**{f"{key}__gte": at}).order_by(key).first()
     if example is None:
-        example = base.order_by("index").first()
-    plain = total_all is not None and not filters.active
-    total = total_all if plain and total_all is not None else base.count()
+        example = base.order_by(key).first()
+    plain = not filters.active
+    total, more = match_count(review, filters, base)
     if example is None:
-        return Focus(None, None, None, 0, total)
+        return Focus(None, None, None, 0, total, more)
+    position: int | None
     if plain:
         prev_row = example.index - 1 if example.index > 0 else None
         next_row = example.index + 1 if example.index + 1 < total else None
         position = example.index + 1
     else:
         prev_row = (
-            base.filter(index__lt=example.index).order_by("-index").values_list("index", flat=True).first()
+            base.filter(**{f"{key}__lt": example.index})
+            .order_by(f"-{key}")
+            .values_list(key, flat=True)
+            .first()
         )
         next_row = (
-            base.filter(index__gt=example.index).order_by("index").values_list("index", flat=True).first()
+            base.filter(**{f"{key}__gt": example.index}).order_by(key).values_list(key, flat=True).first()
         )
-        position = base.filter(index__lt=example.index).count() + 1
+        before = base.filter(**{f"{key}__lt": example.index}).order_by(f"-{key}")[:COUNT_CAP].count()
+        position = before + 1 if before < COUNT_CAP else None
     card = cards_for([example], user_id=user_id, with_threads=True)[0]
-    return Focus(card, prev_row, next_row, position, total)
+    return Focus(card, prev_row, next_row, position, total, more)
 
 
 # --- rendering an example as a conversation ---------------------------------------------------------
@@ -380,7 +420,7 @@ class Summary:
 
 def summary(review: VersionReview) -> Summary:
     """Share reviewed, counts per reviewer and agreement where examples have two reviews."""
-    counts = review_counts(review=review)
+    counts = review.counts
     total = counts["total"] or 1
     reviewed = total - counts["pending"] if counts["total"] else 0
     rows = (
@@ -421,9 +461,9 @@ def review_pairs(review: VersionReview) -> list[tuple[str, str]]:
     for example_id, verdict in (
         Decision.objects.filter(example__version_id=review.version_id)
         .filter(
-            Q(example__n_approve__gte=2)
-            | Q(example__n_reject__gte=2)
-            | Q(example__n_approve__gte=1, example__n_reject__gte=1)
+            Q(example__state__n_approve__gte=2)
+            | Q(example__state__n_reject__gte=2)
+            | Q(example__state__n_approve__gte=1, example__state__n_reject__gte=1)
         )
         .order_by("example_id", "created", "id")
         .values_list("example_id", "verdict")
@@ -437,11 +477,12 @@ def latest_fix(example: Example) -> Fix | None:
 
 
 def review_counts(*, review: VersionReview) -> dict[str, int]:
-    """Examples of the review per status, and "total"."""
+    """Examples of the review per status, and "total", counted from the states (the freeze gate's
+    exact count; pages read the stored `review.counts`)."""
     rows = (
-        Example.objects.filter(version_id=review.version_id)
+        ExampleState.objects.filter(version_id=review.version_id)
         .values("status")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("pk"))
         .order_by()
     )
     counts = dict.fromkeys(Example.Status.values, 0)
@@ -452,7 +493,8 @@ def review_counts(*, review: VersionReview) -> dict[str, int]:
 
 
 def counts(review: VersionReview) -> dict[str, int]:
-    return review_counts(review=review)
+    """The stored counts (kept by the services), what every page shows."""
+    return review.counts
 
 
 def summary_reviewers(review: VersionReview) -> list[tuple[int, str]]:

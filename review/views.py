@@ -25,7 +25,7 @@ from review.services import (
     example_fix,
     example_settle,
     examples_bulk_decide,
-    review_freeze,
+    review_freeze_start,
     review_settings_for,
     review_settings_update,
     review_start,
@@ -93,7 +93,7 @@ def review_queue(request: TeamRequest, version_id: int) -> HttpResponse:
         problem_choices=selectors.PROBLEM_CHOICES,
         warning_choices=selectors.WARNING_CHOICES,
         reviewers=selectors.summary_reviewers(review),
-        counts=(counts := selectors.counts(review)),
+        counts=selectors.counts(review),
         here=request.get_full_path(),
     )
     if view == "list":
@@ -104,9 +104,7 @@ def review_queue(request: TeamRequest, version_id: int) -> HttpResponse:
         )
     else:
         at = selectors._int(request.GET.get("at"))
-        context["focus"] = selectors.focus(
-            review, filters, at=at, user_id=request.user.id, total_all=counts["total"]
-        )
+        context["focus"] = selectors.focus(review, filters, at=at, user_id=request.user.id)
     return render(request, "review/queue.html", context)
 
 
@@ -234,6 +232,7 @@ def review_bulk(request: TeamRequest, version_id: int) -> HttpResponse:
     source = request.POST if request.method == "POST" else request.GET
     filters = selectors.Filters.from_query(source, user_id=request.user.id)
     verdict = source.get("verdict", "approve")
+    then = "summary" if source.get("then") == "summary" else ""
     count = selectors.filtered(review, filters).count()
     if request.method == "POST":
         try:
@@ -251,6 +250,8 @@ def review_bulk(request: TeamRequest, version_id: int) -> HttpResponse:
             )
             word = "Approved" if verdict == "approve" else "Rejected"
             messages.success(request, f"{word} {n:,} example{'s' if n != 1 else ''}.")
+            if then == "summary":
+                return redirect("review:summary", version_id=version.id)
             return redirect(_queue_url(version.id, filters, view="list"))
         except ReviewError as exc:
             messages.error(request, str(exc))
@@ -262,6 +263,7 @@ def review_bulk(request: TeamRequest, version_id: int) -> HttpResponse:
         "filter_fields": filters.as_query(),
         "verdict": "reject" if verdict == "reject" else "approve",
         "count": count,
+        "then": then,
         "query": urlencode(filters.as_query()),
     }
     return render(request, "review/bulk.html", context)
@@ -273,6 +275,12 @@ def review_summary(request: TeamRequest, version_id: int) -> HttpResponse:
     review = get_for_team_or_404(
         VersionReview.objects.all(), request, team_field="version__dataset__team", version=version
     )
+    if request.htmx and request.GET.get("poll"):  # the freeze's progress bar: its fragment, then a reload
+        if review.state == VersionReview.State.FREEZING:
+            return render(request, "review/summary.html#freezing", {"version": version, "review": review})
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
     context = {
         "version": version,
         "dataset": version.dataset,
@@ -290,11 +298,14 @@ def review_freeze_view(request: TeamRequest, version_id: int) -> HttpResponse:
         VersionReview.objects.all(), request, team_field="version__dataset__team", version=version
     )
     try:
-        frozen = review_freeze(
+        frozen = review_freeze_start(
             review=review, user=request.user, approved_only=bool(request.POST.get("approved_only"))
         )
     except ReviewError as exc:
         messages.error(request, str(exc))
+        return redirect("review:summary", version_id=version.id)
+    if frozen is None:  # a large review: a worker freezes it, this page shows how far it got
+        messages.success(request, "Freezing the approved examples; this page follows the progress.")
         return redirect("review:summary", version_id=version.id)
     messages.success(
         request, f"Frozen: version {frozen.number} holds the approved examples; jobs can train on it."

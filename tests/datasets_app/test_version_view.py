@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
+from django.urls import reverse
 
 from datasets_app.models import DatasetVersion
-from datasets_app.services import dataset_upload
+from datasets_app.services import dataset_upload, version_freeze
 from tests.factories import chat, good_lines, upload_file
 
 
@@ -95,33 +97,36 @@ def test_a_bad_split_fraction_is_explained(alice_client, version):
     assert version.train_blob is None
 
 
-def test_the_freeze_button_freezes_and_a_second_press_changes_nothing(alice_client, version, alice):
-    alice_client.post(url(version, "freeze/"))
-    version.refresh_from_db()
-    frozen_at = version.frozen_at
-    assert version.is_frozen and version.frozen_by == alice
+def test_the_version_page_freezes_only_through_the_review(alice_client, version, alice):
+    """No button freezes a version as it is (that skipped the review): the page leads to the
+    review, whose gate freezes the approved examples into a new version; the old address is gone."""
     body = alice_client.get(url(version)).content.decode()
-    assert "Jobs can train on this version" in body and "Freeze version 1</button>" not in body
-    alice_client.post(url(version, "freeze/"))
+    assert "Freeze version 1</button>" not in body
+    link = f'href="{reverse(settings.DATASET_FREEZE_URL, args=[version.id])}"'
+    assert "Review and freeze version 1" in body and link in body
+    assert alice_client.post(url(version, "freeze/")).status_code == 404
     version.refresh_from_db()
-    assert version.frozen_at == frozen_at
+    assert not version.is_frozen
+    frozen = version_freeze(version=version, user=alice)  # a fixture's frozen version shows as frozen
+    body = alice_client.get(url(frozen)).content.decode()
+    assert "Jobs can train on this version" in body and "Review and freeze" not in body
 
 
 def split_card(body: str) -> str:
     return body.split('id="split"')[1].split('id="freeze"')[0]
 
 
-def test_the_split_card_of_a_frozen_version_shows_the_split_it_was_frozen_with(alice_client, version):
+def test_the_split_card_of_a_frozen_version_shows_the_split_it_was_frozen_with(alice_client, alice, version):
     alice_client.post(url(version, "split/"), {"fraction": "0.2", "seed": "5"})
-    alice_client.post(url(version, "freeze/"))
+    version_freeze(version=version, user=alice)
     card = split_card(alice_client.get(url(version)).content.decode())
     assert "Frozen with this split: seed 5, 0.20 held out" in card
     assert "train file" in card and "validation file" in card
     assert "<form" not in card
 
 
-def test_the_split_card_of_a_version_frozen_without_a_split_says_there_is_none(alice_client, version):
-    alice_client.post(url(version, "freeze/"))
+def test_the_split_card_of_a_version_frozen_without_a_split_says_there_is_none(alice_client, alice, version):
+    version_freeze(version=version, user=alice)
     card = split_card(alice_client.get(url(version)).content.decode())
     assert "Frozen without a split" in card and "no validation file" in card
     assert "<form" not in card
@@ -187,8 +192,10 @@ def test_a_dpo_dataset_shows_preferred_and_rejected_answers(alice_client, alice,
     assert "assistant · preferred" in body and "assistant · not preferred" in body
 
 
-def test_a_bob_reviewer_sees_the_freeze_button_and_the_page_says_who_can(bob_client, version):
-    assert "Freeze version 1</button>" in bob_client.get(url(version)).content.decode()
+def test_a_bob_reviewer_is_led_to_the_review_and_told_an_owner_freezes(bob_client, version):
+    body = bob_client.get(url(version)).content.decode()
+    assert "Review and freeze version 1" in body
+    assert "an owner of the team freezes them" in body
 
 
 def test_good_lines_helper_is_valid(alice, team):

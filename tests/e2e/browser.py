@@ -20,3 +20,18 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / name
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def review_and_freeze(page, number: int) -> None:
+    """From a valid version's page, as an owner alone: start its review, approve every example
+    from the progress page, and freeze them; ends on the new frozen version's page, `number`."""
+    page.click("[data-testid=review-and-freeze]")
+    page.click("[data-testid=start-review]")
+    page.wait_for_selector("[data-testid=focus-example]")
+    page.click("text=Progress and freeze")
+    page.click("[data-testid=approve-waiting]")
+    page.click("[data-testid=bulk-confirm]")
+    page.wait_for_selector("[data-testid=freeze]")
+    page.click("[data-testid=freeze]")
+    page.wait_for_url(f"**/v/{number}/")
+    page.wait_for_selector("h1 .badge.frozen")

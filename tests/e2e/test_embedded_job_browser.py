@@ -13,6 +13,7 @@ import contextlib
 
 import pytest
 
+from tests.e2e.browser import review_and_freeze
 from tests.matching import search
 from tests.processes import embedded_env, free_port, manage, runall_start, runall_stop, wait_for
 
@@ -40,15 +41,15 @@ def test_the_job_page_on_the_embedded_default_is_live_from_draft_to_the_end(tmp_
         page.click("button[type=submit], input[type=submit]")
         page.wait_for_url(lambda url: "/login/" not in url)
 
-        # The demo dataset: split off a validation share, freeze, follow the link to the launch form.
+        # The demo dataset: split off a validation share, review and freeze it (the owner alone
+        # approves every example), follow the link to the launch form.
         page.goto(f"{base}/datasets/")
         page.click("text=Support answers in German (sample)")
         page.wait_for_url("**/v/1/")
         page.fill("input[name=fraction]", "0.2")
         page.click("#split button[type=submit]")
         page.wait_for_selector("#split >> text=validation file")
-        page.click("text=Freeze version 1")
-        page.wait_for_selector("h1 .badge.frozen")
+        review_and_freeze(page, 2)
         page.click("[data-testid=launch-from-version]")
         page.wait_for_url("**/jobs/new/?version=*")
         page.select_option("select[name=connection]", label="Built-in local provider")

@@ -19,7 +19,7 @@ import pytest
 from datasets_app.models import DatasetVersion
 from jobs.models import Job
 from localtuner.models import LocalJob
-from tests.e2e.browser import login, screenshot
+from tests.e2e.browser import login, review_and_freeze, screenshot
 from tests.factories import PASSWORD
 from tests.processes import ROOT, database_url_for_children
 
@@ -109,14 +109,14 @@ def test_a_new_user_uploads_freezes_launches_and_watches_the_local_provider_trai
     assert "20\nexamples" in stats and "estimated training cost" in stats
     assert "No errors" in page.inner_text("#errors")
 
-    # Split off a validation share (for the validation curve), then freeze.
+    # Split off a validation share (for the validation curve), then review and freeze: alone, the
+    # owner approves every example; the approved ones become version 2, with the split carried over.
     page.fill("input[name=fraction]", "0.2")
     page.click("#split button[type=submit]")
     page.wait_for_selector("#split >> text=validation file")
-    page.click("text=Freeze version 1")
-    page.wait_for_selector("h1 .badge.frozen")
-    version = DatasetVersion.objects.get(dataset__name="colours")
-    assert version.is_frozen and version.validation_blob_id
+    review_and_freeze(page, 2)
+    version = DatasetVersion.objects.get(dataset__name="colours", number=2)
+    assert version.is_frozen and version.validation_blob_id and version.n_examples == 20
 
     # The frozen version's page leads to the launch form with this version picked.
     page.click("[data-testid=launch-from-version]")

@@ -103,7 +103,7 @@ def test_two_reviewers_an_owner_settles_fixes_freezes_and_launches(browser, live
     page.click("[data-testid=bulk-approve]")
     page.click("[data-testid=bulk-confirm]")
     page.wait_for_selector("text=Approved 11 examples.")
-    assert Example.objects.filter(version=version, status="approved").count() == 11
+    assert Example.objects.filter(version=version, state__status="approved").count() == 11
     page.goto(queue + "?view=focus&at=1")
     page.keyboard.press("e")
     page.wait_for_selector("[data-testid=save-fix]")

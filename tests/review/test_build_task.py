@@ -44,3 +44,39 @@ def test_a_version_over_the_inline_limit_is_prepared_by_a_worker(start_worker, a
         reverse("review:queue", args=[version.id]) + "?poll=1", headers={"HX-Request": "true"}
     )
     assert poll.headers["HX-Refresh"] == "true"
+
+
+@pytest.mark.worker
+def test_a_large_review_is_frozen_by_a_worker_with_progress_on_the_page(
+    start_worker, alice, bob, settings, alice_client, bob_client
+):
+    from review.services import ReviewError, example_decide, examples_bulk_decide
+    from tests.factories import review_version
+
+    settings.REVIEW_FREEZE_INLINE_EXAMPLES = 5
+    start_worker(queues="default", extra_env={"FINEWEB_REVIEW_FREEZE_INLINE_EXAMPLES": "5"})
+    team = alice.memberships.get().team
+    review = review_version(team=team, user=alice, lines=[chat(i) for i in range(30)])
+    examples = Example.objects.filter(version=review.version)
+    examples_bulk_decide(
+        review=review, user=bob, examples=examples.exclude(index=7), verdict="approve", expected=29
+    )
+    summary = reverse("review:summary", args=[review.version_id])
+    response = alice_client.post(reverse("review:freeze", args=[review.version_id]), {"approved_only": "1"})
+    assert response.status_code == 302 and response.url == summary
+    review.refresh_from_db()
+    if review.state == VersionReview.State.FREEZING:  # the worker may already be done
+        assert 'data-testid="freezing"' in alice_client.get(summary).content.decode()
+        with pytest.raises(ReviewError, match="being frozen"):
+            example_decide(example=examples.get(index=7), user=bob, verdict="approve")
+    done = wait_for(
+        lambda: VersionReview.objects.filter(id=review.id, state=VersionReview.State.FROZEN).first(),
+        timeout=120,
+        message="the worker to freeze the review",
+    )
+    frozen = done.frozen_into
+    assert frozen is not None and frozen.is_frozen and frozen.n_examples == 29
+    assert frozen.parent_id == review.version_id
+    poll = alice_client.get(summary + "?poll=1", headers={"HX-Request": "true"})
+    assert poll.headers["HX-Refresh"] == "true"
+    assert f"version {frozen.number}" in alice_client.get(summary).content.decode()

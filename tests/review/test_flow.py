@@ -64,14 +64,14 @@ def test_bulk_approve_decides_the_filtered_set_and_checks_the_count(bob, in_revi
     n = examples_bulk_decide(review=in_review, user=bob, examples=chosen, verdict="approve", expected=5)
     assert n == 5
     assert Decision.objects.filter(reviewer=bob, verdict="approve").count() == 5
-    statuses = dict(Example.objects.filter(version=in_review.version).values_list("index", "status"))
+    statuses = dict(Example.objects.filter(version=in_review.version).values_list("index", "state__status"))
     assert [statuses[i] for i in range(12)] == ["approved"] * 5 + ["pending"] * 7
     # Deciding again replaces the decisions instead of adding more.
     examples_bulk_decide(
         review=in_review, user=bob, examples=chosen, verdict="reject", reason="meh", expected=5
     )
     assert Decision.objects.filter(reviewer=bob).count() == 5
-    assert Example.objects.filter(version=in_review.version, status="rejected").count() == 5
+    assert Example.objects.filter(version=in_review.version, state__status="rejected").count() == 5
 
 
 def test_freeze_needs_every_review_or_approved_only(alice, bob, in_review):

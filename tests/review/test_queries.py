@@ -47,3 +47,100 @@ def test_a_review_page_runs_the_same_queries_for_few_examples_or_many(
         counts.append(_count(alice_client, path))
     assert counts[0] == counts[1], counts
     assert counts[0] <= 25, counts
+
+
+def _bulk_queries(client, review, data: dict) -> tuple[int, int]:
+    """(queries of the confirmation page, queries of the post) of one bulk decision."""
+    url = reverse("review:bulk", args=[review.version_id])
+    with CaptureQueriesContext(connection) as confirm:
+        count = client.get(url, data).context["count"]
+    with CaptureQueriesContext(connection) as post:
+        response = client.post(url, {**data, "expected": count})
+    assert response.status_code == 302
+    return len(confirm.captured_queries), len(post.captured_queries)
+
+
+def test_a_bulk_approve_runs_the_same_queries_for_few_examples_or_many(
+    team, alice, bob, bob_client, django_assert_max_num_queries
+):
+    counts = []
+    for n in (10, 90):
+        review = review_version(team=team, user=alice, lines=[chat(i) for i in range(n)])
+        counts.append(_bulk_queries(bob_client, review, {"verdict": "approve", "status": "pending"}))
+        assert Example.objects.filter(version=review.version, state__status="approved").count() == n
+        review.refresh_from_db()
+        assert review.counts == {"pending": 0, "approved": n, "rejected": 0, "disputed": 0, "total": n}
+    assert counts[0] == counts[1], counts
+    review = review_version(team=team, user=alice, lines=[chat(i) for i in range(40)])
+    url = reverse("review:bulk", args=[review.version_id])
+    with django_assert_max_num_queries(25):
+        bob_client.post(url, {"verdict": "reject", "reason": "no", "expected": 40})
+    assert review.__class__.objects.get(pk=review.pk).n_rejected == 40
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?view=list&warning=none&min_tokens=1", "?view=list&q=number", "?status=pending&q=question"]
+)
+def test_a_queue_page_stays_under_a_fixed_number_of_queries(
+    team, alice, bob, alice_client, django_assert_max_num_queries, query
+):
+    review = review_version(team=team, user=alice, lines=[chat(i) for i in range(60)])
+    examples = Example.objects.filter(version=review.version, index__lt=30)
+    examples_bulk_decide(review=review, user=bob, examples=examples, verdict="approve", expected=30)
+    path = reverse("review:queue", args=[review.version_id]) + query
+    alice_client.get(path)
+    with django_assert_max_num_queries(20):
+        assert alice_client.get(path).status_code == 200
+
+
+def test_a_page_counts_the_matches_only_up_to_a_limit(team, alice, alice_client, monkeypatch):
+    from review import selectors
+
+    monkeypatch.setattr(selectors, "COUNT_CAP", 5)
+    review = review_version(team=team, user=alice, lines=[chat(i) for i in range(12)])
+    base = reverse("review:queue", args=[review.version_id])
+    body = alice_client.get(base + "?view=list&q=question").content.decode()
+    assert "More than 5 examples match the filters" in body
+    assert "Approve all that match" in body
+    # A narrower filter under the limit is counted exactly, and the confirmation counts exactly.
+    assert (
+        "1 example matches the filters"
+        in alice_client.get(base + "?view=list&q=number+7%3F").content.decode()
+    )
+    confirm = alice_client.get(reverse("review:bulk", args=[review.version_id]), {"q": "question"})
+    assert confirm.context["count"] == 12
+    # Without filters, or with a status only, the stored counts are exact whatever the limit.
+    assert "12 examples" in alice_client.get(base + "?view=list").content.decode()
+    assert (
+        "12 examples match the filters"
+        in alice_client.get(base + "?view=list&status=pending").content.decode()
+    )
+    focus = alice_client.get(base + "?q=question&at=8").content.decode()
+    assert "more than 5 matching" in focus
+
+
+def test_the_stored_counts_follow_every_kind_of_decision(team, alice, bob, dora, in_review):
+    from review.selectors import review_counts
+    from review.services import example_settle, review_settings_update
+
+    def same() -> dict:
+        in_review.refresh_from_db()
+        assert in_review.counts == review_counts(review=in_review)
+        return in_review.counts
+
+    examples = list(Example.objects.filter(version=in_review.version).order_by("index"))
+    assert same()["pending"] == 12
+    example_decide(example=examples[0], user=bob, verdict="approve")
+    example_decide(example=examples[1], user=bob, verdict="reject", reason="no")
+    example_decide(example=examples[1], user=bob, verdict="approve")  # a change of mind
+    assert same() == {"pending": 10, "approved": 2, "rejected": 0, "disputed": 0, "total": 12}
+    review_settings_update(team=team, user=alice, reviews_per_example=2)
+    assert same()["approved"] == 0
+    example_decide(example=examples[0], user=dora, verdict="reject", reason="wrong")
+    assert same()["disputed"] == 1
+    example_settle(example=examples[0], user=alice, verdict="reject")
+    assert same()["rejected"] == 1
+    rest = Example.objects.filter(version=in_review.version, index__gte=2)
+    examples_bulk_decide(review=in_review, user=dora, examples=rest, verdict="approve", expected=10)
+    examples_bulk_decide(review=in_review, user=bob, examples=rest, verdict="approve", expected=10)
+    assert same() == {"pending": 1, "approved": 10, "rejected": 1, "disputed": 0, "total": 12}
