@@ -1,5 +1,5 @@
 """Server time of the job page and the loss-curves page for jobs of 1,000 to 1,000,000 metric
-points (issue 13, point 8), with the downsampled series kept (jobs/series.py): the first request
+points (issue 13, point 8), with the M4-downsampled series kept (jobs/series.py): the first request
 of a finished job builds it from every row, later ones read only what is new (nothing). Prints,
 per size: the first request, the kept-series requests, and their ratio to the 1,000-point job;
 and, as the peer in the same run, the figure built from every point (up to 100,000 points; more

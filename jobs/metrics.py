@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from django.db import transaction
+from django.db.models import F
 
 from jobs.models import Job, MetricPoint, MetricSeries
 from providers import base
@@ -66,6 +67,9 @@ def metric_points_store(*, job: Job, points: Points) -> int:
         )
         created += len(chunk) - len(existing)
     if changed:
-        # Steps already drawn changed: the kept downsampled series is out of date.
+        # Steps already drawn changed: the kept downsampled series is out of date, and so is one
+        # a page that read the rows before this commit writes after it (jobs/series.py).
+        Job.objects.filter(id=job.id).update(metrics_revision=F("metrics_revision") + 1)
         MetricSeries.objects.filter(job=job).delete()
+        job.refresh_from_db(fields=["metrics_revision"])
     return created
