@@ -15,12 +15,8 @@ from django.utils import timezone
 from datasets_app import costs
 from fineweb.lib import catalogue, figures
 from jobs.models import Job
-from jobs.series import KeptSeries, Series, job_series, rows_after
+from jobs.series import MAX_POINTS_PER_SERIES, KeptSeries, Series, job_series, rows_after
 
-# Per series: a chart is about 1,000 pixels wide, so the 2,000 points M4 keeps (4 per bucket of
-# steps) show every bend and spike; more only cost server time, bytes and drawing time
-# (benchmarks/bench_loss_curve.py).
-MAX_POINTS_PER_SERIES = 2000
 SVG_MAX_POINTS = 2500  # per series, above the kept series' budget: longer (all points) use WebGL
 
 # Rough training throughput (tokens per second) for the duration estimate. Hosted providers add

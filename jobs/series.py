@@ -27,6 +27,11 @@ from jobs.models import Job, MetricPoint, MetricSeries
 
 Series = dict[str, tuple[np.ndarray, np.ndarray]]
 
+# Per series: a chart is about 1,000 pixels wide, so the 2,000 points M4 keeps (4 per bucket of
+# steps) show every bend and spike; more only cost server time, bytes and drawing time
+# (benchmarks/bench_loss_curve.py).
+MAX_POINTS_PER_SERIES = 2000
+
 
 @dataclass(frozen=True)
 class KeptSeries:

@@ -159,6 +159,19 @@ def test_a_page_that_read_the_rows_before_a_change_never_serves_its_series(job):
     assert MetricSeries.objects.get(job=job).revision == next_page.metrics_revision
 
 
+def test_a_sync_folds_its_points_into_the_kept_series_so_no_page_reads_them_all(job):
+    from jobs.reports import job_reports_store
+    from providers.base import MetricPoint as ReportedPoint
+
+    reported = [ReportedPoint(step=s, train_loss=1.0 / s) for s in range(1, 3001)]
+    job_reports_store(job=job, events=[], points=reported, checkpoints=[])
+    kept = MetricSeries.objects.get(job=job)
+    assert kept.last_step == 3000 and kept.revision == job.metrics_revision
+    assert_same_series(
+        series.job_series(job, max_points=series.MAX_POINTS_PER_SERIES).series, fresh(job, 2000)
+    )
+
+
 def test_validation_values_added_later_show_on_the_curve(job):
     store(job, range(1, 11))
     curves_figure([job])
