@@ -5,7 +5,8 @@ builds it in the worker as points arrive); later ones read only what is new (not
 points a running job's poll finds). Prints, per size: the first request, the kept-series
 requests, and their ratio to the 1,000-point job; and, as the peer in the same run, the figure
 built from every point (up to 100,000 points; more makes a figure no browser draws). Never fails:
-numbers only.
+numbers only. Each round times every size's requests in turn, so a shared machine's changing load
+falls on all sizes alike and the ratios stay fair.
 
     python benchmarks/bench_loss_curve.py [--points 1000,10000,100000,1000000] [--repeat 7]
 
@@ -92,19 +93,15 @@ def store_points(job, n: int, rng) -> None:
     )
 
 
-def running_polls(client, job, n: int, repeat: int) -> float:
-    """The fastest job-page poll of a running job right after 10 new points were stored (the
-    store itself not timed): the page folds them into the kept series, reading only those rows."""
+def running_poll(client, job, first: int) -> float:
+    """One job-page poll of a running job right after 10 new points (steps `first`.. on) were
+    stored, the store not timed: the page folds them into the kept series, reading only those."""
     from jobs.metrics import metric_points_store
 
-    times = []
-    for i in range(repeat):
-        first = n + 1 + 10 * i
-        metric_points_store(job=job, points={s: {"train_loss": 0.3} for s in range(first, first + 10)})
-        start = time.perf_counter()
-        client.get(f"/jobs/{job.id}/", headers={"HX-Request": "true"})
-        times.append(time.perf_counter() - start)
-    return min(times)
+    metric_points_store(job=job, points={s: {"train_loss": 0.3} for s in range(first, first + 10)})
+    start = time.perf_counter()
+    client.get(f"/jobs/{job.id}/", headers={"HX-Request": "true"})
+    return time.perf_counter() - start
 
 
 def main() -> int:
@@ -146,7 +143,11 @@ def main() -> int:
         rng = np.random.default_rng(0)
         rows = []
         client.get("/jobs/")  # the first request of a process pays for imports and template loading
-        print(f"database: {connection.vendor}; median of {args.repeat} requests each (Django test client)")
+        print(
+            f"database: {connection.vendor}; {args.repeat} rounds, each timing every size's requests in turn "
+            "(a shared machine's load then falls on all sizes alike; Django test client)"
+        )
+        jobs = []
         for n in sizes:
             job = Job.objects.create(
                 team=team,
@@ -160,21 +161,42 @@ def main() -> int:
             store_points(job, n, rng)
             stored = time.perf_counter() - start
             t_first, _, _ = timed(lambda job=job: client.get(f"/jobs/curves/?ids={job.id}"), 1)
-            curves = timed(lambda job=job: client.get(f"/jobs/curves/?ids={job.id}"), args.repeat)
-            page = timed(lambda job=job: client.get(f"/jobs/{job.id}/"), args.repeat)
-            live = timed(
-                lambda job=job: client.get(f"/jobs/{job.id}/", headers={"HX-Request": "true"}), args.repeat
-            )
-            growing = running_polls(client, job, n, args.repeat)
             t_all = None
             if n <= args.peer_max:
                 t_all = timed(
                     lambda job=job: selectors.curves_figure([job], max_points=None), max(1, args.repeat // 2)
                 )[0]
+            jobs.append((n, job, stored, t_first, t_all))
+        samples: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
+        for round_ in range(args.repeat):
+            for n, job, *_ in jobs:
+                requests = {
+                    "curves": lambda job=job: client.get(f"/jobs/curves/?ids={job.id}"),
+                    "page": lambda job=job: client.get(f"/jobs/{job.id}/"),
+                    "live": lambda job=job: client.get(f"/jobs/{job.id}/", headers={"HX-Request": "true"}),
+                }
+                for name, request in requests.items():
+                    samples[n].setdefault(name, []).append(timed(request, 1)[0])
+                samples[n].setdefault("grow", []).append(running_poll(client, job, n + 1 + 10 * round_))
+        for n, job, stored, t_first, t_all in jobs:
             figure = selectors.curves_figure([job])
             kept = max(float(np.max(_values(t["y"]))) for t in figure["data"] if t["name"] == "train loss")
             sent = max(len(_values(t["y"])) for t in figure["data"])
-            rows.append((n, stored, t_first, curves, page, live, growing, t_all, kept, sent))
+            got = {name: (statistics.median(v), min(v)) for name, v in samples[n].items()}
+            rows.append(
+                (
+                    n,
+                    stored,
+                    t_first,
+                    got["curves"],
+                    got["page"],
+                    got["live"],
+                    got["grow"][1],
+                    t_all,
+                    kept,
+                    sent,
+                )
+            )
         base = rows[0]
         ms = 1000
         print(
