@@ -159,6 +159,8 @@ def main() -> int:
             )
             start = time.perf_counter()
             store_points(job, n, rng)
+            # What jobs.metrics records with every stored point: the job's highest step.
+            Job.objects.filter(id=job.id).update(metrics_last_step=n)
             stored = time.perf_counter() - start
             t_first, _, _ = timed(lambda job=job: client.get(f"/jobs/curves/?ids={job.id}"), 1)
             t_all = None

@@ -107,6 +107,8 @@ class Job(models.Model):
     # Raised when stored metric points change steps the kept downsampled series holds
     # (jobs/series.py): a series kept under an older revision is rebuilt from every row.
     metrics_revision = models.PositiveIntegerField(default=0)
+    # The highest step stored (jobs.metrics): a page whose kept series reaches it reads no rows.
+    metrics_last_step = models.IntegerField(null=True, blank=True)
     # What the provider billed, once it says (Together's price; OpenAI's trained_tokens x the
     # catalogue's dated price), and how fineweb knows it, in a sentence.
     billed_cost_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)

@@ -4,7 +4,8 @@ Reading a 100,000-step job's rows costs far more than drawing its curve, so the 
 once. Each series is reduced with M4 over buckets of `width` steps (fineweb/lib/downsample.py),
 the width the smallest power of two that keeps it within the page's budget, and stored in
 `MetricSeries` with the highest step folded in. The next page reads only the rows after that
-step (none, for a finished job: one index lookup) and reduces the kept points with them; when the
+step, up to the job's highest stored step (`Job.metrics_last_step`, which jobs.metrics keeps):
+none at all for a finished job, whose kept series reaches it. It reduces the kept points with them; when the
 job grows past the budget the width doubles, which merges pairs of buckets. M4 of kept points is
 M4 of all points, so the kept series of a running job is always the series a fresh reduction of
 every row would give: pages are quick and their curve is the right one.
@@ -43,15 +44,21 @@ class KeptSeries:
         return self.last_step is not None
 
 
-def rows_after(job_id: int, after_step: int | None) -> Series:
-    """The stored points of a job after `after_step` (all when None), one (steps, values) pair per
-    field, NaN where a step lacks the value. A plain cursor: 100k ORM rows cost more than the plot."""
+def rows_after(job_id: int, after_step: int | None, upto_step: int | None = None) -> Series:
+    """The stored points of a job after `after_step` (all when None) and up to `upto_step` (the
+    job's highest step, when known), one (steps, values) pair per field, NaN where a step lacks the
+    value. A plain cursor: 100k ORM rows cost more than the plot. Both bounds keep PostgreSQL's
+    planner on the (job, step) index: with `step >` alone it guessed a 100,000-step job next to a
+    1,000,000-step one had many rows past its end and scanned them all."""
     columns = ", ".join(("step", *MetricPoint.VALUE_FIELDS))
     sql = f"SELECT {columns} FROM {MetricPoint._meta.db_table} WHERE job_id = %s"
     params: list = [job_id]
     if after_step is not None:
         sql += " AND step > %s"
         params.append(after_step)
+    if upto_step is not None:
+        sql += " AND step <= %s"
+        params.append(upto_step)
     with connection.cursor() as cursor:
         cursor.execute(sql + " ORDER BY step", params)
         rows = cursor.fetchall()
@@ -117,7 +124,10 @@ def job_series(job: Job, *, max_points: int) -> KeptSeries:
         .values_list("first_step", "last_step", "data")
         .first()
     )
-    new = rows_after(job.id, kept[1] if kept else None)
+    highest = job.metrics_last_step  # None: points written around jobs.metrics (tests); ask the rows
+    if kept is not None and highest is not None and kept[1] >= highest:
+        return KeptSeries(_load(kept[2]), kept[1])  # nothing new: no metric row is read
+    new = rows_after(job.id, kept[1] if kept else None, highest)
     steps = new[MetricPoint.VALUE_FIELDS[0]][0]
     if kept is not None and not len(steps):
         return KeptSeries(_load(kept[2]), kept[1])

@@ -1,9 +1,14 @@
 from django.db import migrations, models
+from django.db.models import Max, OuterRef, Subquery
 
 
 def forget_kept_series(apps, schema_editor):
     # Series kept before were LTTB-reduced: rebuilt (M4, jobs/series.py) on the next page.
     apps.get_model("jobs", "MetricSeries").objects.all().delete()
+    Job = apps.get_model("jobs", "Job")
+    MetricPoint = apps.get_model("jobs", "MetricPoint")
+    highest = MetricPoint.objects.filter(job=OuterRef("pk")).values("job").annotate(m=Max("step")).values("m")
+    Job.objects.update(metrics_last_step=Subquery(highest))
 
 
 class Migration(migrations.Migration):
@@ -16,6 +21,11 @@ class Migration(migrations.Migration):
             model_name="job",
             name="metrics_revision",
             field=models.PositiveIntegerField(default=0),
+        ),
+        migrations.AddField(
+            model_name="job",
+            name="metrics_last_step",
+            field=models.IntegerField(blank=True, null=True),
         ),
         migrations.AddField(
             model_name="metricseries",

@@ -81,3 +81,15 @@ def test_a_running_jobs_poll_reads_only_its_new_points(
     assert counts[0] == counts[1]
     with django_assert_max_num_queries(counts[0]):
         alice_client.get(f"/jobs/{large.id}/", headers={"HX-Request": "true"})
+
+
+def test_a_synced_finished_jobs_pages_read_no_metric_row(alice_client, team, version, openai_connection):
+    job = make_job(team, version, openai_connection, status=Job.Status.SUCCEEDED)
+    metric_points_store(job=job, points={s: {"train_loss": 1.0 / s} for s in range(1, 3001)})
+    assert Job.objects.get(id=job.id).metrics_last_step == 3000
+    alice_client.get(f"/jobs/curves/?ids={job.id}")  # the kept series, built once
+    for path in (f"/jobs/{job.id}/", f"/jobs/curves/?ids={job.id}"):
+        with CaptureQueriesContext(connection) as queries:
+            html = alice_client.get(path).content
+        assert b'id="curve-data"' in html
+        assert not [q for q in queries if f"FROM {MetricPoint._meta.db_table}" in q["sql"]], path

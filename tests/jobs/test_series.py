@@ -59,10 +59,12 @@ def test_a_short_series_is_kept_as_it_is_and_read_once(job):
     assert values_of(job) == (list(map(float, range(1, 11))), [1.0 / s for s in range(1, 11)])
     kept = MetricSeries.objects.get(job=job)
     assert kept.last_step == 10
-    # The next page asks only for rows after step 10, and there are none.
-    reads = rows_read(job)
+    # The job's highest stored step is 10, which the kept series reaches: no row is read again.
+    assert rows_read(job) == []
+    store(job, [11])
+    reads = rows_read(job)  # then only the row after step 10
     assert len(reads) == 1 and "step >" in reads[0]
-    assert values_of(job)[0][-1] == 10.0
+    assert values_of(job)[0][-1] == 11.0
 
 
 def test_new_points_of_a_running_job_extend_the_kept_series(job):
