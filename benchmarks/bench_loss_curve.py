@@ -1,9 +1,12 @@
 """Server time of the job page and the loss-curves page for jobs of 1,000 to 1,000,000 metric
-points (issue 13, point 8), with the downsampled series kept (jobs/series.py): the first request
-of a finished job builds it from every row, later ones read only what is new (nothing). Prints,
-per size: the first request, the kept-series requests, and their ratio to the 1,000-point job;
-and, as the peer in the same run, the figure built from every point (up to 100,000 points; more
-makes a figure no browser draws). Never fails: numbers only.
+points (issue 13, point 8), with the M4-downsampled series kept (jobs/series.py). The points are
+written straight to the table, so the first request builds the kept series from every row (a sync
+builds it in the worker as points arrive); later ones read only what is new (nothing, or the 10
+points a running job's poll finds). Prints, per size: the first request, the kept-series
+requests, and their ratio to the 1,000-point job; and, as the peer in the same run, the figure
+built from every point (up to 100,000 points; more makes a figure no browser draws). Never fails:
+numbers only. Each round times every size's requests in turn, so a shared machine's changing load
+falls on all sizes alike and the ratios stay fair.
 
     python benchmarks/bench_loss_curve.py [--points 1000,10000,100000,1000000] [--repeat 7]
 
@@ -90,6 +93,17 @@ def store_points(job, n: int, rng) -> None:
     )
 
 
+def running_poll(client, job, first: int) -> float:
+    """One job-page poll of a running job right after 10 new points (steps `first`.. on) were
+    stored, the store not timed: the page folds them into the kept series, reading only those."""
+    from jobs.metrics import metric_points_store
+
+    metric_points_store(job=job, points={s: {"train_loss": 0.3} for s in range(first, first + 10)})
+    start = time.perf_counter()
+    client.get(f"/jobs/{job.id}/", headers={"HX-Request": "true"})
+    return time.perf_counter() - start
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--points", default="1000,10000,100000,1000000")
@@ -129,7 +143,11 @@ def main() -> int:
         rng = np.random.default_rng(0)
         rows = []
         client.get("/jobs/")  # the first request of a process pays for imports and template loading
-        print(f"database: {connection.vendor}; median of {args.repeat} requests each (Django test client)")
+        print(
+            f"database: {connection.vendor}; {args.repeat} rounds, each timing every size's requests in turn "
+            "(a shared machine's load then falls on all sizes alike; Django test client)"
+        )
+        jobs = []
         for n in sizes:
             job = Job.objects.create(
                 team=team,
@@ -141,41 +159,68 @@ def main() -> int:
             )
             start = time.perf_counter()
             store_points(job, n, rng)
+            # What jobs.metrics records with every stored point: the job's highest step.
+            Job.objects.filter(id=job.id).update(metrics_last_step=n)
             stored = time.perf_counter() - start
             t_first, _, _ = timed(lambda job=job: client.get(f"/jobs/curves/?ids={job.id}"), 1)
-            curves = timed(lambda job=job: client.get(f"/jobs/curves/?ids={job.id}"), args.repeat)
-            page = timed(lambda job=job: client.get(f"/jobs/{job.id}/"), args.repeat)
-            live = timed(
-                lambda job=job: client.get(f"/jobs/{job.id}/", headers={"HX-Request": "true"}), args.repeat
-            )
             t_all = None
             if n <= args.peer_max:
                 t_all = timed(
                     lambda job=job: selectors.curves_figure([job], max_points=None), max(1, args.repeat // 2)
                 )[0]
+            jobs.append((n, job, stored, t_first, t_all))
+        samples: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
+        for round_ in range(args.repeat):
+            for n, job, *_ in jobs:
+                requests = {
+                    "curves": lambda job=job: client.get(f"/jobs/curves/?ids={job.id}"),
+                    "page": lambda job=job: client.get(f"/jobs/{job.id}/"),
+                    "live": lambda job=job: client.get(f"/jobs/{job.id}/", headers={"HX-Request": "true"}),
+                }
+                for name, request in requests.items():
+                    samples[n].setdefault(name, []).append(timed(request, 1)[0])
+                samples[n].setdefault("grow", []).append(running_poll(client, job, n + 1 + 10 * round_))
+        for n, job, stored, t_first, t_all in jobs:
             figure = selectors.curves_figure([job])
             kept = max(float(np.max(_values(t["y"]))) for t in figure["data"] if t["name"] == "train loss")
             sent = max(len(_values(t["y"])) for t in figure["data"])
-            rows.append((n, stored, t_first, curves, page, live, t_all, kept, sent))
+            got = {name: (statistics.median(v), min(v)) for name, v in samples[n].items()}
+            rows.append(
+                (
+                    n,
+                    stored,
+                    t_first,
+                    got["curves"],
+                    got["page"],
+                    got["live"],
+                    got["grow"][1],
+                    t_all,
+                    kept,
+                    sent,
+                )
+            )
         base = rows[0]
         ms = 1000
         print(
             f"{'points':>10} {'store s':>7} {'first ms':>8} | {'curves ms med/best':>18} {'x1k':>5} |"
-            f" {'job page ms med/best':>20} {'x1k':>5} | {'poll ms':>7} | {'sent/series':>11} |"
+            f" {'job page ms med/best':>20} {'x1k':>5} | {'poll ms':>7} | {'+10 poll':>8} | {'sent/series':>11} |"
             f" {'all-points figure ms':>20} | spike kept"
         )
-        for n, stored, first, curves, page, live, t_all, kept, sent in rows:
+        for n, stored, first, curves, page, live, growing, t_all, kept, sent in rows:
             peer = f"{t_all * ms:20.1f}" if t_all is not None else f"{'(not run)':>20}"
             print(
                 f"{n:>10,} {stored:7.1f} {first * ms:8.1f} | {curves[0] * ms:9.1f}/{curves[1] * ms:8.1f}"
                 f" {curves[1] / base[3][1]:4.2f}x | {page[0] * ms:10.1f}/{page[1] * ms:9.1f}"
-                f" {page[1] / base[4][1]:4.2f}x | {live[1] * ms:7.1f} | {sent:>11,} | {peer} |"
+                f" {page[1] / base[4][1]:4.2f}x | {live[1] * ms:7.1f} | {growing * ms:8.1f} |"
+                f" {sent:>11,} | {peer} |"
                 f" {'yes' if kept >= 3 else 'no'}"
             )
         print(
             "first: the first curves request of a finished job, which builds the kept series from every row. "
             "curves / job page / poll (best): later requests, reading the kept series. x1k: fastest time over "
-            "the 1,000-point job's fastest. all-points figure: the peer, every point read and sent (median)."
+            "the 1,000-point job's fastest. +10 poll: a running job's poll after 10 new points were stored "
+            "(best; it folds them into the kept series). all-points figure: the peer, every point read and sent "
+            "(median)."
         )
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "fineweb.accounts",
+    "fineweb.lifecycle",  # the shutdown dates providers' model lists reported (fineweb.lib.catalogue)
     "datasets_app",
     "providers",
     "jobs",

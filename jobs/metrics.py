@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Greatest
 
 from jobs.models import Job, MetricPoint, MetricSeries
 from providers import base
@@ -65,7 +67,16 @@ def metric_points_store(*, job: Job, points: Points) -> int:
             update_fields=list(MetricPoint.VALUE_FIELDS),
         )
         created += len(chunk) - len(existing)
+    if not steps:
+        return 0
+    update: dict = {
+        "metrics_last_step": Greatest(Coalesce(F("metrics_last_step"), Value(steps[-1])), Value(steps[-1]))
+    }
     if changed:
-        # Steps already drawn changed: the kept downsampled series is out of date.
+        # Steps already drawn changed: the kept downsampled series is out of date, and so is one
+        # a page that read the rows before this commit writes after it (jobs/series.py).
+        update["metrics_revision"] = F("metrics_revision") + 1
         MetricSeries.objects.filter(job=job).delete()
+    Job.objects.filter(id=job.id).update(**update)
+    job.refresh_from_db(fields=["metrics_revision", "metrics_last_step"])
     return created

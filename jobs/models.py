@@ -104,6 +104,11 @@ class Job(models.Model):
     trained_tokens = models.BigIntegerField(null=True, blank=True)
     trained_epochs = models.IntegerField(null=True, blank=True)  # as the provider reports it resolved
     total_steps = models.IntegerField(null=True, blank=True)
+    # Raised when stored metric points change steps the kept downsampled series holds
+    # (jobs/series.py): a series kept under an older revision is rebuilt from every row.
+    metrics_revision = models.PositiveIntegerField(default=0)
+    # The highest step stored (jobs.metrics): a page whose kept series reaches it reads no rows.
+    metrics_last_step = models.IntegerField(null=True, blank=True)
     # What the provider billed, once it says (Together's price; OpenAI's trained_tokens x the
     # catalogue's dated price), and how fineweb knows it, in a sentence.
     billed_cost_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
@@ -263,12 +268,15 @@ class Checkpoint(models.Model):
 
 
 class MetricSeries(models.Model):
-    """A job's metric series as the pages draw them (LTTB-downsampled), kept so that no page reads
+    """A job's metric series as the pages draw them (M4-downsampled), kept so that no page reads
     all of a long job's points: a finished job's are read once, a running job's are extended with
-    the points that arrived since (jobs/series.py). Dropped when stored points change."""
+    the points that arrived since (jobs/series.py). Valid for one `Job.metrics_revision`."""
 
     job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="series")
+    first_step = models.IntegerField()  # the lowest step: with last_step, it sets the bucket width
     last_step = models.IntegerField()  # the highest step folded in
+    max_points = models.PositiveIntegerField()  # the budget per series it was reduced to
+    revision = models.PositiveIntegerField()  # the job's metrics_revision it was built from
     data = models.BinaryField()  # float64: each series' length, then its x and y (jobs/series.py)
     updated = models.DateTimeField(auto_now=True)
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from jobs.metrics import Points, metric_points_store, points_add
 from jobs.models import Checkpoint, Job, JobEvent
+from jobs.series import MAX_POINTS_PER_SERIES, job_series
 from providers.base import MetricPoint, ProviderCheckpoint, ProviderEvent
 
 
@@ -50,6 +51,10 @@ def job_reports_store(
         points_add(by_step, point)
         total_steps = point.total_steps or total_steps
     metric_points_store(job=job, points=by_step)
+    if by_step:
+        # Fold the new points into the kept series here, in the worker: no page, not even the
+        # first one after an import of a long job's history, reads more than the kept series.
+        job_series(job, max_points=MAX_POINTS_PER_SERIES)
     Checkpoint.objects.bulk_create(
         [
             Checkpoint(

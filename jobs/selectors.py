@@ -15,12 +15,9 @@ from django.utils import timezone
 from datasets_app import costs
 from fineweb.lib import catalogue, figures
 from jobs.models import Job
-from jobs.series import job_series, rows_after
+from jobs.series import MAX_POINTS_PER_SERIES, KeptSeries, Series, job_series, rows_after
 
-# Per series: a chart is about 1,000 pixels wide, so 2,000 points LTTB keeps show every bend and
-# spike; more only cost server time, bytes and drawing time (benchmarks/bench_loss_curve.py).
-MAX_POINTS_PER_SERIES = 2000
-SVG_MAX_POINTS = 2500  # per series, above the kept series' budget x slack: longer (all points) use WebGL
+SVG_MAX_POINTS = 2500  # per series, above the kept series' budget: longer (all points) use WebGL
 
 # Rough training throughput (tokens per second) for the duration estimate. Hosted providers add
 # queueing time we can't know; we say "about" and show it as a range in the sentence.
@@ -209,9 +206,9 @@ class Progress:
     eta: str | None
 
 
-def job_progress(job: Job) -> Progress:
-    """Step / total steps, the bar's percent, and an ETA from the pace so far."""
-    step = job.metric_points.order_by("-step").values_list("step", flat=True).first()
+def job_progress(job: Job, *, step: int | None) -> Progress:
+    """Step / total steps, the bar's percent, and an ETA from the pace so far; `step` is the
+    highest stored step (the kept series knows it: no query)."""
     total = job.total_steps
     if job.status == Job.Status.SUCCEEDED:
         return Progress(step, total, 100, None)
@@ -268,17 +265,28 @@ def curve_axes(job: Job) -> dict:
     }
 
 
-def curves_figure(jobs: list[Job], *, max_points: int | None = MAX_POINTS_PER_SERIES) -> dict:
+def curves_figure(
+    jobs: list[Job],
+    *,
+    max_points: int | None = MAX_POINTS_PER_SERIES,
+    kept: dict[int, KeptSeries] | None = None,
+) -> dict:
     """A plotly figure in plain JSON types (arrays already typed), ready for `json_script`: loss above, token accuracy below, one colour per run.
 
-    Each series is reduced with LTTB to about `max_points` and kept (jobs/series.py), so a
+    Each series is reduced with M4 to at most `max_points` and kept (jobs/series.py), so a
     100k-step run stays quick to build, send and draw; None reads and sends every point (the
-    benchmark's baseline).
+    benchmark's baseline). `kept`: series the caller already read, by job id.
     """
     data: list[dict] = []
     several = len(jobs) > 1
     for index, job in enumerate(jobs):
-        series = rows_after(job.id, None) if max_points is None else job_series(job.id, max_points=max_points)
+        series: Series
+        if max_points is None:
+            series = rows_after(job.id, None)
+        elif kept and job.id in kept:
+            series = kept[job.id].series
+        else:
+            series = job_series(job, max_points=max_points).series
         axes = curve_axes(job)
         for series_index, (field, label, row, dash) in enumerate(_SERIES):
             # One run: a colour per series. Several: a colour per run, dashes for validation.
@@ -510,23 +518,28 @@ def job_events_for_page(job: Job, limit: int = EVENTS_ON_PAGE) -> list[dict]:
     ]
 
 
-def job_page_context(*, job: Job, all_events: bool = False, membership) -> dict:
-    events = job_events_for_page(job, EVENTS_ALL if all_events else EVENTS_ON_PAGE)
-    events_total = len(events) if len(events) < EVENTS_ON_PAGE else job.events.count()
-    has_points = job.metric_points.exists()
-    figure = curves_figure([job]) if has_points else None
+def job_page_context(*, job: Job, all_events: bool = False, membership, part: str = "") -> dict:
+    """The job page's context; `part` "live" (the status and the curve, polled) or "activity"
+    (checkpoints and events, polled) builds only what that fragment shows."""
+    ctx: dict = {}
+    if part != "activity":
+        kept = job_series(job, max_points=MAX_POINTS_PER_SERIES)
+        ctx["progress"] = job_progress(job, step=kept.last_step)
+        ctx["figure"] = curves_figure([job], kept={job.id: kept}) if kept.has_points else None
+    if part != "live":
+        events = job_events_for_page(job, EVENTS_ALL if all_events else EVENTS_ON_PAGE)
+        events_total = len(events) if len(events) < EVENTS_ON_PAGE else job.events.count()
+        ctx["events"] = events
+        ctx["events_total"] = events_total
+        ctx["events_hidden"] = max(0, events_total - len(events))
+        ctx["checkpoints"] = list(job.checkpoints.all())
     compare_url = (
         f"/compare/?model={quote(job.fine_tuned_model)}&job={job.id}" if job.fine_tuned_model else ""
     )
     return {
+        **ctx,
         "job": job,
-        "progress": job_progress(job),
-        "events": events,
-        "events_total": events_total,
-        "events_hidden": max(0, events_total - len(events)),
-        "checkpoints": list(job.checkpoints.all()),
         "sync_note": sync_note(job),
-        "figure": figure,
         "can_cancel": membership.can_launch and job.can_cancel,
         "can_launch": membership.can_launch,
         "compare_url": compare_url,

@@ -94,12 +94,11 @@ def job_new_estimate(request: TeamRequest) -> HttpResponse:
 @team_required
 def job_detail(request: TeamRequest, job_id: int) -> HttpResponse:
     job = _get_job_for_user(request, job_id)
+    part = ("activity" if request.GET.get("part") == "activity" else "live") if request.htmx else ""
     ctx = selectors.job_page_context(
-        job=job, membership=request.membership, all_events=request.GET.get("events") == "all"
+        job=job, membership=request.membership, all_events=request.GET.get("events") == "all", part=part
     )
-    template = "jobs/detail.html"
-    if request.htmx:
-        template += "#activity" if request.GET.get("part") == "activity" else "#live"
+    template = f"jobs/detail.html#{part}" if part else "jobs/detail.html"
     response = render(request, template, ctx)
     if request.htmx and job.is_finished:
         response["HX-Trigger"] = "job-finished"  # the event log refreshes once more, at once

@@ -311,7 +311,9 @@ class OpenAIProvider(Provider):
             shutdown = _shutdown_date(item)
             if self.is_openai:
                 # The provider's own date wins over the catalogue's table from now on.
-                catalogue.shutdown_reported(catalogue.OPENAI, mid, shutdown)
+                catalogue.shutdown_reported(
+                    catalogue.OPENAI, mid, shutdown, source="OpenAI's model list (GET /v1/models)"
+                )
             model = ProviderModel(
                 id=mid,
                 fine_tunable=self._fine_tunable(item),

@@ -26,6 +26,13 @@ SUITE_TODAY = "2026-12-01"
 def lifecycle_today(settings, monkeypatch):
     settings.FINEWEB_TODAY = SUITE_TODAY
     monkeypatch.setenv("FINEWEB_TODAY", SUITE_TODAY)
+    # Reported shutdown dates are read once per request or task; a test's rolled-back rows must
+    # not stay read for the next test's direct catalogue calls.
+    from fineweb.lifecycle import reported
+
+    reported.forget()
+    yield
+    reported.forget()
 
 
 @pytest.fixture(autouse=True)

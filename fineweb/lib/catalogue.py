@@ -18,7 +18,8 @@ Public API:
     cutoff_refusal(provider_kind, model) -> str          why a launch is refused, with alternatives
     model_choices() / offered_models(provider_kind)      what may still be offered
     mapped_model(model, target_kind, offered) -> str | None   where a moved job goes
-    shutdown_reported(provider_kind, model, day)         a provider's model list reported a date
+    shutdown_reported(provider_kind, model, day, source=)  a provider's model list reported a date
+                                                          (kept in the database: fineweb/lifecycle)
 
 Check the tables against the providers' pages when they change (https://openai.com/api/pricing,
 https://platform.openai.com/docs/deprecations, https://www.together.ai/pricing) and update the
@@ -263,16 +264,19 @@ def is_known(name: str) -> bool:
 
 # --------------------------------------------------------------------------- lifecycle
 
-# Shutdown dates a provider's own model list reported (`shutdown_date` on OpenAI's model object),
-# by (provider, model lowercased): they win over the table above once seen. The adapters report
-# them through `shutdown_reported` as they list models.
-_REPORTED_SHUTDOWNS: dict[tuple[str, str], date] = {}
+# Shutdown dates a provider's own model list reported (`shutdown_date` on OpenAI's model object)
+# are kept in the database (fineweb/lifecycle: every process and a restart see them), by (provider,
+# model lowercased): they win over the table above, which was written before they were seen. The
+# adapters report them through `shutdown_reported` as they list models.
 
 
-def shutdown_reported(provider_kind: str, model: str, day: date | None) -> None:
-    """Record the shutdown date the provider's model list gave for `model` (None: none announced)."""
+def shutdown_reported(provider_kind: str, model: str, day: date | None, *, source: str = "") -> None:
+    """Record the shutdown date the provider's model list gave for `model` (None: none announced,
+    which keeps a date reported before: a model list that stops saying is no reprieve)."""
     if day is not None:
-        _REPORTED_SHUTDOWNS[(provider_kind, (model or "").lower())] = day
+        from fineweb.lifecycle import reported
+
+        reported.record(provider_kind, model, day, source=source or f"{provider_kind} model list")
 
 
 def _today(today: date | None) -> date:
@@ -307,10 +311,11 @@ def _words(day: date) -> str:
 def retirement(provider_kind: str, model: str) -> date | None:
     """The day `model` (a base model or a fine-tune of one) stops answering at a `provider_kind`
     connection: a reported shutdown date, else the table's; None when none is known."""
+    from fineweb.lifecycle import reported as reported_dates
+
+    seen = reported_dates.dates()
     base = model_spec(model).name.lower()
-    reported = _REPORTED_SHUTDOWNS.get((provider_kind, (model or "").lower())) or _REPORTED_SHUTDOWNS.get(
-        (provider_kind, base)
-    )
+    reported = seen.get((provider_kind, (model or "").lower())) or seen.get((provider_kind, base))
     if reported is not None:
         return reported
     spec = _dated_spec(provider_kind, model)

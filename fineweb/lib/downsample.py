@@ -1,10 +1,15 @@
-"""Downsampling of long series for plots: largest-triangle-three-buckets (LTTB).
+"""Downsampling of long series for plots: M4 over fixed-width step buckets.
 
 A loss curve of 100k steps has far more points than a plot has pixels; sending them all makes the
-page slow to build, to transfer and to draw. LTTB (Steinarsson, 2013) keeps the points that carry
-the shape: the first and the last, and in each bucket the point forming the largest triangle with
-the point kept before it and the mean of the next bucket, so spikes survive where a plain stride
-would drop them.
+page slow to build, to transfer and to draw. The job page and the curves page draw `m4`'s points
+(jobs/series.py): each bucket of `width` consecutive steps keeps its first and last point and its
+lowest and highest value (M4: Jugel et al., "M4: A Visualization-Oriented Time Series Data
+Aggregation", VLDB 2014), so every spike and the line's ends survive. Buckets sit on fixed step boundaries (step // width) and doubling the
+width merges pairs of buckets, so M4 of the points M4 kept is M4 of all points: a running job's
+kept series is extended with its new points alone and still equals a fresh reduction of every
+row. LTTB, used before, picks one point per bucket by the triangle it forms with its neighbours'
+picks, over buckets that move as the series grows: a kept LTTB series extended with new points is
+not the LTTB series of all points, and its curve drifted from the data as a job ran.
 """
 
 from __future__ import annotations
@@ -12,55 +17,36 @@ from __future__ import annotations
 import numpy as np
 
 
-def lttb(x, y, threshold: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return (x, y) reduced to at most `threshold` points, first and last point kept.
+def m4(x, y, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The points of (x, y) that M4 keeps in buckets of `width` steps (bucket = x // width): per
+    bucket its first and last point and the first point of its lowest and of its highest value.
 
-    `x` must be sorted ascending (steps are); NaN values in `y` are dropped first, since a
-    missing metric is no point of the curve. A series already short enough is returned as is.
+    `x` must be integral and sorted ascending, without repeats (steps are); NaN values in `y` are
+    dropped first. Idempotent and mergeable: m4(m4(p, w), k * w) == m4(p, k * w) for a whole k, and
+    a bucket's kept points with later points of the same bucket reduce as all its points would.
     """
     xs = np.asarray(x, dtype=float)
     ys = np.asarray(y, dtype=float)
     if xs.shape != ys.shape or xs.ndim != 1:
         raise ValueError("x and y must be one-dimensional and of the same length")
+    if width < 1:
+        raise ValueError("width must be at least 1")
     keep = ~np.isnan(ys)
     xs, ys = xs[keep], ys[keep]
-    n = len(xs)
-    if threshold >= n or n <= 2:
+    if width == 1 or len(xs) <= 2:
         return xs, ys
-    if threshold < 3:
-        raise ValueError("threshold must be at least 3 (first, last and one bucket)")
-
-    # Bucket edges over the interior points 1..n-2: threshold-2 buckets.
-    n_buckets = threshold - 2
-    edges = np.linspace(1, n - 1, n_buckets + 1).astype(np.int64)
-    # Mean of each bucket, used as the third corner for the bucket before it.
-    sums_x = np.add.reduceat(xs[1 : n - 1], edges[:-1] - 1)
-    sums_y = np.add.reduceat(ys[1 : n - 1], edges[:-1] - 1)
-    counts = np.diff(edges)
-    mean_x = np.append(sums_x / counts, xs[-1])
-    mean_y = np.append(sums_y / counts, ys[-1])
-
-    # The sweep itself is sequential (each bucket's pick depends on the previous pick), so it
-    # runs over plain Python floats: with ~20 points per bucket, per-call numpy overhead would
-    # cost more than the arithmetic. Bucket means above are vectorised.
-    px, py = xs.tolist(), ys.tolist()
-    mx, my = mean_x.tolist(), mean_y.tolist()
-    starts = edges.tolist()
-    out = [0]
-    a = 0
-    for i in range(n_buckets):
-        ax, ay = px[a], py[a]
-        cx, cy = mx[i + 1], my[i + 1]
-        # |(ax - cx)(by - ay) - (ax - bx)(cy - ay)| is |p*bx + q*by + r| for this bucket.
-        p, q = cy - ay, ax - cx
-        r = -q * ay - ax * p
-        best, best_area = starts[i], -1.0
-        for j in range(starts[i], starts[i + 1]):
-            area = abs(p * px[j] + q * py[j] + r)
-            if area > best_area:
-                best, best_area = j, area
-        out.append(best)
-        a = best
-    out.append(n - 1)
-    picked = np.asarray(out, dtype=np.int64)
-    return xs[picked], ys[picked]
+    bucket = np.floor_divide(xs, width)
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    ends = np.r_[starts[1:], len(xs)] - 1
+    counts = ends - starts + 1
+    # Per bucket, the first index holding its extreme value (np.unique's first occurrence): the
+    # same point a merge of two buckets picks, so ties break the same way both routes.
+    index_of_bucket = np.repeat(np.arange(len(starts)), counts)
+    picked = [starts, ends]
+    for reduce in (np.minimum, np.maximum):
+        extreme = np.repeat(reduce.reduceat(ys, starts), counts)
+        hits = np.flatnonzero(ys == extreme)
+        _, first = np.unique(index_of_bucket[hits], return_index=True)
+        picked.append(hits[first])
+    chosen = np.unique(np.concatenate(picked))
+    return xs[chosen], ys[chosen]

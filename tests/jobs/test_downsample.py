@@ -1,68 +1,57 @@
+"""M4 over fixed step buckets (fineweb/lib/downsample.py), what the job pages draw."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fineweb.lib.downsample import lttb
+from fineweb.lib.downsample import m4
 
-
-def noisy_curve(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    x = np.arange(n)
-    return x, np.exp(-x / (n / 5)) + rng.random(n) * 0.05
-
-
-def test_it_returns_at_most_threshold_points():
-    x, y = noisy_curve(100_000)
-    dx, dy = lttb(x, y, 5000)
-    assert len(dx) == len(dy) == 5000
-
-
-def test_it_keeps_the_first_and_the_last_point():
-    x, y = noisy_curve(20_000)
-    dx, dy = lttb(x, y, 500)
-    assert (dx[0], dy[0]) == (x[0], y[0])
-    assert (dx[-1], dy[-1]) == (x[-1], y[-1])
+steps_and_values = st.integers(min_value=1, max_value=600).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.integers(min_value=1, max_value=5), min_size=n, max_size=n),  # gaps between steps
+        st.lists(
+            st.sampled_from([0.0, 1.0, -2.5, 3.0, float("nan")]) | st.floats(-1e9, 1e9),
+            min_size=n,
+            max_size=n,
+        ),
+    )
+)
 
 
-def test_it_keeps_a_spike_that_a_stride_would_drop():
-    x, y = noisy_curve(50_000)
-    y[31_337] = 25.0
-    dx, dy = lttb(x, y, 1000)
-    assert 31_337 in dx
-    assert dy.max() == 25.0
-    assert 31_337 not in x[:: len(x) // 1000]  # a plain stride loses it
+@settings(deadline=None)  # a shared machine's pauses are no failure of M4
+@given(data=steps_and_values, power=st.integers(min_value=0, max_value=6), split=st.floats(0, 1))
+def test_m4_of_kept_points_and_new_ones_is_m4_of_all_points(data, power, split):
+    gaps, values = data
+    x, y = np.cumsum(gaps).astype(float), np.array(values)
+    width = 2**power
+    cut = int(split * len(x))
+    # What a running job does: reduce what arrived, later reduce that with what came next, at the
+    # same width or a wider one.
+    kx, ky = m4(x[:cut], y[:cut], width)
+    for wider in (width, width * 2, width * 8):
+        got = m4(np.r_[kx, x[cut:]], np.r_[ky, y[cut:]], wider)
+        expected = m4(x, y, wider)
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
 
 
-def test_its_x_values_stay_strictly_increasing_and_come_from_the_input():
-    x, y = noisy_curve(12_345, seed=3)
-    x = x * 3 + 7  # steps need not start at zero or be contiguous
-    dx, _ = lttb(x, y, 777)
-    assert np.all(np.diff(dx) > 0)
-    assert set(dx.tolist()) <= set(x.tolist())
+def test_m4_keeps_each_buckets_ends_and_extremes():
+    x = np.arange(0, 16, dtype=float)
+    y = np.array([5, 1, 9, 4, 4, 4, 4, 4, 2, 2, 8, 8, 3, 0, 0, 6], dtype=float)
+    kx, ky = m4(x, y, 8)
+    # Bucket 0..7: first (0, 5), lowest (1, 1), highest (2, 9), last (7, 4). Bucket 8..15: first
+    # (8, 2), highest (10, 8) (the first of two), lowest (13, 0) (the first of two), last (15, 6).
+    assert kx.tolist() == [0, 1, 2, 7, 8, 10, 13, 15]
+    assert ky.tolist() == [5, 1, 9, 4, 2, 8, 0, 6]
 
 
-def test_a_short_series_comes_back_unchanged():
-    dx, dy = lttb([1, 2, 3], [0.5, 0.4, 0.3], 5000)
-    assert dx.tolist() == [1, 2, 3]
-    assert dy.tolist() == [0.5, 0.4, 0.3]
-
-
-def test_missing_values_are_dropped_rather_than_plotted():
-    dx, dy = lttb([1, 2, 3, 4], [0.5, float("nan"), 0.3, 0.2], 5000)
-    assert dx.tolist() == [1, 3, 4]
-    assert not np.isnan(dy).any()
-
-
-def test_it_keeps_the_shape_of_a_step_function():
-    x = np.arange(10_000)
-    y = np.where(x < 5_000, 1.0, 0.0)
-    dx, dy = lttb(x, y, 100)
-    # Both levels and the jump between them survive.
-    assert set(dy.tolist()) == {0.0, 1.0}
-    assert dy[dx < 5000].min() == 1.0 and dy[dx >= 5000].max() == 0.0
-
-
-def test_mismatched_lengths_are_refused():
+def test_m4_drops_missing_values_and_keeps_a_width_of_one_as_it_is():
+    kx, ky = m4([1, 2, 3], [0.5, float("nan"), 0.3], 1)
+    assert kx.tolist() == [1.0, 3.0] and ky.tolist() == [0.5, 0.3]
     with pytest.raises(ValueError):
-        lttb([1, 2, 3], [1, 2], 10)
+        m4([1, 2], [1.0], 4)
+    with pytest.raises(ValueError):
+        m4([1, 2], [1.0, 2.0], 0)

@@ -61,12 +61,9 @@ def test_the_retirement_sentence_changes_tense_on_the_day():
 def test_a_shutdown_date_the_provider_reports_wins_over_the_table():
     model = "gpt-4.1-mini-2025-04-14"
     assert catalogue.can_fine_tune("openai", model, today=BEFORE)
-    try:
-        catalogue.shutdown_reported("openai", model, date(2026, 11, 30))
-        assert catalogue.retirement("openai", model) == date(2026, 11, 30)
-        assert not catalogue.can_fine_tune("openai", model, today=BEFORE)
-    finally:
-        catalogue._REPORTED_SHUTDOWNS.clear()
+    catalogue.shutdown_reported("openai", model, date(2026, 11, 30))
+    assert catalogue.retirement("openai", model) == date(2026, 11, 30)
+    assert not catalogue.can_fine_tune("openai", model, today=BEFORE)
 
 
 def test_the_mapping_takes_the_first_model_the_target_offers():
@@ -138,14 +135,11 @@ def test_a_model_the_provider_reports_shut_down_is_not_offered(
 ):
     settings.FINEWEB_TODAY = BEFORE.isoformat()
     fake_models.models[0]["shutdown_date"] = "2026-11-15"
-    try:
-        html = alice_client.get(
-            f"/jobs/new/?version={version.id}&connection={openai_connection.id}"
-        ).content.decode()
-        assert '<option value="gpt-4o-mini-2024-07-18"' not in html
-        assert "offers no model that can be fine-tuned" in html
-    finally:
-        catalogue._REPORTED_SHUTDOWNS.clear()
+    html = alice_client.get(
+        f"/jobs/new/?version={version.id}&connection={openai_connection.id}"
+    ).content.decode()
+    assert '<option value="gpt-4o-mini-2024-07-18"' not in html
+    assert "offers no model that can be fine-tuned" in html
 
 
 def test_a_launch_after_the_cutoff_is_refused_with_the_reason_and_nothing_is_created(

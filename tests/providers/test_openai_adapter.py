@@ -214,6 +214,7 @@ def test_cancel_returns_the_cancelled_job(provider, fake):
     assert provider.cancel_job(job["id"]).status == "cancelled"
 
 
+@pytest.mark.django_db  # which models fine-tune reads the catalogue's dates, kept in the database
 def test_list_models_keeps_fine_tunable_base_models_unless_all_are_asked_for(provider):
     ids = [m.id for m in provider.list_models()]
     # gpt-4.1-nano is in the fake's list but was retired for fine-tuning on 2026-10-23.
@@ -276,6 +277,7 @@ def test_download_file_returns_the_raw_bytes(provider, fake):
     assert provider.download_file(job["result_files"][0]) == RESULT_CSV.encode()
 
 
+@pytest.mark.django_db  # which models fine-tune reads the catalogue's dates, kept in the database
 def test_test_connection_says_how_many_models_the_key_sees(provider):
     sentence = provider.test_connection()
     assert sentence.startswith("Connected to OpenAI")
