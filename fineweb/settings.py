@@ -57,7 +57,7 @@ MIDDLEWARE = [
     "fineweb.lib.middleware.CommonMiddleware",
     "fineweb.lib.middleware.CsrfViewMiddleware",
     "fineweb.lib.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "fineweb.lib.middleware.LoginRequiredMiddleware",
     "fineweb.accounts.middleware.TeamMiddleware",
     "fineweb.lib.middleware.MessageMiddleware",
     "fineweb.lib.middleware.XFrameOptionsMiddleware",

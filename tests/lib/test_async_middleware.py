@@ -20,6 +20,7 @@ DJANGO_MIDDLEWARE = {
     "fineweb.lib.middleware.CommonMiddleware": "django.middleware.common.CommonMiddleware",
     "fineweb.lib.middleware.CsrfViewMiddleware": "django.middleware.csrf.CsrfViewMiddleware",
     "fineweb.lib.middleware.AuthenticationMiddleware": "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "fineweb.lib.middleware.LoginRequiredMiddleware": "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "fineweb.lib.middleware.MessageMiddleware": "django.contrib.messages.middleware.MessageMiddleware",
     "fineweb.lib.middleware.XFrameOptionsMiddleware": "django.middleware.clickjacking.XFrameOptionsMiddleware",
 }
@@ -65,13 +66,17 @@ def test_a_page_under_asgi_has_djangos_headers_with_a_third_of_the_hops(alice, s
     # Django's classes cross for every process_request and process_response; ours only where a
     # hook may reach the database (the messages' store), plus the views' and the team's queries.
     assert any("SecurityMiddleware" in h for h in their_hops)
-    assert not any(re.search(r"(Security|CSP|Common|XFrameOptions)Middleware", h) for h in our_hops)
+    assert not any(
+        re.search(r"(Security|CSP|Common|XFrameOptions|Authentication|LoginRequired)Middleware", h)
+        for h in our_hops
+    )
     assert len(our_hops) <= len(their_hops) - 8, (our_hops, their_hops)
 
 
 def test_under_asgi_csrf_is_refused_and_a_login_saves_its_session(alice, hops):
     async def run():
         client = AsyncClient(enforce_csrf_checks=True)
+        anonymous = await client.get("/compare/")
         form = await client.get("/login/")
         token = client.cookies["csrftoken"].value
         refused = await client.post("/login/", {"username": "alice", "password": PASSWORD})
@@ -79,9 +84,10 @@ def test_under_asgi_csrf_is_refused_and_a_login_saves_its_session(alice, hops):
             "/login/", {"username": "alice", "password": PASSWORD, "csrfmiddlewaretoken": token}
         )
         page = await client.get("/compare/")
-        return form, refused, logged_in, page
+        return anonymous, form, refused, logged_in, page
 
-    form, refused, logged_in, page = async_to_sync(run)()
+    anonymous, form, refused, logged_in, page = async_to_sync(run)()
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login/")
     assert form.status_code == 200 and refused.status_code == 403
     assert logged_in.status_code == 302 and logged_in.cookies["sessionid"].value
     # The modified session was saved (in its sync hop): the next request is logged in.
