@@ -28,6 +28,7 @@ from compare.models import Column, Conversation, Reply, Turn, Vote
 from fineweb.accounts.models import Team
 from fineweb.lib import catalogue
 from jobs.models import Job
+from providers import prices
 from providers.base import ChatReply
 from providers.errors import (
     AuthError,
@@ -216,23 +217,27 @@ def reply_claim(*, reply_id: int) -> bool:
     )
 
 
+def reply_price(*, connection_kind: str, model: str) -> catalogue.ChatPrice | None:
+    """The dated price table's row for a chat call to `model` at a `connection_kind` connection
+    (providers/prices.py); the local provider is free; None when the table has no price."""
+    if connection_kind == Connection.Kind.LOCAL:
+        return catalogue.FREE_CHAT
+    return prices.chat_price(model, provider_kind=connection_kind)
+
+
 def reply_cost(
     *, connection_kind: str, model: str, prompt_tokens: int | None, completion_tokens: int | None
 ) -> Decimal | None:
-    """USD from the dated price table; the local provider is free; None when the price is unknown."""
-    if connection_kind == Connection.Kind.LOCAL:
+    """USD from the dated price table; the local provider is free (token counts or not); None when
+    the price is unknown or the provider reported no token counts."""
+    price = reply_price(connection_kind=connection_kind, model=model)
+    if price is None:
+        return None
+    if price.input_per_million == 0 and price.output_per_million == 0:
         return Decimal(0)
     if prompt_tokens is None or completion_tokens is None:
         return None
-    spec = catalogue.model_spec(model)
-    # The catalogue holds what a fine-tuned model costs to call (OpenAI prices those per model).
-    if not model.startswith("ft:") or spec.inference_input is None or spec.inference_output is None:
-        return None
-    million = Decimal(1_000_000)
-    return (
-        spec.inference_input.usd_per_million * prompt_tokens
-        + spec.inference_output.usd_per_million * completion_tokens
-    ) / million
+    return price.cost(prompt_tokens, completion_tokens)
 
 
 def retirement_sentence(*, model: str, today: date | None = None) -> str:
@@ -413,6 +418,8 @@ def reply_stream(
     reply.prompt_tokens = final.prompt_tokens if final else None
     reply.completion_tokens = final.completion_tokens if final else None
     reply.stop_reason = (final.finish_reason or "") if final else ("stopped" if stopped else "")
+    price = reply_price(connection_kind=column.connection.kind, model=column.model)
+    reply.price_as_of = price.as_of if price else ""
     reply.cost_usd = reply_cost(
         connection_kind=column.connection.kind,
         model=column.model,
@@ -441,6 +448,7 @@ REPLY_RESULT_FIELDS = [
     "completion_tokens",
     "stop_reason",
     "cost_usd",
+    "price_as_of",
     "status",
     "error",
     "finished",
@@ -452,8 +460,11 @@ class _Refused(Exception):
 
 
 def reply_summary(reply: Reply) -> dict[str, Any]:
-    """A finished (or running) reply as the page shows it: text, status, timings, tokens, cost."""
+    """A finished (or running) reply as the page shows it: text, status, timings, tokens, cost.
+    In a blind comparison the cost's sentence does not name the model (a stream ends before any
+    vote)."""
     tps = reply.tokens_per_second
+    model_name = "this model" if reply.turn.conversation.blind else reply.column.model
     return {
         "reply": reply.id,
         "status": reply.status,
@@ -467,7 +478,7 @@ def reply_summary(reply: Reply) -> dict[str, Any]:
         "completion_tokens": reply.completion_tokens,
         "tokens_per_second": round(tps, 1) if tps is not None else None,
         "stop_reason": reply.stop_reason,
-        "cost": reply.cost_display,
+        "cost": reply.cost_text(model_name),
     }
 
 

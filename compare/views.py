@@ -325,7 +325,7 @@ async def reply_stream(request: HttpRequest, conversation_id: int, reply_id: int
 async def _wait_for(reply_id: int) -> AsyncIterator[bytes]:
     waited = 0.0
     while True:
-        reply = await Reply.objects.select_related("turn").aget(id=reply_id)
+        reply = await Reply.objects.select_related("turn__conversation", "column").aget(id=reply_id)
         if reply.is_finished:
             summary = services.reply_summary(reply)
             yield _sse({"event": "error" if reply.status == Reply.Status.FAILED else "done", **summary})

@@ -161,7 +161,7 @@ def connection_limit_set(*, connection: Connection, max_concurrent: int, per_min
 def chat_price(connection: Connection, model: str) -> ChatPrice | None:
     if connection.is_local:
         return ChatPrice(Decimal("0"), Decimal("0"), "")
-    return prices.chat_price(model)
+    return prices.chat_price(model, provider_kind=connection.kind)
 
 
 def call_cost(
