@@ -97,6 +97,8 @@ class Reply(models.Model):
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     stop_reason = models.CharField(max_length=40, blank=True)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=8, null=True, blank=True)
+    # The month of the price table's row the cost came from ("2026-11"); blank: no price known.
+    price_as_of = models.CharField(max_length=20, blank=True)
     # The page's stop button sets this; the stream that serves the reply checks it and ends.
     stop_requested = models.BooleanField(default=False)
     started = models.DateTimeField(null=True, blank=True)
@@ -125,13 +127,35 @@ class Reply(models.Model):
             return None
         return self.completion_tokens / generating
 
+    def cost_text(self, model_name: str) -> str:
+        """The cost as the page says it: "free", "$0.00041, prices of 2026-11", or a sentence
+        when the table has no price for the model (`model_name`: the model's id, or "this model"
+        while a blind comparison hides it) or the provider reported no token counts."""
+        if self.cost_usd is not None and self.cost_usd == Decimal(0):
+            return "free"
+        if self.cost_usd is not None:  # (a reply saved before prices were dated has no month)
+            return (
+                f"{usd(self.cost_usd)}, prices of {self.price_as_of}"
+                if self.price_as_of
+                else usd(self.cost_usd)
+            )
+        if self.price_as_of:
+            return f"no cost: the provider reported no token counts (prices of {self.price_as_of})"
+        return f"no price in the table for {model_name}"
+
     @property
     def cost_display(self) -> str:
-        if self.cost_usd is None:
-            return "unknown"
-        if self.cost_usd == Decimal(0):
-            return "free"
-        return f"${self.cost_usd:.6f}"
+        return self.cost_text(self.column.model)
+
+
+def usd(amount: Decimal) -> str:
+    """Dollars to two significant digits below a cent ($0.0000087, $0.00041), else to the cent
+    ($1.25); trailing zeros dropped."""
+    places = min(8, max(2, 1 - amount.adjusted())) if amount else 2
+    text = f"{amount:.{places}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"${text}"
 
 
 class Vote(models.Model):

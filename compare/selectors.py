@@ -163,7 +163,12 @@ def conversation_screen(conversation: Conversation, *, user_id: int | None) -> d
             {
                 "turn": turn,
                 "cells": [
-                    {"column": c, "reply": by_column.get(c.id), "saving": savings.get(c.id)}
+                    {
+                        "column": c,
+                        "reply": by_column.get(c.id),
+                        "saving": savings.get(c.id),
+                        "cost": _cost(by_column.get(c.id), c.model if revealed else "this model"),
+                    }
                     for c in columns
                     if c.id in by_column
                 ],
@@ -205,6 +210,10 @@ def conversation_screen(conversation: Conversation, *, user_id: int | None) -> d
             if r.status in (Reply.Status.PENDING, Reply.Status.STREAMING)
         ],
     }
+
+
+def _cost(reply: Reply | None, model_name: str) -> str:
+    return reply.cost_text(model_name) if reply is not None else ""
 
 
 def reply_state(reply: Reply) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from compare.models import Column, Conversation, Reply, Turn, Vote
 from fineweb.accounts.models import Team
 from fineweb.lib import catalogue
 from jobs.models import Job
+from providers import prices
 from providers.base import ChatReply
 from providers.errors import (
     AuthError,
@@ -193,7 +194,7 @@ def reply_messages(reply: Reply) -> list[dict[str, str]]:
     if column.system_prompt.strip():
         messages.append({"role": "system", "content": column.system_prompt})
     earlier = Reply.objects.filter(column=column, turn__number__lt=reply.turn.number).select_related("turn")
-    for old in earlier.order_by("turn__number"):
+    for old in earlier.order_by("turn__number") if reply.turn.number > 1 else []:
         messages.append({"role": "user", "content": old.turn.message})
         if old.text:
             messages.append({"role": "assistant", "content": old.text})
@@ -216,23 +217,27 @@ def reply_claim(*, reply_id: int) -> bool:
     )
 
 
+def reply_price(*, connection_kind: str, model: str) -> catalogue.ChatPrice | None:
+    """The dated price table's row for a chat call to `model` at a `connection_kind` connection
+    (providers/prices.py); the local provider is free; None when the table has no price."""
+    if connection_kind == Connection.Kind.LOCAL:
+        return catalogue.FREE_CHAT
+    return prices.chat_price(model, provider_kind=connection_kind)
+
+
 def reply_cost(
     *, connection_kind: str, model: str, prompt_tokens: int | None, completion_tokens: int | None
 ) -> Decimal | None:
-    """USD from the dated price table; the local provider is free; None when the price is unknown."""
-    if connection_kind == Connection.Kind.LOCAL:
+    """USD from the dated price table; the local provider is free (token counts or not); None when
+    the price is unknown or the provider reported no token counts."""
+    price = reply_price(connection_kind=connection_kind, model=model)
+    if price is None:
+        return None
+    if price.input_per_million == 0 and price.output_per_million == 0:
         return Decimal(0)
     if prompt_tokens is None or completion_tokens is None:
         return None
-    spec = catalogue.model_spec(model)
-    # The catalogue holds what a fine-tuned model costs to call (OpenAI prices those per model).
-    if not model.startswith("ft:") or spec.inference_input is None or spec.inference_output is None:
-        return None
-    million = Decimal(1_000_000)
-    return (
-        spec.inference_input.usd_per_million * prompt_tokens
-        + spec.inference_output.usd_per_million * completion_tokens
-    ) / million
+    return price.cost(prompt_tokens, completion_tokens)
 
 
 def retirement_sentence(*, model: str, today: date | None = None) -> str:
@@ -272,6 +277,53 @@ def error_sentence(exc: ProviderError, *, model: str, today: date | None = None)
     return exc.user_message.replace("fineweb will try again later.", "Try again in a moment.")
 
 
+# What a reply's stream reads with it (one query with the reply).
+REPLY_RELATED = ("turn__conversation", "column__connection")
+
+
+@dataclass
+class ReplyPlan:
+    """Everything a claimed reply's stream needs, read before the stream starts (one sync hop):
+    the reply with its turn, conversation, column and connection, the messages, the adapter built
+    (its pooled client; nothing sent yet), or the sentence that says why it is not sent at all."""
+
+    reply: Reply
+    messages: list[dict[str, str]]
+    provider: Any = None
+    error: str = ""
+    started: float = 0.0
+
+
+def reply_prepare(
+    *,
+    reply: Reply,
+    today: date | None = None,
+    client: Any = None,
+    retry: RetryPolicy | None = None,
+) -> ReplyPlan:
+    """The reads and the provider's construction of one claimed reply (loaded with its turn,
+    conversation, column and connection: `REPLY_RELATED`), so that the stream itself
+    (`reply_stream`) touches the database only for the stop flag and the save at the end. A model
+    the catalogue says is shut down, or a connection whose key cannot be read, gives a plan with
+    its sentence in `error` and no provider."""
+    plan = ReplyPlan(reply=reply, messages=reply_messages(reply), started=time.monotonic())
+    model = reply.column.model
+    try:
+        retired = retirement_sentence(model=model, today=today)
+        if retired:
+            plan.error = retired
+            return plan
+        plan.provider = connection_get_provider(
+            connection=reply.column.connection, client=client, retry=retry, budget="streaming"
+        )
+    except ProviderError as exc:
+        plan.error = error_sentence(exc, model=model, today=today)
+    except Exception:
+        logger.exception("compare: reply %s could not be prepared", reply.id)
+        plan.error = "Something went wrong in fineweb while reading this reply; the text so far is kept."
+    return plan
+
+
 def reply_run(
     *,
     reply_id: int,
@@ -284,29 +336,41 @@ def reply_run(
     """Stream one claimed reply from its provider, emitting {"event": "token"|"done"|"error", ...}.
 
     Saves the reply when it ends: complete, stopped (the stop button or the page went away: the
-    text so far is kept) or failed (a sentence in `error`, the text so far kept).
+    text so far is kept) or failed (a sentence in `error`, the text so far kept). The same as
+    `reply_prepare` then `reply_stream`, which the stream view calls apart (the first in its one
+    sync hop, the second in the relay's thread).
     """
+    reply = Reply.objects.select_related(*REPLY_RELATED).get(id=reply_id)
+    plan = reply_prepare(reply=reply, today=today, client=client, retry=retry)
+    return reply_stream(plan=plan, emit=emit, stop=stop, today=today)
+
+
+def reply_stream(
+    *,
+    plan: ReplyPlan,
+    emit: Callable[[dict[str, Any]], None],
+    stop: threading.Event | None = None,
+    today: date | None = None,
+) -> Reply:
+    """Stream a prepared reply (see `reply_run`); blocking, so the stream view runs it in a thread."""
     stop = stop or threading.Event()
-    reply = Reply.objects.select_related("turn__conversation", "column__connection").get(id=reply_id)
+    reply = plan.reply
+    reply_id = reply.id
     conversation = reply.turn.conversation
     column = reply.column
-    started = time.monotonic()
+    started = plan.started or time.monotonic()
     pieces: list[str] = []
     first_token_s: float | None = None
     final: ChatReply | None = None
-    error = ""
+    error = plan.error
     stopped = False
     stream: Iterator[Any] | None = None
     try:
-        retired = retirement_sentence(model=column.model, today=today)
-        if retired:
-            raise _Refused(retired)
-        provider = connection_get_provider(
-            connection=column.connection, client=client, retry=retry, budget="streaming"
-        )
-        chat = provider.chat(
+        if error:
+            raise _Refused(error)
+        chat = plan.provider.chat(
             model=column.model,
-            messages=reply_messages(reply),
+            messages=plan.messages,
             max_tokens=conversation.max_tokens,
             temperature=conversation.temperature,
             seed=conversation.seed,
@@ -354,6 +418,8 @@ def reply_run(
     reply.prompt_tokens = final.prompt_tokens if final else None
     reply.completion_tokens = final.completion_tokens if final else None
     reply.stop_reason = (final.finish_reason or "") if final else ("stopped" if stopped else "")
+    price = reply_price(connection_kind=column.connection.kind, model=column.model)
+    reply.price_as_of = price.as_of if price else ""
     reply.cost_usd = reply_cost(
         connection_kind=column.connection.kind,
         model=column.model,
@@ -368,9 +434,25 @@ def reply_run(
     else:
         reply.status = Reply.Status.COMPLETE
     reply.finished = timezone.now()
-    reply.save()
+    # Only what the stream set: the claim's `started` and the stop button's flag stay as they are.
+    reply.save(update_fields=REPLY_RESULT_FIELDS)
     emit({"event": "error" if error else "done", **reply_summary(reply)})
     return reply
+
+
+REPLY_RESULT_FIELDS = [
+    "text",
+    "first_token_s",
+    "total_s",
+    "prompt_tokens",
+    "completion_tokens",
+    "stop_reason",
+    "cost_usd",
+    "price_as_of",
+    "status",
+    "error",
+    "finished",
+]
 
 
 class _Refused(Exception):
@@ -378,8 +460,11 @@ class _Refused(Exception):
 
 
 def reply_summary(reply: Reply) -> dict[str, Any]:
-    """A finished (or running) reply as the page shows it: text, status, timings, tokens, cost."""
+    """A finished (or running) reply as the page shows it: text, status, timings, tokens, cost.
+    In a blind comparison the cost's sentence does not name the model (a stream ends before any
+    vote)."""
     tps = reply.tokens_per_second
+    model_name = "this model" if reply.turn.conversation.blind else reply.column.model
     return {
         "reply": reply.id,
         "status": reply.status,
@@ -393,7 +478,7 @@ def reply_summary(reply: Reply) -> dict[str, Any]:
         "completion_tokens": reply.completion_tokens,
         "tokens_per_second": round(tps, 1) if tps is not None else None,
         "stop_reason": reply.stop_reason,
-        "cost": reply.cost_display,
+        "cost": reply.cost_text(model_name),
     }
 
 

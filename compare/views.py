@@ -5,6 +5,7 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -216,9 +217,83 @@ def _get_reply(request: MaybeTeamRequest, conversation_id: int, reply_id: int) -
         raise Http404 from exc
 
 
-def _get_and_claim(request: MaybeTeamRequest, conversation_id: int, reply_id: int) -> tuple[Reply, bool]:
-    reply = _get_reply(request, conversation_id, reply_id)
-    return reply, services.reply_claim(reply_id=reply.id)
+# The threads that read the providers' streams, kept between replies: starting a thread waits
+# until it runs, which on a loaded machine cost the view a scheduler turn before its response
+# could start. One thread per streaming reply; a reply beyond MAX_STREAMS waits for a free one.
+MAX_STREAMS = 256
+_READERS = ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="compare-reply")
+
+
+class _Relay:
+    """One claimed reply streamed in a thread and handed to the event loop as it comes.
+
+    The thread (one of `_READERS`) is given the reply in the view's one sync hop, right after the
+    claim and the reads (`services.reply_prepare`), so the provider is already being asked while
+    the response goes out through the middleware. The first piece waits (briefly) until the event
+    loop has taken it: a thread reading a fast stream would otherwise hold the GIL and keep the
+    loop from sending the first token until its switch interval ran out."""
+
+    FIRST_HANDOFF_SECONDS = 0.05
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, reply_id: int) -> None:
+        self.loop = loop
+        self.reply_id = reply_id
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.stop = threading.Event()
+        self.first_taken = threading.Event()
+
+    def emit(self, event: dict[str, Any] | None) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
+        except RuntimeError:  # the loop is gone with the request
+            self.stop.set()
+            return
+        if event is not None and event.get("event") == "token" and not self.first_taken.is_set():
+            self.first_taken.wait(self.FIRST_HANDOFF_SECONDS)
+
+    def start(self, plan: services.ReplyPlan) -> None:
+        def run() -> None:
+            try:
+                services.reply_stream(plan=plan, emit=self.emit, stop=self.stop)
+            except Exception:
+                logger.exception("compare: the stream of reply %s failed", self.reply_id)
+            finally:
+                connections.close_all()
+                self.first_taken.set()
+                self.emit(None)
+
+        _READERS.submit(run)
+
+    async def events(self) -> AsyncIterator[bytes]:
+        try:
+            yield b"retry: 2000\n\n"
+            while True:
+                event = await self.queue.get()
+                if event is None:
+                    return
+                self.first_taken.set()
+                yield _sse(event)
+        finally:
+            self.stop.set()  # the browser went away (or the stream ended): the thread stops reading
+
+
+def _open_stream(
+    request: MaybeTeamRequest, conversation_id: int, reply_id: int, loop: asyncio.AbstractEventLoop
+) -> tuple[int, _Relay | None]:
+    """The lookup (404 for another team's reply), the claim and, when this request won the claim,
+    the reply's reads and its provider, then its thread started: all in one sync hop."""
+    reply = get_for_team_or_404(
+        Reply.objects.select_related(*services.REPLY_RELATED),
+        request,
+        team_field="turn__conversation__team",
+        id=reply_id,
+        turn__conversation_id=conversation_id,
+    )
+    if not services.reply_claim(reply_id=reply.id):
+        return reply.id, None
+    relay = _Relay(loop, reply.id)
+    relay.start(services.reply_prepare(reply=reply))
+    return reply.id, relay
 
 
 async def reply_stream(request: HttpRequest, conversation_id: int, reply_id: int) -> HttpResponseBase:
@@ -231,52 +306,26 @@ async def reply_stream(request: HttpRequest, conversation_id: int, reply_id: int
     if request.method != "GET":
         await sync_to_async(_get_reply)(request, conversation_id, reply_id)  # type: ignore[arg-type]
         return HttpResponseNotAllowed(["GET"])
-    # One hop to the sync side for the lookup and the claim (each hop costs a thread switch).
-    reply, claimed = await sync_to_async(_get_and_claim)(request, conversation_id, reply_id)  # type: ignore[arg-type]
+    # One hop to the sync side for the lookup, the claim, the reads and the provider (each hop
+    # costs a thread switch); the provider is asked from a thread started in that hop.
+    found, relay = await sync_to_async(_open_stream)(
+        request,  # type: ignore[arg-type]
+        conversation_id,
+        reply_id,
+        asyncio.get_running_loop(),
+    )
     response = StreamingHttpResponse(
-        _relay(reply.id) if claimed else _wait_for(reply.id), content_type="text/event-stream"
+        relay.events() if relay is not None else _wait_for(found), content_type="text/event-stream"
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
 
 
-async def _relay(reply_id: int) -> AsyncIterator[bytes]:
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue = asyncio.Queue()
-    stop = threading.Event()
-
-    def emit(event: dict[str, Any] | None) -> None:
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, event)
-        except RuntimeError:  # the loop is gone with the request
-            stop.set()
-
-    def run() -> None:
-        try:
-            services.reply_run(reply_id=reply_id, emit=emit, stop=stop)
-        except Exception:
-            logger.exception("compare: the stream of reply %s failed", reply_id)
-        finally:
-            connections.close_all()
-            emit(None)
-
-    threading.Thread(target=run, name=f"compare-reply-{reply_id}", daemon=True).start()
-    try:
-        yield b"retry: 2000\n\n"
-        while True:
-            event = await queue.get()
-            if event is None:
-                return
-            yield _sse(event)
-    finally:
-        stop.set()  # the browser went away (or the stream ended): the thread stops reading
-
-
 async def _wait_for(reply_id: int) -> AsyncIterator[bytes]:
     waited = 0.0
     while True:
-        reply = await Reply.objects.select_related("turn").aget(id=reply_id)
+        reply = await Reply.objects.select_related("turn__conversation", "column").aget(id=reply_id)
         if reply.is_finished:
             summary = services.reply_summary(reply)
             yield _sse({"event": "error" if reply.status == Reply.Status.FAILED else "done", **summary})

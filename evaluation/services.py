@@ -204,7 +204,7 @@ def run_retirement_notices(run: Run, models: Sequence[RunModel] | None = None) -
 def chat_price(connection: Connection, model: str) -> ChatPrice | None:
     if connection.is_local:
         return ChatPrice(Decimal("0"), Decimal("0"), "")
-    return prices.chat_price(model)
+    return prices.chat_price(model, provider_kind=connection.kind)
 
 
 def call_cost(

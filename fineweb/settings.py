@@ -48,18 +48,20 @@ INSTALLED_APPS = [
     "onboarding",  # team creation: imports the apps above, nothing imports it
 ]
 
+# Django's own middleware through fineweb.lib.middleware: the same hooks, run on the event loop
+# under ASGI where they do no I/O (each one sent to the sync thread otherwise; see that module).
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "fineweb.lib.middleware.SecurityMiddleware",
+    "fineweb.lib.middleware.CSPMiddleware",
     "fineweb.lib.staticfiles.StaticFilesMiddleware",  # WhiteNoise, in both modes
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "fineweb.lib.middleware.SessionMiddleware",
+    "fineweb.lib.middleware.CommonMiddleware",
+    "fineweb.lib.middleware.CsrfViewMiddleware",
+    "fineweb.lib.middleware.AuthenticationMiddleware",
+    "fineweb.lib.middleware.LoginRequiredMiddleware",
     "fineweb.accounts.middleware.TeamMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "fineweb.lib.middleware.MessageMiddleware",
+    "fineweb.lib.middleware.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 

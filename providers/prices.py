@@ -1,7 +1,7 @@
-"""Training prices and fine-tunable models as the provider adapters ask for them.
+"""Training and chat prices and fine-tunable models as the provider adapters ask for them.
 
 The facts live in the one catalogue, `fineweb.lib.catalogue` (dated there, each price with its
-source); this module only answers the adapters' two questions in their terms.
+source); this module only answers the adapters' questions in their terms.
 """
 
 from __future__ import annotations
@@ -35,19 +35,13 @@ def together_training_price(model: str) -> Decimal | None:
     return price.usd_per_million if price else None
 
 
-def chat_price(model: str) -> catalogue.ChatPrice | None:
-    """USD per million input and output tokens of a chat call to `model`, dated; None when unknown.
-
-    The built-in local provider is free; a fine-tune is billed at its base model's fine-tuned
-    inference price (the catalogue's table); other models have no price in the table yet.
-    """
+def chat_price(model: str, *, provider_kind: str = catalogue.OPENAI) -> catalogue.ChatPrice | None:
+    """USD per million input and output tokens of a chat call to `model` at a connection of
+    `provider_kind` ("openai", "together", "local", "openai_compatible"), dated; None when the
+    table has no price for it (`fineweb.lib.catalogue.chat_price`: the local provider is free; an
+    OpenAI fine-tune at its fine-tuned inference price, a base model at its own; Together by model
+    or by size; an OpenAI-compatible server never)."""
     spec = catalogue.model_spec(model)
-    if spec.local:
-        return catalogue.ChatPrice(Decimal("0"), Decimal("0"), spec.training.as_of if spec.training else "")
-    if model.startswith("ft:") and spec.inference_input and spec.inference_output:
-        return catalogue.ChatPrice(
-            spec.inference_input.usd_per_million,
-            spec.inference_output.usd_per_million,
-            spec.inference_input.as_of,
-        )
-    return None
+    if spec.local:  # the local provider's own models, whichever connection names them
+        return catalogue.FREE_CHAT
+    return catalogue.chat_price(provider_kind, model)

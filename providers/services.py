@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
+from collections import OrderedDict
 from urllib.parse import urlparse
 
 import httpx
@@ -282,6 +284,36 @@ def provider_client(*, guarded: bool = True) -> httpx.Client:
     return httpx.Client(transport=transport, timeout=DEFAULT_TIMEOUT, follow_redirects=False, trust_env=False)
 
 
+# Streamed replies (the compare screen) reuse one guarded client per connection, so a reply does not
+# pay for a new client and a new TCP (and TLS) connection: keep-alive connections are reused, and
+# every new connection the pool opens still passes netguard's address check when it connects. The
+# key holds what the check and the request depend on (kind, base URL, the allowed networks), so
+# an edited connection or a changed setting gets a new client.
+POOLED_CLIENTS_MAX = 32
+_pooled_clients: OrderedDict[tuple, httpx.Client] = OrderedDict()
+_pooled_lock = threading.Lock()
+
+
+def pooled_provider_client(*, connection: Connection) -> httpx.Client:
+    """The guarded client kept for this connection (`provider_client()`, built once, at most
+    POOLED_CLIENTS_MAX kept: the least recently used is dropped, its open streams left to end)."""
+    key = (
+        connection.id,
+        connection.kind,
+        connection.base_url,
+        tuple(settings.FINEWEB_PROVIDER_ALLOWED_NETWORKS),
+    )
+    with _pooled_lock:
+        client = _pooled_clients.get(key)
+        if client is None or client.is_closed:
+            client = provider_client()
+            _pooled_clients[key] = client
+        _pooled_clients.move_to_end(key)
+        while len(_pooled_clients) > POOLED_CLIENTS_MAX:
+            _pooled_clients.popitem(last=False)
+        return client
+
+
 def connection_get_provider(
     *,
     connection: Connection,
@@ -296,8 +328,9 @@ def connection_get_provider(
     unguarded client, since the operator chose that address). `retry` defaults to the policy of
     `budget` ("interactive": a few seconds in all; "background"), itself defaulting to the
     current one: interactive inside a page request, background elsewhere (providers/http.py);
-    "streaming" (a streamed chat reply) has a per-read idle cap and no total, and reaches this
-    server's own local provider through its ASGI app, so the reply streams piece by piece.
+    "streaming" (a streamed chat reply) has a per-read idle cap and no total, reuses the
+    connection's pooled client (`pooled_provider_client`), and reaches this server's own local
+    provider through its ASGI app, so the reply streams piece by piece.
     """
     base_url = connection.base_url
     if connection.is_local:
@@ -311,7 +344,7 @@ def connection_get_provider(
             else:
                 client = local_in_process_client()
     if client is None:
-        client = provider_client()
+        client = pooled_provider_client(connection=connection) if budget == "streaming" else provider_client()
     return provider_build(
         kind=connection.kind,
         client=client,

@@ -9,6 +9,8 @@ Public API:
     model_spec(name) -> ModelSpec          a model by name, alias or fine-tune name; never raises
     MODELS, DEFAULT_MODEL, MODEL_CHOICES   the models the dataset form offers, by name
     together_training_price(model) -> Price | None
+    chat_price(provider_kind, model) -> ChatPrice | None   a chat call's price, dated (compare, evals)
+    together_chat_price(model) -> ChatPrice | None         Together's serverless rate, by model or size
     PROVIDER_LIFECYCLE[provider] -> ProviderLifecycle
     Lifecycle, read against today() (settings.FINEWEB_TODAY pins it):
     retirement(provider_kind, model) -> date | None      the day it (and its fine-tunes) stop answering
@@ -54,6 +56,13 @@ class ChatPrice:
     input_per_million: Decimal
     output_per_million: Decimal
     as_of: str
+    source: str = ""
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
+        """USD for a call with these token counts."""
+        return (
+            self.input_per_million * prompt_tokens + self.output_per_million * completion_tokens
+        ) / Decimal(1_000_000)
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,8 @@ class ModelSpec:
     local: bool = False
     inference_input: Price | None = None  # per million input tokens of a fine-tune of this model
     inference_output: Price | None = None
+    chat_input: Price | None = None  # per million input tokens of a chat call to the model itself
+    chat_output: Price | None = None
     # Lifecycle. retired_on: no new fine-tuning jobs on it from that day. shutdown_on: the model
     # and the fine-tuned models made from it stop answering from that day.
     retired_on: date | None = None
@@ -105,6 +116,12 @@ PRICE_SOURCE = "OpenAI pricing page, fine-tuning training prices, read 2026-11"
 # Inference prices of fine-tuned models (same table, input and output columns), read earlier.
 _INFERENCE_DATE = "2025-06"
 _INFERENCE_SOURCE = "OpenAI pricing page, fine-tuned model inference prices, read 2025-06"
+# Inference prices of the base models themselves (standard tier, input and output per million
+# tokens). Not read on openai.com itself: taken from copies of its pricing page read 2026-12
+# (api-evangelist's table of the page as read on 2026-11-05, and price guides of 2026 that agree
+# with it); check them against https://openai.com/api/pricing when it changes.
+_CHAT_DATE = "2026-11"
+_CHAT_SOURCE = "OpenAI pricing page (standard tier) as copied 2026-11; not read on openai.com itself"
 # Deprecations page: the fine-tuning shutdown announcement.
 _LIFECYCLE_SOURCE = "OpenAI deprecations page, fine-tuning shutdown, read 2026-11"
 _OPENAI_SHUTDOWN = date(2027, 1, 14)
@@ -118,6 +135,10 @@ def _inference(usd: str) -> Price:
     return Price(Decimal(usd), _INFERENCE_DATE, _INFERENCE_SOURCE)
 
 
+def _chat(usd: str) -> Price:
+    return Price(Decimal(usd), _CHAT_DATE, _CHAT_SOURCE)
+
+
 def _openai(
     name: str,
     encoding: str,
@@ -125,6 +146,7 @@ def _openai(
     training: str,
     inference: tuple[str, str] | None = None,
     *,
+    chat: tuple[str, str] | None = None,
     retired_on: date | None = None,
     shutdown_on: date | None = None,
     offered: bool = True,
@@ -136,6 +158,8 @@ def _openai(
         _training(training),
         inference_input=_inference(inference[0]) if inference else None,
         inference_output=_inference(inference[1]) if inference else None,
+        chat_input=_chat(chat[0]) if chat else None,
+        chat_output=_chat(chat[1]) if chat else None,
         retired_on=retired_on,
         shutdown_on=shutdown_on,
         offered=offered,
@@ -144,13 +168,31 @@ def _openai(
 
 _OPENAI_MODELS = [
     _openai(
-        "gpt-4o-mini-2024-07-18", "o200k_base", 65_536, "3.00", ("0.30", "1.20"), shutdown_on=_OPENAI_SHUTDOWN
+        "gpt-4o-mini-2024-07-18",
+        "o200k_base",
+        65_536,
+        "3.00",
+        ("0.30", "1.20"),
+        chat=("0.15", "0.60"),
+        shutdown_on=_OPENAI_SHUTDOWN,
     ),
     _openai(
-        "gpt-4o-2024-08-06", "o200k_base", 65_536, "25.00", ("3.75", "15.00"), shutdown_on=_OPENAI_SHUTDOWN
+        "gpt-4o-2024-08-06",
+        "o200k_base",
+        65_536,
+        "25.00",
+        ("3.75", "15.00"),
+        chat=("2.50", "10.00"),
+        shutdown_on=_OPENAI_SHUTDOWN,
     ),
     _openai(
-        "gpt-4.1-2025-04-14", "o200k_base", 65_536, "25.00", ("3.00", "12.00"), shutdown_on=_OPENAI_SHUTDOWN
+        "gpt-4.1-2025-04-14",
+        "o200k_base",
+        65_536,
+        "25.00",
+        ("3.00", "12.00"),
+        chat=("2.00", "8.00"),
+        shutdown_on=_OPENAI_SHUTDOWN,
     ),
     _openai(
         "gpt-4.1-mini-2025-04-14",
@@ -158,6 +200,7 @@ _OPENAI_MODELS = [
         65_536,
         "5.00",
         ("0.80", "3.20"),
+        chat=("0.40", "1.60"),
         shutdown_on=_OPENAI_SHUTDOWN,
     ),
     # Retired for fine-tuning on 2026-10-23; kept so existing datasets and jobs still resolve.
@@ -167,6 +210,7 @@ _OPENAI_MODELS = [
         65_536,
         "1.50",
         ("0.20", "0.80"),
+        chat=("0.10", "0.40"),
         retired_on=date(2026, 10, 23),
     ),
     # No longer in the fine-tuning guide's list of models that fine-tune (read 2026-11; the day
@@ -232,6 +276,104 @@ def together_training_price(model: str) -> Price | None:
         if size <= upper:
             return price
     return None
+
+
+# Serverless chat inference, USD per million input and output tokens. shared/api has no captured
+# copy of together.ai/pricing (together-finetuning.md section 8); these are Together's published
+# serverless rates as third-party price tables copied them (getmaxim.ai's Together pages and
+# LiteLLM's table, read 2026-12): check them against together.ai/pricing when it changes. By
+# model first; a model not listed (a LoRA fine-tune, billed at its base model's serverless rate,
+# or another serverless model) by the size in its name, from Together's per-size table.
+TOGETHER_CHAT_DATE = "2026-11"
+TOGETHER_CHAT_SOURCE = (
+    "Together AI serverless inference prices as copied by third-party price tables, read 2026-12"
+)
+_TOGETHER_CHAT: dict[str, tuple[str, str]] = {
+    "meta-llama/Llama-3.3-70B-Instruct-Turbo": ("0.88", "0.88"),
+    "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo": ("0.18", "0.18"),
+    "meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo": ("0.88", "0.88"),
+    "meta-llama/Meta-Llama-3.1-405B-Instruct-Turbo": ("3.50", "3.50"),
+    "meta-llama/Meta-Llama-3-8B-Instruct-Turbo": ("0.18", "0.18"),
+    "meta-llama/Meta-Llama-3-70B-Instruct-Turbo": ("0.88", "0.88"),
+    "meta-llama/Llama-3.2-3B-Instruct-Turbo": ("0.06", "0.06"),
+    "Qwen/Qwen2.5-7B-Instruct-Turbo": ("0.30", "0.30"),
+    "Qwen/Qwen2.5-72B-Instruct-Turbo": ("1.20", "1.20"),
+    "mistralai/Mixtral-8x7B-Instruct-v0.1": ("0.60", "0.60"),
+    "mistralai/Mistral-7B-Instruct-v0.3": ("0.20", "0.20"),
+}
+TOGETHER_CHAT_PRICES: dict[str, ChatPrice] = {
+    model.lower(): ChatPrice(Decimal(i), Decimal(o), TOGETHER_CHAT_DATE, TOGETHER_CHAT_SOURCE)
+    for model, (i, o) in _TOGETHER_CHAT.items()
+}
+# (largest size in billions of parameters, USD per million tokens, input and output alike).
+TOGETHER_CHAT_BY_SIZE: tuple[tuple[float, ChatPrice], ...] = tuple(
+    (
+        upper,
+        ChatPrice(Decimal(usd), Decimal(usd), TOGETHER_CHAT_DATE, TOGETHER_CHAT_SOURCE + ", by model size"),
+    )
+    for upper, usd in (
+        (4.0, "0.10"),
+        (8.0, "0.20"),
+        (21.0, "0.30"),
+        (41.0, "0.80"),
+        (80.0, "0.90"),
+        (110.0, "1.80"),
+    )
+)
+
+
+def together_chat_price(model: str) -> ChatPrice | None:
+    """A serverless chat call to `model` at Together: by model, else by the size in its name
+    (`alice/Meta-Llama-3.1-8B-Instruct-Reference-my-run-1a2b` -> 8B); None when neither is known
+    (a mixture-of-experts name such as 8x7B is priced only by model)."""
+    key = (model or "").strip().lower()
+    if key in TOGETHER_CHAT_PRICES:
+        return TOGETHER_CHAT_PRICES[key]
+    name = key.split("/")[-1]
+    if re.search(r"\d+x\d", name):
+        return None
+    sizes = [float(m) for m in _PARAMS.findall(name)]
+    if not sizes:
+        return None
+    size = max(sizes)
+    for upper, price in TOGETHER_CHAT_BY_SIZE:
+        if size <= upper:
+            return price
+    return None
+
+
+# --------------------------------------------------------------------------- chat prices
+
+FREE_CHAT = ChatPrice(
+    Decimal("0"), Decimal("0"), PRICE_DATE, "the built-in local provider runs on this machine"
+)
+
+
+def chat_price(provider_kind: str, model: str) -> ChatPrice | None:
+    """USD per million input and output tokens of a chat call to `model` at a `provider_kind`
+    connection, dated; None when the table has no price for it.
+
+    The built-in local provider is free. OpenAI: a fine-tune (`ft:BASE:...`) at its base model's
+    fine-tuned inference price, a base model at its own. Together: `together_chat_price`. An
+    OpenAI-compatible server bills (or not) as its operator decides: never a price here.
+    """
+    if provider_kind == LOCAL:
+        return FREE_CHAT
+    if provider_kind == TOGETHER:
+        return together_chat_price(model)
+    if provider_kind != OPENAI or not is_known(model):
+        return None
+    spec = model_spec(model)
+    if spec.provider != OPENAI:
+        return None
+    pair = (
+        (spec.inference_input, spec.inference_output)
+        if model.startswith("ft:")
+        else (spec.chat_input, spec.chat_output)
+    )
+    if pair[0] is None or pair[1] is None:
+        return None
+    return ChatPrice(pair[0].usd_per_million, pair[1].usd_per_million, pair[0].as_of, pair[0].source)
 
 
 # --------------------------------------------------------------------------- lookup

@@ -67,16 +67,76 @@ def test_an_openai_fine_tune_streams_piece_by_piece_with_its_price_from_the_tabl
     body = fake.bodies[0]
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     assert body["seed"] == 42 and body["temperature"] == 0.2 and body["max_tokens"] == 50
-    # gpt-4o-mini fine-tunes: $0.30 in, $1.20 out per million tokens (fineweb/lib/catalogue.py).
-    assert saved.prompt_tokens is not None and saved.completion_tokens is not None
-    expected = (Decimal("0.30") * saved.prompt_tokens + Decimal("1.20") * saved.completion_tokens) / 1_000_000
-    assert saved.cost_usd == expected and events[-1]["cost"] == f"${expected:.6f}"
+    # The fake's usage: 5 prompt tokens ("Sag hallo." is 2 words, + 3), 6 completion tokens.
+    # gpt-4o-mini fine-tunes: $0.30 in, $1.20 out per million tokens (table read 2025-06):
+    # 5 x 0.30 + 6 x 1.20 = 8.7 millionths of a dollar.
+    assert (saved.prompt_tokens, saved.completion_tokens) == (5, 6)
+    assert saved.cost_usd == Decimal("0.0000087") and saved.price_as_of == "2025-06"
+    assert events[-1]["cost"] == "$0.0000087, prices of 2025-06"
 
 
-def test_a_base_model_without_a_price_in_the_table_says_the_cost_is_unknown(team, alice, openai):
-    conversation = conversation_with(team, alice, (openai, FT), (openai, "gpt-4o-mini"))
+def test_an_openai_base_model_is_priced_from_the_table_with_its_date(team, alice, openai):
+    conversation = conversation_with(
+        team, alice, (openai, FT), (openai, "gpt-4o-mini"), message="Sag bitte hallo."
+    )
     saved, events = run(replies(conversation)[1], ChatStreamFake(key=OPENAI_KEY))
-    assert saved.cost_usd is None and events[-1]["cost"] == "unknown"
+    # 6 prompt tokens (3 words + 3), 6 completion tokens; gpt-4o-mini: $0.15 in, $0.60 out per
+    # million (table of 2026-11): 6 x 0.15 + 6 x 0.60 = 4.5 millionths.
+    assert (saved.prompt_tokens, saved.completion_tokens) == (6, 6)
+    assert saved.cost_usd == Decimal("0.0000045")
+    assert events[-1]["cost"] == "$0.0000045, prices of 2026-11"
+
+
+def test_a_model_without_a_price_in_the_table_says_so_in_a_sentence(team, alice, openai):
+    conversation = conversation_with(team, alice, (openai, FT), (openai, "gpt-9-preview"))
+    saved, events = run(replies(conversation)[1], ChatStreamFake(key=OPENAI_KEY))
+    assert saved.status == Reply.Status.COMPLETE and saved.prompt_tokens == 5
+    assert saved.cost_usd is None and saved.price_as_of == ""
+    assert events[-1]["cost"] == "no price in the table for gpt-9-preview"
+
+
+def test_a_blind_column_without_a_price_does_not_name_its_model(team, alice, openai):
+    conversation = services.conversation_create(
+        team=team,
+        user=alice,
+        columns=[
+            services.ColumnSpec(connection=openai, model="gpt-9-preview"),
+            services.ColumnSpec(connection=openai, model="gpt-9-mini"),
+        ],
+        message="Sag hallo.",
+        blind=True,
+    )
+    saved, events = run(replies(conversation)[0], ChatStreamFake(key=OPENAI_KEY))
+    assert saved.cost_usd is None
+    assert events[-1]["cost"] == "no price in the table for this model"
+
+
+@pytest.mark.parametrize(
+    ("model", "cost", "sentence"),
+    [
+        # Listed by model: $0.18 in and out per million; 5 prompt + 3 completion tokens.
+        ("meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo", "0.00000144", "$0.0000014, prices of 2026-11"),
+        # A LoRA fine-tune of an 8B model: Together's per-size rate up to 8B, $0.20 per million.
+        (
+            "alice/Meta-Llama-3.1-8B-Instruct-Reference-de-tone-1a2b3c4d",
+            "0.0000016",
+            "$0.0000016, prices of 2026-11",
+        ),
+        # A mixture of experts (8x22B) is priced by model only, and this one is not listed.
+        (
+            "mistralai/Mixtral-8x22B-Instruct-v0.1",
+            None,
+            "no price in the table for mistralai/Mixtral-8x22B-Instruct-v0.1",
+        ),
+    ],
+)
+def test_a_together_stream_is_priced_from_the_table(team, alice, together, model, cost, sentence):
+    fake = ChatStreamFake(key=TOGETHER_KEY, flavour="together", words=["Guten", " Tag", "!"])
+    conversation = conversation_with(team, alice, (together, model), (together, "Qwen/Qwen3-8B"))
+    saved, events = run(replies(conversation)[0], fake)
+    assert (saved.prompt_tokens, saved.completion_tokens) == (5, 3)
+    assert saved.cost_usd == (Decimal(cost) if cost else None)
+    assert events[-1]["cost"] == sentence
 
 
 def test_together_streams_in_its_own_chunk_shape_with_usage_on_the_last_chunk(team, alice, together):

@@ -156,12 +156,16 @@ def test_two_columns_stream_side_by_side_and_a_blind_vote_reveals_the_names(
     wait_until_complete(page)
     page.wait_for_function("() => [...document.querySelectorAll('[data-vote]')].every((b) => !b.disabled)")
     assert "fineweb-tiny" not in page.content()
+    # The compatible server has no price in the table; while blind the sentence names no model.
+    costs = [page.locator(f"[data-testid=reply-{x}] [data-stat=cost]").inner_text() for x in "AB"]
+    assert sorted(costs) == ["free", "no price in the table for this model"]
     screenshot(page, "compare-blind.png")
     page.click("button[value=a]")
     page.wait_for_selector("[data-testid=my-vote]")
     names = {page.locator(f"[data-testid=model-name-{x}]").inner_text() for x in "AB"}
     assert names == {"fineweb-tiny", "acme-7b-chat"}
     assert "A is better" in page.locator("[data-testid=my-vote]").inner_text()
+    assert "no price in the table for acme-7b-chat" in page.content()
     screenshot(page, "compare-revealed.png")
 
     page.goto(f"{asgi_server}/compare/leaderboard/")

@@ -44,8 +44,10 @@ def test_the_form_starts_from_the_jobs_base_and_fine_tune_and_shows_the_estimate
     }
     estimate = alice_client.get(reverse("evaluation:estimate"), params).content.decode()
     assert "20 calls" in estimate and "10 examples" in estimate
-    # the fine-tune has a price in the dated table, the base has none yet
-    assert "prices of 2025-06" in estimate and "no price in the table" in estimate
+    # both are in the dated table: the fine-tune at its fine-tuned inference price (read 2025-06),
+    # the base model at its own (2026-11)
+    assert "prices of 2025-06" in estimate and "prices of 2026-11" in estimate
+    assert "no price in the table" not in estimate
     response = alice_client.post(reverse("evaluation:new") + f"?job={job.id}", {**params, "job": job.id})
     run = Run.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("evaluation:detail", args=[run.id])

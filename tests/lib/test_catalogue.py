@@ -11,7 +11,17 @@ from fineweb.lib.catalogue import MODELS, PROVIDER_LIFECYCLE, model_spec, togeth
 
 
 def _prices(spec):
-    return [p for p in (spec.training, spec.inference_input, spec.inference_output) if p is not None]
+    return [
+        p
+        for p in (
+            spec.training,
+            spec.inference_input,
+            spec.inference_output,
+            spec.chat_input,
+            spec.chat_output,
+        )
+        if p is not None
+    ]
 
 
 def test_every_price_carries_the_month_it_was_read_and_its_source():
@@ -68,3 +78,30 @@ def test_the_datasets_app_and_the_providers_read_the_catalogue():
     assert prices.openai_training_price("gpt-4.1-mini") == model_spec("gpt-4.1-mini").price_per_million
     assert prices.together_training_price("x/Mixtral-8x7B-70B") == Decimal("2.90")
     assert not prices.openai_is_fine_tunable("SmolLM2-135M-Instruct")
+
+
+def test_every_chat_price_is_dated_with_its_source_and_asked_by_provider():
+    chat = [catalogue.chat_price("openai", name) for name in MODELS if MODELS[name].provider == "openai"]
+    chat += list(catalogue.TOGETHER_CHAT_PRICES.values()) + [p for _, p in catalogue.TOGETHER_CHAT_BY_SIZE]
+    for price in [p for p in chat if p is not None]:
+        assert re.fullmatch(r"\d{4}-\d{2}", price.as_of) and price.source, price
+        assert price.input_per_million > 0 and price.output_per_million > 0
+    # The base models fineweb offers and their fine-tunes all have one; each its own row.
+    for base in ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano"):
+        own, tuned = (
+            catalogue.chat_price("openai", base),
+            catalogue.chat_price("openai", f"ft:{base}:acme::x1"),
+        )
+        assert own is not None and tuned is not None and own != tuned
+    # The same names elsewhere: a compatible server bills as its operator decides; local is free.
+    assert catalogue.chat_price("openai_compatible", "gpt-4o") is None
+    assert catalogue.chat_price("together", "gpt-4o") is None
+    local = catalogue.chat_price("local", "anything")
+    assert local is not None and local.input_per_million == local.output_per_million == 0
+
+
+def test_a_chat_price_computes_a_cost_from_token_counts():
+    price = catalogue.chat_price("openai", "gpt-4.1-mini")
+    assert price is not None
+    # $0.40 in, $1.60 out per million: 1,000 in and 500 out = 0.0004 + 0.0008.
+    assert price.cost(1_000, 500) == Decimal("0.0012")
