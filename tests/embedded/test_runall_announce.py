@@ -1,7 +1,7 @@
 """`make run` prints its URL only once the web server answers a request, not when the port merely
 accepts connections: uvicorn with several workers binds the port in its parent while the workers
 still load Django (10 s and more on a busy machine), and the first page then hung past the
-browser test's timeout (tests/e2e/test_embedded_job_browser.py failed on the 2-core box)."""
+browser test's 20-second timeout on the 2-core test machine."""
 
 from __future__ import annotations
 
