@@ -102,3 +102,28 @@ def job_statuses(page, *, until_done_ms: int = 0) -> list[str]:
                 timeout=until_done_ms,
             )
     return page.evaluate("window.__statuses")
+
+
+def stream_pieces_record(page) -> None:
+    """From the next page on, note when each reply cell gets a streamed piece (its testid and the
+    page's clock, in ms); `stream_spans` reads them. Before the page loads: the streams start then."""
+    page.add_init_script(
+        """
+        window.__pieces = [];
+        new MutationObserver((records) => {
+            for (const r of records) {
+                if (r.target.dataset.pieces && r.target.dataset.pieces !== "0")
+                    window.__pieces.push([r.target.dataset.testid, performance.now()]);
+            }
+        }).observe(document, {subtree: true, attributes: true, attributeFilter: ["data-pieces"]});
+        """
+    )
+
+
+def stream_spans(page) -> dict[str, tuple[float, float, int]]:
+    """Per reply cell: (first piece, last piece, pieces), as noted by `stream_pieces_record`."""
+    spans: dict[str, tuple[float, float, int]] = {}
+    for cell, t in page.evaluate("window.__pieces"):
+        first, _, n = spans.get(cell, (t, t, 0))
+        spans[cell] = (first, t, n + 1)
+    return spans

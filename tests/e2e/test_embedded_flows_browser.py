@@ -35,6 +35,8 @@ from tests.e2e.browser import (
     login,
     playground_send,
     replies_complete,
+    stream_pieces_record,
+    stream_spans,
 )
 from tests.matching import search
 from tests.processes import embedded_env, free_port, manage, runall_start, runall_stop, wait_for
@@ -196,6 +198,7 @@ def test_a_job_on_the_local_provider_is_live_from_its_first_status_to_the_curve(
     page.wait_for_selector("select[name=base_model] option[value=fineweb-tiny]", state="attached")
     page.select_option("select[name=base_model]", "fineweb-tiny")
     page.fill("input[name=n_epochs]", "1")
+    page.fill("input[name=batch_size]", "8")  # 3 steps on the ~23 training examples, not ~23
     page.click("#launch-form button[type=submit]")
     page.wait_for_url("**/jobs/*/")
 
@@ -259,11 +262,19 @@ def test_base_and_fine_tune_stream_side_by_side_then_a_blind_vote_reveals_them(p
     page.click("text=Compare with the base model")
     page.wait_for_url("**/compare/?*")
     compare_url = page.url
+    stream_pieces_record(page)
     playground_send(page, message="Wo finde ich meine Rechnungen?", max_tokens=16)
     replies_complete(page)
+    # Each column's pieces reached the page one by one over the SSE stream, not as one block at
+    # the end. (Whether the two columns overlap depends on the cold start: the fine-tune's model
+    # loads after the base's, one load at a time per web process, so that is not asserted.)
+    spans = stream_spans(page)
+    assert set(spans) == {"reply-A", "reply-B"}, spans
+    for cell, (first, last, n) in spans.items():
+        assert n >= 2 and last > first, (cell, first, last, n)
     for label in ("A", "B"):
         cell = page.locator(f"[data-testid=reply-{label}]")
-        assert int(cell.get_attribute("data-pieces") or 0) >= 2  # streamed piece by piece, not one block
+        assert int(cell.get_attribute("data-pieces") or 0) >= 2
         assert cell.locator("[data-stat=cost]").inner_text() == "free"
         assert cell.locator("[data-stat=tokens]").inner_text().endswith("/ 16")
     names = {page.locator(f"[data-testid=model-name-{x}]").inner_text() for x in "AB"}
