@@ -127,3 +127,17 @@ def stream_spans(page) -> dict[str, tuple[float, float, int]]:
         first, _, n = spans.get(cell, (t, t, 0))
         spans[cell] = (first, t, n + 1)
     return spans
+
+
+def launch_pick(page, *, connection: str, model: str) -> None:
+    """On the launch form: pick the connection, wait until htmx has swapped in its base models
+    (a model picked before that would be replaced by the new list's default), then the model."""
+    page.evaluate(
+        "() => { const s = document.querySelector('select[name=base_model]'); if (s) s.dataset.before = '1'; }"
+    )
+    page.select_option("select[name=connection]", label=connection)
+    page.wait_for_function(
+        "() => { const s = document.querySelector('select[name=base_model]'); return s && !s.dataset.before; }"
+    )
+    page.wait_for_selector(f"select[name=base_model] option[value='{model}']", state="attached")
+    page.select_option("select[name=base_model]", model)

@@ -32,6 +32,7 @@ from tests.e2e.browser import (
     blind_vote,
     job_statuses,
     job_statuses_record,
+    launch_pick,
     login,
     playground_send,
     replies_complete,
@@ -194,13 +195,12 @@ def test_a_job_on_the_local_provider_is_live_from_its_first_status_to_the_curve(
     page.goto(f"{dataset_url}/v/2/")
     page.click("[data-testid=launch-from-version]")
     page.wait_for_url("**/jobs/new/?version=*")
-    page.select_option("select[name=connection]", label="Built-in local provider")
-    page.wait_for_selector("select[name=base_model] option[value=fineweb-tiny]", state="attached")
-    page.select_option("select[name=base_model]", "fineweb-tiny")
+    launch_pick(page, connection="Built-in local provider", model="fineweb-tiny")
     page.fill("input[name=n_epochs]", "1")
     page.fill("input[name=batch_size]", "8")  # 3 steps on the ~23 training examples, not ~23
     page.click("#launch-form button[type=submit]")
     page.wait_for_url("**/jobs/*/")
+    assert "Base model fineweb-tiny" in page.inner_text("p.lead")
 
     # Every status the badge shows, in this same document: the page polls from a draft on.
     job_statuses_record(page)
@@ -227,7 +227,19 @@ def test_a_job_on_the_local_provider_is_live_from_its_first_status_to_the_curve(
     page.wait_for_selector("#live:not([hx-trigger])", state="attached")
     fine_tuned = page.inner_text("[data-testid=fine-tuned-model]").strip()
     assert fine_tuned
-    embedded.made["job_url"] = page.url
+    job_url = page.url
+
+    # The curves page: every training step the local trainer reported, synced through the broker.
+    job_id = job_url.rstrip("/").rsplit("/", 1)[-1]
+    page.goto(f"{embedded.url}/jobs/curves/?ids={job_id}")
+    page.wait_for_function("() => (document.getElementById('curve').data || []).length >= 2")
+    steps = page.evaluate(
+        """() => document.getElementById('curve').data
+            .filter((t) => t.name.includes('train loss') && !(t.meta && t.meta.raw))
+            .map((t) => Array.from(t.x))"""
+    )
+    assert steps and steps[0] == [1, 2, 3], steps  # ceil(~23 / 8) steps, each once
+    embedded.made["job_url"] = job_url
     embedded.made["fine_tuned"] = fine_tuned
 
 
