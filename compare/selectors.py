@@ -233,3 +233,71 @@ def leaderboard(team: Team) -> dict[str, Any]:
         "n_leaked": sum(1 for v in votes if v.leaked),
         "n_same": len(same),
     }
+
+
+def normalise_prompt(text: str) -> str:
+    """A prompt as compared across apps: runs of whitespace as one space, no leading or trailing."""
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True)
+class PairVote:
+    """One counted blind vote of the compare screen, told in terms of the pair asked about."""
+
+    vote_id: int
+    prompt: str  # the turn's user message, normalised (`normalise_prompt`)
+    winner: str  # "first", "second", "tie" or "both_bad"
+
+
+def blind_votes_on_pair(
+    *, team: Team, first: tuple[int, str], second: tuple[int, str], prompts: set[str]
+) -> tuple[list[PairVote], int]:
+    """The team's blind votes on turns that put the models `first` and `second` ((connection id,
+    model id), in either order on the screen) side by side on one of `prompts` (normalised), and
+    how many such votes were left out because a reply named its model (as the leaderboard leaves
+    them out). Other teams' votes, other pairs and other prompts are never read."""
+    if first == second or not prompts:
+        return [], 0
+    models = {first[1], second[1]}
+    votes = (
+        Vote.objects.filter(
+            conversation__team=team,
+            conversation__blind=True,
+            conversation__columns__model__in=models,
+        )
+        .distinct()
+        .select_related("turn")
+        .prefetch_related(
+            Prefetch("conversation__columns", queryset=Column.objects.order_by("position"), to_attr="ordered")
+        )
+        .order_by("id")
+    )
+    counted: list[PairVote] = []
+    leaked = 0
+    for vote in votes:
+        columns = vote.conversation.ordered  # type: ignore[attr-defined]
+        if len(columns) != 2:
+            continue
+        shown = [(c.connection_id, c.model) for c in columns]  # A, B as the voter saw them
+        if shown == [first, second]:
+            mapping = {"a": "first", "b": "second"}
+        elif shown == [second, first]:
+            mapping = {"a": "second", "b": "first"}
+        else:
+            continue
+        prompt = normalise_prompt(vote.turn.message)
+        if prompt not in prompts:
+            continue
+        if vote.leaked:
+            leaked += 1
+            continue
+        counted.append(PairVote(vote.id, prompt, mapping.get(vote.outcome, vote.outcome)))
+    return counted, leaked
+
+
+def latest_blind_vote_id(team: Team) -> int:
+    """The id of the team's newest blind vote (0 when none): a page can tell whether a summary
+    built from the votes is out of date with one indexed query."""
+    return (
+        Vote.objects.filter(conversation__team=team).order_by("-id").values_list("id", flat=True).first() or 0
+    )

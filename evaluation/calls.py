@@ -1,8 +1,10 @@
 """Concurrent provider calls under per-connection limits, with no Django in the threads.
 
 `run_calls` sends each `Call` on worker threads (at most `max_concurrent` per connection at
-once, at most `per_minute` started in any 60 seconds) and hands every outcome to `on_done` on the
-caller's thread, which is the only one that touches the database. A call answered with 429 after
+once, at most `per_minute` started in any 60 seconds) and hands the outcomes to `on_done` on the
+caller's thread, which is the only one that touches the database: a list of every outcome that
+has arrived since the last hand-over, so that one INSERT stores all of them (at 16 at once,
+one INSERT per reply made the caller's thread the bottleneck). A call answered with 429 after
 the HTTP layer's own retries pauses its whole connection for the provider's Retry-After (or a
 backoff) and is sent again; it is never stored twice, because only `on_done` stores. When
 `should_stop()` turns true, no new call starts; the ones in flight finish and are handed over.
@@ -23,6 +25,11 @@ from providers.errors import ProviderError, RateLimited
 # A call that keeps getting 429 is given up (stored as an error) after this many pauses.
 MAX_RATE_LIMIT_PAUSES = 30
 DEFAULT_PAUSE_S = 2.0
+
+
+Outcome = tuple["Call", ChatReply | None, ProviderError | None]
+# At most this many outcomes are handed over (and stored) at once.
+MAX_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ def run_calls(
     calls: Iterable[Call],
     *,
     limits: dict[int, Limit],
-    on_done: Callable[[Call, ChatReply | None, ProviderError | None], None],
+    on_done: Callable[[list[Outcome]], None],
     should_stop: Callable[[], bool],
     on_tick: Callable[[], None] = lambda: None,
     tick_s: float = 1.0,
@@ -116,7 +123,7 @@ def run_calls(
             call = pending.popleft()
             outcome = _send(call, limiters[cid], stop)
             if outcome is not None:
-                on_done(call, *outcome)
+                on_done([(call, *outcome)])
             if time.monotonic() - last_tick >= tick_s:
                 on_tick()
                 last_tick = time.monotonic()
@@ -152,18 +159,26 @@ def run_calls(
     while True:
         alive = any(t.is_alive() for t in threads)
         try:
-            call, reply, error = outcomes.get(timeout=0.1)
+            batch = [outcomes.get(timeout=0.1)]
         except queue.Empty:
             if not alive:
                 break
         else:
-            on_done(call, reply, error)
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(outcomes.get_nowait())
+                except queue.Empty:
+                    break
+            on_done(batch)
         if time.monotonic() - last_tick >= tick_s:
             on_tick()
             last_tick = time.monotonic()
             if not stopped and should_stop():
                 stopped = True
                 stop.set()
+    rest = []
     while not outcomes.empty():
-        on_done(*outcomes.get())
+        rest.append(outcomes.get())
+    if rest:
+        on_done(rest)
     return not stopped and not any(by_connection.values())

@@ -8,7 +8,6 @@ from django import forms
 
 from datasets_app.models import DatasetVersion
 from evaluation import language, scorers, services
-from evaluation.calls import Limit
 from jobs.models import Job
 from providers.models import Connection
 
@@ -92,19 +91,10 @@ class RunForm(forms.Form):
             self.fields[f"m{i}_prompt"] = forms.CharField(
                 required=False, widget=forms.Textarea(attrs={"rows": 2}), label="System prompt (optional)"
             )
-            self.fields[f"m{i}_concurrent"] = forms.IntegerField(
-                min_value=1, max_value=64, required=False, label="Requests at once"
-            )
-            self.fields[f"m{i}_per_minute"] = forms.IntegerField(
-                min_value=1, max_value=100_000, required=False, label="Requests per minute"
-            )
 
     def model_rows(self) -> list[dict[str, Any]]:
         return [
-            {
-                name: self[f"m{i}_{name}"]
-                for name in ("connection", "model", "label", "prompt", "concurrent", "per_minute")
-            }
+            {name: self[f"m{i}_{name}"] for name in ("connection", "model", "label", "prompt")}
             for i in range(MODEL_ROWS)
         ]
 
@@ -121,7 +111,6 @@ class RunForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         choices = []
-        limits: dict[int, Limit] = {}
         for i in range(MODEL_ROWS):
             connection, model = data.get(f"m{i}_connection"), (data.get(f"m{i}_model") or "").strip()
             if not connection and not model:
@@ -139,13 +128,7 @@ class RunForm(forms.Form):
                     system_prompt=data.get(f"m{i}_prompt") or "",
                 )
             )
-            default = services.connection_limit(connection)
-            limits[connection.id] = Limit(
-                data.get(f"m{i}_concurrent") or default.max_concurrent,
-                data.get(f"m{i}_per_minute") or default.per_minute,
-            )
         data["choices"] = choices
-        data["limits"] = limits
         configs = []
         for kind in data.get("scorer_kinds") or []:
             config = {

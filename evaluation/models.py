@@ -18,21 +18,6 @@ from django.utils import timezone
 RUN_LEASE = timedelta(seconds=60)
 
 
-class ConnectionLimit(models.Model):
-    """How hard fineweb may call one connection: requests at once and requests per minute.
-
-    Kept here, keyed by connection, rather than on `providers.Connection`: only evaluation runs
-    batch calls today, and the providers app stays free of scheduling settings.
-    """
-
-    connection = models.OneToOneField("providers.Connection", on_delete=models.CASCADE, related_name="+")
-    max_concurrent = models.PositiveIntegerField(default=4)
-    per_minute = models.PositiveIntegerField(default=60)
-
-    def __str__(self) -> str:
-        return f"{self.connection_id}: {self.max_concurrent} at once, {self.per_minute}/min"
-
-
 class Run(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

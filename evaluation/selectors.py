@@ -8,6 +8,7 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 
+from compare import selectors as compare_selectors
 from evaluation import rendering
 from evaluation import scorers as scoring
 from evaluation.models import Example, Result, Run, RunModel
@@ -15,6 +16,11 @@ from fineweb.lib import diffing
 from fineweb.lib.figures import figure
 
 PAGE_SIZE = 50
+
+
+def latest_compare_vote_id(run: Run) -> int:
+    """The team's newest compare-screen vote: the run's agreement figures are as of one vote."""
+    return compare_selectors.latest_blind_vote_id(run.team)
 
 
 def runs_for_team(team) -> QuerySet[Run]:

@@ -7,12 +7,13 @@ Reads of the results for pages live in `evaluation.selectors`; the statistics th
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
 import re
 import time
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
@@ -23,14 +24,15 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from compare import selectors as compare_selectors
 from datasets_app.lines import example_lines
 from datasets_app.models import Blob, DatasetVersion
 from datasets_app.tokens import MessageCounter
 from evaluation import scorers as scoring
-from evaluation.calls import Call, Limit, run_calls
-from evaluation.models import RUN_LEASE, ConnectionLimit, Example, Result, Run, RunModel, Verdict, Vote
+from evaluation.calls import Call, Limit, Outcome, run_calls
+from evaluation.models import RUN_LEASE, Example, Result, Run, RunModel, Verdict, Vote
 from fineweb.accounts.models import Team
-from fineweb.lib import stats
+from fineweb.lib import catalogue, diffing, stats
 from fineweb.lib.catalogue import ChatPrice
 from jobs.models import Job
 from providers import prices
@@ -44,8 +46,6 @@ logger = logging.getLogger("fineweb.evaluation")
 
 MAX_EXAMPLES = 20_000
 MAX_MODELS = 4
-LOCAL_LIMIT = Limit(max_concurrent=1, per_minute=600)
-DEFAULT_LIMIT = Limit(max_concurrent=4, per_minute=500)
 SPLITS = {"validation": "validation split", "train": "training split", "all": "whole file"}
 JUDGE_MODES = ("score", "pass_fail", "pairwise")
 
@@ -125,10 +125,25 @@ def read_examples(blob: Blob, *, limit: int = MAX_EXAMPLES) -> list[tuple[list[d
     return out
 
 
-def training_prompts(version: DatasetVersion) -> list[str]:
-    """The last user message of every training example of `version` (its train split if it has one)."""
+# The TF-IDF index of a version's training prompts, per process, by the sha256 of the file it was
+# read from: a blob is never edited in place, so an entry never goes stale. Bounded by count: one
+# index of 20,000 prompts holds a few MB of numpy arrays.
+SIMILAR_INDEX_CACHE_SIZE = 8
+
+
+@functools.lru_cache(maxsize=SIMILAR_INDEX_CACHE_SIZE)
+def _training_index(sha256: str) -> tuple[list[str], diffing.TextIndex]:
+    blob = Blob.objects.get(sha256=sha256)
+    prompts = [_last_user(messages) for messages, _ in read_examples(blob)]
+    return prompts, diffing.TextIndex(prompts)
+
+
+def similar_training_examples(*, version: DatasetVersion, prompt: str, k: int = 3) -> list[dict[str, Any]]:
+    """The `k` training prompts of `version` most like `prompt` (TF-IDF cosine), best first; the
+    index is built once per file and process (`_training_index`)."""
     blob = version.train_blob or version.blob
-    return [_last_user(messages) for messages, _ in read_examples(blob)]
+    prompts, index = _training_index(blob.sha256)
+    return [{"text": prompts[i], "score": score} for i, score in index.similar(prompt, k)]
 
 
 def _last_user(messages: list[dict]) -> str:
@@ -144,18 +159,46 @@ def messages_for(messages: list[dict], system_prompt: str) -> list[dict]:
 
 # --- limits and prices --------------------------------------------------------------------------
 def connection_limit(connection: Connection) -> Limit:
-    row = ConnectionLimit.objects.filter(connection=connection).first()
-    if row is not None:
-        return Limit(row.max_concurrent, row.per_minute)
-    return LOCAL_LIMIT if connection.is_local else DEFAULT_LIMIT
+    """Requests at once and per minute for `connection`: the settings on its page (or its kind's
+    default, `providers.models.DEFAULT_LIMITS`)."""
+    return Limit(*connection.request_limits)
 
 
-def connection_limit_set(*, connection: Connection, max_concurrent: int, per_minute: int) -> None:
-    if max_concurrent < 1 or per_minute < 1:
-        raise ValidationError("Requests at once and per minute must be at least 1.")
-    ConnectionLimit.objects.update_or_create(
-        connection=connection, defaults={"max_concurrent": max_concurrent, "per_minute": per_minute}
-    )
+# --- retirement -----------------------------------------------------------------------------------
+def retirement_notices(models: Iterable[tuple[Connection, str]]) -> list[str]:
+    """The catalogue's sentence for each model the provider has retired or is about to retire
+    (`fineweb.lib.catalogue.retirement_sentence`), once each."""
+    out: list[str] = []
+    for connection, model in models:
+        sentence = catalogue.retirement_sentence(connection.kind, model)
+        if sentence and sentence not in out:
+            out.append(sentence)
+    return out
+
+
+def is_retired(connection: Connection, model: str) -> bool:
+    day = catalogue.retirement(connection.kind, model)
+    return day is not None and day <= catalogue.today()
+
+
+def _refuse_retired(models: Iterable[tuple[Connection, str]]) -> None:
+    for connection, model in models:
+        if is_retired(connection, model):
+            raise ValidationError(
+                f"{catalogue.retirement_sentence(connection.kind, model)} A run cannot be started on it:"
+                " pick another model, or another connection that serves it."
+            )
+
+
+def run_retirement_notices(run: Run, models: Sequence[RunModel] | None = None) -> list[str]:
+    """The retirement sentences of a run's models (with their connections) and its judge."""
+    models = models if models is not None else list(run.run_models.select_related("connection"))
+    pairs = [(m.connection, m.model) for m in models]
+    if run.judge.get("connection_id"):
+        judge_connection = Connection.objects.filter(id=run.judge["connection_id"], team=run.team).first()
+        if judge_connection is not None:
+            pairs.append((judge_connection, run.judge["model"]))
+    return retirement_notices(pairs)
 
 
 def chat_price(connection: Connection, model: str) -> ChatPrice | None:
@@ -181,7 +224,6 @@ def run_estimate(
     models: Sequence[ModelChoice],
     max_tokens: int,
     judge: Mapping[str, Any] | None = None,
-    limits: Mapping[int, Limit] | None = None,
 ) -> dict:
     """Calls, tokens, cost and time per model before anything is sent (a plain dict for the page).
 
@@ -223,16 +265,57 @@ def run_estimate(
             per_connection_calls.get(judge_connection.id, 0) + judge_calls
         )
     minutes = 0.0
+    connections = {c.connection.id: c.connection for c in models}
+    if judge and judge.get("connection") is not None:
+        connections[judge["connection"].id] = judge["connection"]
+    limit_rows = []
     for cid, calls in per_connection_calls.items():
-        limit = (limits or {}).get(cid) or connection_limit(Connection.objects.get(id=cid))
-        minutes = max(minutes, calls / limit.per_minute)
+        connection = connections.get(cid) or Connection.objects.get(id=cid)
+        limit = connection_limit(connection)
+        at_rate = calls / limit.per_minute
+        minutes = max(minutes, at_rate)
+        limit_rows.append(
+            {
+                "connection": connection.name,
+                "connection_id": cid,
+                "calls": calls,
+                "max_concurrent": limit.max_concurrent,
+                "per_minute": limit.per_minute,
+                "own": connection.max_concurrent is not None or connection.per_minute is not None,
+                "minutes": round(at_rate, 1),
+                "time": duration_words(at_rate * 60),
+            }
+        )
     return {
         "examples": len(examples),
         "models": rows,
         "judge_calls": judge_calls,
         "calls": len(examples) * len(models) + judge_calls,
         "minutes_at_rate_limit": round(minutes, 1),
+        "time_at_rate_limit": duration_words(minutes * 60),
+        "limits": limit_rows,
+        "retirement": retirement_notices(_pairs(models, judge)),
+        "retired": any(is_retired(c, m) for c, m in _pairs(models, judge)),
     }
+
+
+def _pairs(models: Sequence[ModelChoice], judge: Mapping[str, Any] | None) -> list[tuple[Connection, str]]:
+    pairs = [(c.connection, c.model.strip()) for c in models]
+    if judge and judge.get("connection") is not None and judge.get("model"):
+        pairs.append((judge["connection"], str(judge["model"]).strip()))
+    return pairs
+
+
+def duration_words(seconds: float) -> str:
+    """ "under a second", "about 40 seconds", "about 7 minutes", "about 2.5 hours"."""
+    if seconds < 1:
+        return "under a second"
+    if seconds < 90:
+        n = round(seconds)
+        return f"about {n} second{'s' if n != 1 else ''}"
+    if seconds < 90 * 60:
+        return f"about {round(seconds / 60)} minutes"
+    return f"about {seconds / 3600:.1f} hours"
 
 
 # --- create -------------------------------------------------------------------------------------
@@ -268,7 +351,6 @@ def run_create(
     judge: Mapping[str, Any] | None = None,
     max_tokens: int = 256,
     job: Job | None = None,
-    limits: Mapping[int, Limit] | None = None,
 ) -> Run:
     """A queued run with its examples read from the dataset version; the task starts on commit."""
     if dataset_version.dataset.team_id != team.id:
@@ -285,6 +367,7 @@ def run_create(
     cleaned = [scoring.clean_config(dict(c)) for c in scorers]
     if len({c["kind"] for c in cleaned}) != len(cleaned):
         raise ValidationError("Each scorer can be used once per run.")
+    _refuse_retired(_pairs(models, judge))
     judge_config = _clean_judge(judge, len(models))
     if not cleaned and not judge_config:
         raise ValidationError("Pick at least one scorer or the LLM judge.")
@@ -294,12 +377,6 @@ def run_create(
     if not examples:
         raise ValidationError(
             "The chosen examples have no user message to send; pick another version or split."
-        )
-    for cid, limit in (limits or {}).items():
-        connection_limit_set(
-            connection=Connection.objects.get(id=cid, team=team),
-            max_concurrent=limit.max_concurrent,
-            per_minute=limit.per_minute,
         )
     estimate = run_estimate(
         examples=examples,
@@ -522,11 +599,21 @@ def _send_replies(session: _Session) -> bool:
 
             calls.append(Call(key=(example, model), connection_id=model.connection_id, send=send))
 
-    def on_done(call: Call, reply: ChatReply | None, error: ProviderError | None) -> None:
-        example, model = cast(tuple[Example, RunModel], call.key)
-        result_store(
-            run=run, example=example, model=model, reply=reply, error=error, price=session.prices[model.id]
-        )
+    def on_done(outcomes: list[Outcome]) -> None:
+        rows = []
+        for call, reply, error in outcomes:
+            example, model = cast(tuple[Example, RunModel], call.key)
+            rows.append(
+                result_row(
+                    run=run,
+                    example=example,
+                    model=model,
+                    reply=reply,
+                    error=error,
+                    price=session.prices[model.id],
+                )
+            )
+        Result.objects.bulk_create(rows, ignore_conflicts=True)
 
     return run_calls(
         calls, limits=limits, on_done=on_done, should_stop=session.should_stop, on_tick=session.heartbeat
@@ -543,6 +630,22 @@ def result_store(
     price,
 ) -> None:
     """Store one reply with its scores; a second store of the same example x model is a no-op."""
+    Result.objects.bulk_create(
+        [result_row(run=run, example=example, model=model, reply=reply, error=error, price=price)],
+        ignore_conflicts=True,
+    )
+
+
+def result_row(
+    *,
+    run: Run,
+    example: Example,
+    model: RunModel,
+    reply: ChatReply | None,
+    error: ProviderError | None,
+    price,
+) -> Result:
+    """The unsaved `Result` of one reply (or error) with its scores."""
     fields: dict[str, Any] = {}
     if reply is not None:
         fields = {
@@ -564,9 +667,7 @@ def result_store(
         }
     else:
         fields = {"error": error.user_message if error else "No reply."}
-    Result.objects.bulk_create(
-        [Result(run=run, example=example, model=model, **fields)], ignore_conflicts=True
-    )
+    return Result(run=run, example=example, model=model, **fields)
 
 
 # --- the judge ----------------------------------------------------------------------------------
@@ -659,10 +760,11 @@ def _send_judge(session: _Session) -> bool:
 
             calls.append(Call(key=(example, item, order), connection_id=connection.id, send=send))
 
-    def on_done(call: Call, reply: ChatReply | None, error: ProviderError | None) -> None:
-        example, item, order = cast(tuple[Example, str, str], call.key)
-        Verdict.objects.bulk_create(
-            [
+    def on_done(outcomes: list[Outcome]) -> None:
+        rows = []
+        for call, reply, error in outcomes:
+            example, item, order = cast(tuple[Example, str, str], call.key)
+            rows.append(
                 Verdict(
                     run=run,
                     example=example,
@@ -672,9 +774,8 @@ def _send_judge(session: _Session) -> bool:
                     raw=reply.text[:2000] if reply else "",
                     error=error.user_message if error else "",
                 )
-            ],
-            ignore_conflicts=True,
-        )
+            )
+        Verdict.objects.bulk_create(rows, ignore_conflicts=True)
 
     return run_calls(
         calls,
@@ -736,6 +837,26 @@ def judge_agreement(
 
 def run_votes(run: Run) -> list[tuple[Hashable, str]]:
     return [(v.example_id, v.winner) for v in Vote.objects.filter(run=run).exclude(outcome="")]
+
+
+def compare_votes(run: Run) -> tuple[list[tuple[Hashable, str]], int]:
+    """The team's blind votes from the compare screen on the run's pairs, keyed like `run_votes`:
+    the same two models (baseline and last, in either order on the screen) on a turn whose user
+    message is an example's prompt, whitespace normalised. Also how many such votes were left out
+    because a reply named its model (the compare leaderboard leaves those out too)."""
+    models = sorted(run.run_models.all(), key=lambda m: m.position)
+    base, last = models[0], models[-1]
+    by_prompt: dict[str, int] = {}
+    for example_id, prompt in run.examples.order_by("index").values_list("id", "prompt"):
+        by_prompt.setdefault(compare_selectors.normalise_prompt(prompt), example_id)
+    votes, leaked = compare_selectors.blind_votes_on_pair(
+        team=run.team,
+        first=(base.connection_id, base.model),
+        second=(last.connection_id, last.model),
+        prompts=set(by_prompt),
+    )
+    positions = {"first": str(base.position), "second": str(last.position)}
+    return [(by_prompt[v.prompt], positions.get(v.winner, v.winner)) for v in votes], leaked
 
 
 # --- summarize ----------------------------------------------------------------------------------
@@ -903,9 +1024,21 @@ def judge_summary(run: Run) -> dict:
         out["self_agreement"] = 100 * agree / len(both) if both else None
     outcomes = judge_outcomes(run)
     out["wins"] = {k: sum(1 for v in outcomes.values() if v == k) for k in ("0", "1", "tie")}
-    agreement = judge_agreement(run_votes(run), outcomes)
-    out["people"] = (
-        None
+    out.update(people_summary(run, outcomes))
+    return out
+
+
+def people_summary(run: Run, outcomes: Mapping[int, str]) -> dict[str, Any]:
+    """The judge against the team's blind votes, from both sources: the run's own votes and the
+    compare screen's on the same pairs; with the votes each source gave (those the judge has an
+    outcome for) and the compare vote the figures are as of (`compare_vote_id`)."""
+    as_of = compare_selectors.latest_blind_vote_id(run.team)
+    own = run_votes(run)
+    compared, leaked = compare_votes(run)
+    agreement = judge_agreement([*own, *compared], outcomes)
+    return {
+        "compare_vote_id": as_of,
+        "people": None
         if agreement is None
         else {
             "n": agreement.n,
@@ -913,9 +1046,24 @@ def judge_summary(run: Run) -> dict:
             "kappa": agreement.kappa,
             "ci_low": agreement.ci_low,
             "ci_high": agreement.ci_high,
-        }
-    )
-    return out
+        },
+        "sources": {
+            "run": sum(1 for key, _ in own if key in outcomes),
+            "compare": sum(1 for key, _ in compared if key in outcomes),
+            "compare_leaked": leaked,
+        },
+    }
+
+
+def run_people_refresh(*, run: Run) -> dict:
+    """Recount the judge's agreement with people (a compare vote was cast since the summary)."""
+    summary = dict(run.summary)
+    if not run.judge or "judge" not in summary:
+        return summary
+    summary["judge"] = {**summary["judge"], **people_summary(run, judge_outcomes(run))}
+    Run.objects.filter(id=run.id).update(summary=summary)
+    run.summary = summary
+    return summary
 
 
 # --- blind votes on the run's own examples ------------------------------------------------------

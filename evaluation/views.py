@@ -18,7 +18,6 @@ from evaluation.models import Example, Run, Vote
 from fineweb.accounts.access import get_for_team_or_404, role_required, team_required
 from fineweb.accounts.http import TeamRequest
 from fineweb.accounts.models import Membership
-from fineweb.lib import diffing
 from jobs.models import Job
 
 LAUNCHERS = (Membership.Role.OWNER, Membership.Role.LAUNCHER)
@@ -66,7 +65,6 @@ def run_new(request: TeamRequest) -> HttpResponse:
                 judge=data["judge"],
                 max_tokens=data["max_tokens"],
                 job=job,
-                limits=data["limits"],
             )
         except ValidationError as exc:
             form.add_error(None, exc)
@@ -94,19 +92,22 @@ def run_estimate(request: TeamRequest) -> HttpResponse:
                 models=data["choices"],
                 max_tokens=data["max_tokens"],
                 judge=data["judge"],
-                limits=data["limits"],
             )
         except ValidationError as exc:
             problem = " ".join(exc.messages)
     else:
         problem = "Fill in the dataset version, two models and a scorer to see the estimate."
-    return render(request, "evaluation/new.html#estimate", {"estimate": estimate, "problem": problem})
+    return render(
+        request,
+        "evaluation/new.html#estimate",
+        {"estimate": estimate, "problem": problem, "can_edit_connections": request.membership.is_owner},
+    )
 
 
 @team_required
 def run_detail(request: TeamRequest, run_id: int) -> HttpResponse:
     run = _run(request, run_id)
-    models = list(run.run_models.all())
+    models = list(run.run_models.select_related("connection"))
     ctx: dict[str, Any] = {"run": run, "can_launch": request.membership.can_launch, "models": models}
     if request.htmx and request.GET.get("part") == "progress":
         response = render(request, "evaluation/detail.html#progress", ctx)
@@ -120,6 +121,10 @@ def run_detail(request: TeamRequest, run_id: int) -> HttpResponse:
             {**ctx, **selectors.results_page(run=run, params=request.GET, models=models)},
         )
     ctx.update(selectors.results_page(run=run, params=request.GET, models=models))
+    judge = run.summary.get("judge")
+    if run.is_finished and judge and judge.get("compare_vote_id") != selectors.latest_compare_vote_id(run):
+        services.run_people_refresh(run=run)  # a blind vote was cast on the compare screen since
+    ctx["retirement"] = services.run_retirement_notices(run, models)
     ctx["figure"] = selectors.scorecard_figure(run) if run.is_finished else None
     ctx["comparisons"] = run.summary.get("comparisons", [])
     ctx["judge_summary"] = run.summary.get("judge")
@@ -165,8 +170,7 @@ def run_similar(request: TeamRequest, run_id: int) -> HttpResponse:
         Example.objects.all(), request, team_field="run__team", run=run, index=int(index)
     )
     version = run.job.dataset_version if run.job and run.job.dataset_version else run.dataset_version
-    prompts = services.training_prompts(version)
-    hits = [{"text": prompts[i], "score": score} for i, score in diffing.similar(example.prompt, prompts, 3)]
+    hits = services.similar_training_examples(version=version, prompt=example.prompt, k=3)
     return render(request, "evaluation/similar.html", {"hits": hits, "version": version, "example": example})
 
 

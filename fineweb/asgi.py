@@ -1,6 +1,10 @@
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fineweb.settings")
-application = get_asgi_application()
+django.setup(set_prefix=False)
+
+from fineweb.lib.asgi import Application  # noqa: E402  (after setup: it imports Django's handlers)
+
+application = Application()

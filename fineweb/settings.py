@@ -239,6 +239,9 @@ RUNALL_PORT = env_int("PORT", 8000)
 # Web server processes of `make run`: Django runs sync views on one thread per ASGI process, so
 # pages are served in parallel only by several processes (one per core, at most 4, by default).
 RUNALL_WEB_WORKERS = env_int("FINEWEB_WEB_WORKERS", max(1, min(4, os.cpu_count() or 1)))
+# Threads for sync views in each web process (fineweb/lib/asgi.py): at most this many pages at once a
+# process, each thread keeping its database connection between requests.
+FINEWEB_WEB_THREADS = env_int("FINEWEB_WEB_THREADS", 8)
 
 # --- Providers and the built-in local provider.
 FINEWEB_LOCAL_API_KEY = secret_from_env_or_file(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from providers.models import Connection
+from providers.models import DEFAULT_LIMITS, MAX_CONCURRENT_LIMIT, MAX_PER_MINUTE_LIMIT, Connection
 
 KIND_HELP: dict[str, str] = {
     Connection.Kind.OPENAI: "OpenAI's own API (api.openai.com). Paste an API key from platform.openai.com; "
@@ -13,6 +13,11 @@ KIND_HELP: dict[str, str] = {
     "from api.together.ai; leave the base URL blank.",
     Connection.Kind.LOCAL: "Trains a small open model on this server's own machines. No key needed.",
 }
+LIMIT_DEFAULTS_TEXT = "; ".join(
+    f"{label} {DEFAULT_LIMITS[k][0]} at once and {DEFAULT_LIMITS[k][1]} a minute"
+    for k, label in Connection.Kind.choices
+    if k in DEFAULT_LIMITS
+)
 ADDABLE_KINDS = [(k, label) for k, label in Connection.Kind.choices if k != Connection.Kind.LOCAL]
 
 
@@ -35,9 +40,36 @@ class ConnectionForm(forms.Form):
         help_text="Stored encrypted; shown afterwards only as its last four characters.",
     )
 
+    max_concurrent = forms.IntegerField(
+        min_value=1,
+        max_value=MAX_CONCURRENT_LIMIT,
+        required=False,
+        label="Requests at once",
+        help_text="How many calls an evaluation run keeps in flight on this connection. "
+        "Leave blank for the provider's default: " + LIMIT_DEFAULTS_TEXT + ".",
+    )
+    per_minute = forms.IntegerField(
+        min_value=1,
+        max_value=MAX_PER_MINUTE_LIMIT,
+        required=False,
+        label="Requests per minute",
+        help_text="At most this many calls start in any minute; set it to your plan's limit at the "
+        "provider. fineweb also waits whenever the provider answers “too many requests”.",
+    )
+
     def __init__(self, *args, connection: Connection | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.connection = connection
+        if connection is not None:
+            at_once, per_minute = DEFAULT_LIMITS.get(connection.kind, (None, None))
+            self.fields["max_concurrent"].widget.attrs["placeholder"] = str(at_once or "")
+            self.fields["per_minute"].widget.attrs["placeholder"] = str(per_minute or "")
+            if at_once and per_minute:
+                self.fields["max_concurrent"].help_text = (
+                    "How many calls an evaluation run keeps in flight on this connection. Leave blank "
+                    f"for the default of {connection.get_kind_display()}: {at_once} at once and "
+                    f"{per_minute} a minute."
+                )
         if connection is not None:
             # The kind of an existing connection stays; its key is never sent back to the browser.
             del self.fields["kind"]

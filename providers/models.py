@@ -7,6 +7,21 @@ from django.utils import timezone
 from providers import crypto
 from providers.http import mask_secret
 
+# Requests at once and per minute for a connection that sets none, per kind. OpenAI: its first
+# usage tier allows 500 requests a minute on the small chat models. Together publishes no fixed
+# numbers (its limits are dynamic; fineweb honours its 429s and Retry-After), so the same
+# moderate figures. A compatible server is often one machine: 4 at once. The built-in local
+# provider shares this server's CPU: one at a time.
+DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
+    "openai": (8, 500),
+    "together": (8, 500),
+    "openai_compatible": (4, 300),
+    "local": (1, 600),
+}
+FALLBACK_LIMITS = (4, 300)
+MAX_CONCURRENT_LIMIT = 64
+MAX_PER_MINUTE_LIMIT = 100_000
+
 
 class Connection(models.Model):
     """A team's way to reach one provider: kind, base URL, and an API key encrypted at rest."""
@@ -40,6 +55,10 @@ class Connection(models.Model):
     import_state = models.CharField(max_length=10, choices=ImportState.choices, blank=True, default="")
     import_message = models.TextField(blank=True)
     imported_at = models.DateTimeField(null=True, blank=True)
+    # How hard fineweb may call this connection in batch work (evaluation runs): requests in flight
+    # at once and requests started in any minute. Blank: the kind's default (`DEFAULT_LIMITS`).
+    max_concurrent = models.PositiveIntegerField(null=True, blank=True)
+    per_minute = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["kind", "name"]
@@ -52,6 +71,12 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def request_limits(self) -> tuple[int, int]:
+        """(requests at once, requests per minute): the connection's own, else its kind's default."""
+        default_at_once, default_per_minute = DEFAULT_LIMITS.get(self.kind, FALLBACK_LIMITS)
+        return (self.max_concurrent or default_at_once, self.per_minute or default_per_minute)
 
     @property
     def is_local(self) -> bool:

@@ -23,7 +23,7 @@ from providers import netguard
 from providers.base import Provider
 from providers.errors import ProviderError
 from providers.http import DEFAULT_TIMEOUT, RetryPolicy
-from providers.models import Connection
+from providers.models import MAX_CONCURRENT_LIMIT, MAX_PER_MINUTE_LIMIT, Connection
 from providers.registry import provider_build
 
 logger = logging.getLogger("fineweb.providers")
@@ -68,7 +68,15 @@ def connection_clean_base_url(*, kind: str, base_url: str) -> str:
 
 @transaction.atomic
 def connection_create(
-    *, team: Team, user, kind: str, name: str, base_url: str = "", api_key: str = ""
+    *,
+    team: Team,
+    user,
+    kind: str,
+    name: str,
+    base_url: str = "",
+    api_key: str = "",
+    max_concurrent: int | None = None,
+    per_minute: int | None = None,
 ) -> Connection:
     if kind == Connection.Kind.LOCAL:
         raise ValidationError({"kind": "Every team already has the built-in local provider."})
@@ -82,6 +90,7 @@ def connection_create(
         name=name,
         base_url=connection_clean_base_url(kind=kind, base_url=base_url),
         created_by=user,
+        **connection_clean_limits(max_concurrent=max_concurrent, per_minute=per_minute),
     )
     connection.set_api_key(api_key)
     connection.save()
@@ -89,19 +98,50 @@ def connection_create(
 
 
 @transaction.atomic
-def connection_update(*, connection: Connection, name: str, base_url: str, api_key: str = "") -> Connection:
-    """Blank `api_key` keeps the stored key (the form never shows it again)."""
+def connection_update(
+    *,
+    connection: Connection,
+    name: str,
+    base_url: str,
+    api_key: str = "",
+    max_concurrent: int | None = None,
+    per_minute: int | None = None,
+) -> Connection:
+    """Blank `api_key` keeps the stored key (the form never shows it again); blank limits mean
+    the kind's defaults."""
     if Connection.objects.filter(team=connection.team, name=name).exclude(id=connection.id).exists():
         raise ValidationError({"name": "Your team already has a connection with this name."})
+    limits = connection_clean_limits(max_concurrent=max_concurrent, per_minute=per_minute)
     connection.name = name
     connection.base_url = connection_clean_base_url(kind=connection.kind, base_url=base_url)
-    fields = ["name", "base_url"]
+    connection.max_concurrent, connection.per_minute = limits["max_concurrent"], limits["per_minute"]
+    fields = ["name", "base_url", "max_concurrent", "per_minute"]
     if api_key.strip() and not connection.is_local:
         connection.set_api_key(api_key)
         connection.last_test_ok = None  # the new key is untested
         fields += ["api_key_encrypted", "key_last4", "last_test_ok"]
     connection.save(update_fields=fields)
     return connection
+
+
+def connection_clean_limits(*, max_concurrent: int | None, per_minute: int | None) -> dict[str, int | None]:
+    """The request limits as stored: None for blank (the kind's default); a sentence when out of range."""
+    for value, what, most in (
+        (max_concurrent, "Requests at once", MAX_CONCURRENT_LIMIT),
+        (per_minute, "Requests per minute", MAX_PER_MINUTE_LIMIT),
+    ):
+        if value is not None and not 1 <= value <= most:
+            raise ValidationError(f"{what} must be between 1 and {most:,}, or blank for the default.")
+    return {"max_concurrent": max_concurrent, "per_minute": per_minute}
+
+
+def connection_limits_set(
+    *, connection: Connection, max_concurrent: int | None, per_minute: int | None
+) -> None:
+    """Set the connection's request limits (None: the kind's default)."""
+    limits = connection_clean_limits(max_concurrent=max_concurrent, per_minute=per_minute)
+    Connection.objects.filter(id=connection.id).update(**limits)
+    connection.max_concurrent, connection.per_minute = limits["max_concurrent"], limits["per_minute"]
 
 
 def connection_delete(*, connection: Connection) -> None:

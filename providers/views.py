@@ -42,7 +42,12 @@ def connection_add(request: TeamRequest) -> HttpResponse:
 @role_required(OWNER)
 def connection_edit(request: TeamRequest, connection_id: int) -> HttpResponse:
     connection = _get_connection_for_user(request, connection_id)
-    initial = {"name": connection.name, "base_url": connection.base_url}
+    initial = {
+        "name": connection.name,
+        "base_url": connection.base_url,
+        "max_concurrent": connection.max_concurrent,
+        "per_minute": connection.per_minute,
+    }
     form = ConnectionForm(request.POST or None, initial=initial, connection=connection)
     if request.method == "POST" and form.is_valid():
         try:

@@ -30,7 +30,9 @@ ALLOWED: dict[str, set[str]] = {
     "compare": {"fineweb", "providers", "jobs", "datasets_app"},
     # Evaluation runs send a dataset version's held-out examples (datasets_app) to models of the
     # team's connections (providers), starting from a job's base and fine-tuned models (jobs).
-    "evaluation": {"fineweb", "providers", "datasets_app", "jobs"},
+    # The judge is checked against the compare screen's blind votes on the same pairs too
+    # (compare.selectors.blind_votes_on_pair); compare does not import evaluation.
+    "evaluation": {"fineweb", "providers", "datasets_app", "jobs", "compare"},
     # As OpenAI checks a fine-tuning upload, the local API checks it with the datasets validator.
     "localtuner": {"fineweb", "localtuner.engine", "datasets_app"},
     "localtuner.engine": set(),

@@ -6,7 +6,6 @@ See README.md for the design. The public entry point is ``train(spec, ...)``; on
 
 from __future__ import annotations
 
-import math
 import random
 import shutil
 import time
@@ -33,7 +32,7 @@ from .data import DataError, Example, PackedBatch, load_preference, load_supervi
 
 if TYPE_CHECKING:
     from .data import PreferencePair
-from .hyper import BASE_LEARNING_RATE, LORA_TARGETS, auto_batch_size, auto_epochs, lr_lambda, warmup_steps
+from .hyper import BASE_LEARNING_RATE, LORA_TARGETS, lr_lambda, plan, warmup_steps
 from .losses import dpo_stats, token_stats
 from .precision import autocast, needs_grad_scaler, pick_precision
 from .spec import METHODS, Checkpoint, Metrics, TrainResult, TrainSpec
@@ -122,11 +121,20 @@ class TrainingRun:
 
     def _resolve_hyperparameters(self) -> None:
         spec, n = self.spec, len(self.train_items)
-        self.n_epochs = spec.n_epochs or auto_epochs(n, self.device)
-        self.batch_size = min(spec.batch_size or auto_batch_size(n), n)
-        self.lr_mult = spec.learning_rate_multiplier or 1.0
-        self.steps_per_epoch = math.ceil(n / self.batch_size)
-        self.total_steps = self.steps_per_epoch * self.n_epochs
+        # The launch form shows this same plan before the launch: one rule, so they cannot drift.
+        chosen = plan(
+            n,
+            self.device,
+            n_epochs=spec.n_epochs,
+            batch_size=spec.batch_size,
+            learning_rate_multiplier=spec.learning_rate_multiplier,
+        )
+        self.n_epochs, self.batch_size, self.lr_mult = (
+            chosen.n_epochs,
+            chosen.batch_size,
+            chosen.learning_rate_multiplier,
+        )
+        self.steps_per_epoch, self.total_steps = chosen.steps_per_epoch, chosen.total_steps
         if self.dpo:
             pairs = cast("list[PreferencePair]", self.train_items)
             n_tokens = sum(len(p.chosen) + len(p.rejected) for p in pairs)

@@ -43,16 +43,28 @@ def test_a_launcher_evaluates_a_fine_tune_and_sees_the_results_and_the_scorecard
         job = job_with_split(team, connection=connection)
         start_worker(queues="default")
         login(page, live_server, "alice", PASSWORD)
+        # One call at a time, so the progress bar has steps to show: the owner sets it on the
+        # connection's settings page, and the run form says so.
+        page.goto(f"{live_server.url}/connections/{connection.id}/edit/")
+        assert page.get_attribute("input[name=max_concurrent]", "placeholder") == "4"
+        page.fill("input[name=max_concurrent]", "1")
+        page.fill("input[name=per_minute]", "1200")
+        screenshot(page, "connection-limits.png")
+        page.click("button[type=submit] >> text=Save")
+        page.wait_for_url("**/connections/")
 
         page.goto(f"{live_server.url}/jobs/{job.id}/")
         page.click("#job-scorecard >> text=Evaluate the fine-tune against its base")
         page.wait_for_url(f"**/evaluation/new/?job={job.id}")
         assert page.input_value("input[name=m1_model]") == TUNED
         page.fill("textarea[name=m1_prompt]", "Deutsch.")
-        for row in (0, 1):  # one call at a time, so the progress bar has steps to show
-            page.fill(f"input[name=m{row}_concurrent]", "1")
         page.check("input[name=scorer_kinds][value=language]")
         page.wait_for_selector("#estimate >> text=20 calls")
+        limits = page.inner_text("[data-testid=limits]")
+        assert (
+            "Fake OpenAI: 20 calls, at most 1 at once and 1,200 a minute (the connection's settings)"
+            in limits
+        )
         screenshot(page, "eval-new.png")
         page.click("button[type=submit] >> text=Start the run")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from evaluation import services
 from evaluation.calls import Limit
 from jobs.models import Job
+from providers.services import connection_limits_set
 from tests.factories import blob_from_lines, make_connection, make_job, make_version
 
 BASE = "gpt-4o-mini-2024-07-18"
@@ -66,6 +67,12 @@ def job_with_split(team, *, connection=None, n: int = 20, validation: int = 10):
 def start_run(
     team, user, job, *, scorers=None, judge=None, limit: Limit | None = None, short_prompt: str = "", **kw
 ):
+    """A run of the job's base and fine-tune; `limit` is set on the job's connection first (as a
+    team owner does on the connection's page)."""
+    limit = limit or Limit(4, 6000)
+    connection_limits_set(
+        connection=job.connection, max_concurrent=limit.max_concurrent, per_minute=limit.per_minute
+    )
     return services.run_create(
         team=team,
         user=user,
@@ -86,6 +93,9 @@ def start_run(
         else [{"kind": "language", "expected": "de"}, {"kind": "contains"}, {"kind": "length"}],
         judge=judge,
         job=job,
-        limits={job.connection.id: limit or Limit(4, 6000)},
         **kw,
     )
+
+
+def read_validation(job) -> list[tuple[list[dict], str]]:
+    return services.read_examples(services.split_blob(job.dataset_version, "validation"))
