@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from providers.models import Connection
-from tests.e2e.browser import screenshot
+from tests.e2e.browser import blind_vote, playground_send, replies_complete, screenshot
 from tests.factories import PASSWORD, make_connection
 from tests.fakes.chat_stream import ChatStreamFake
 from tests.fakes.http_server import FakeHTTPServer
@@ -77,27 +77,13 @@ def log_in(page, base: str) -> None:
 
 def fill_playground(page, base: str, first: str, second: str, *, blind: bool, message: str) -> None:
     page.goto(f"{base}/compare/")
-    page.select_option("[data-testid=model-0]", first)
-    page.select_option("[data-testid=model-1]", second)
-    page.fill("textarea[name=system_0]", LONG_PROMPT)
-    page.fill("textarea[name=system_1]", "Antworte kurz auf Deutsch.")
-    page.fill("[data-testid=message]", message)
-    page.fill("input[name=max_tokens]", "24")
-    page.fill("input[name=temperature]", "0")
-    page.fill("input[name=seed]", "7")
-    if blind:
-        page.check("[data-testid=blind]")
-    page.click("#playground-form button[type=submit]")
-    page.wait_for_url("**/compare/*/")
-
-
-def wait_until_complete(page) -> None:
-    page.wait_for_function(
-        """() => {
-            const cells = document.querySelectorAll("[data-reply]");
-            return cells.length === 2 && [...cells].every((c) => c.dataset.status === "complete");
-        }""",
-        timeout=120_000,
+    playground_send(
+        page,
+        message=message,
+        models=(first, second),
+        systems=(LONG_PROMPT, "Antworte kurz auf Deutsch."),
+        max_tokens=24,
+        blind=blind,
     )
 
 
@@ -123,7 +109,7 @@ def test_two_columns_stream_side_by_side_and_a_blind_vote_reveals_the_names(
 
     # Two columns, each with its own system prompt, streaming at once.
     fill_playground(page, asgi_server, tiny, tiny, blind=False, message="Wann habt ihr geöffnet?")
-    wait_until_complete(page)
+    replies_complete(page)
     for label in ("A", "B"):
         cell = page.locator(f"[data-testid=reply-{label}]")
         assert int(cell.get_attribute("data-pieces") or 0) >= 2  # token by token, not one block
@@ -153,17 +139,14 @@ def test_two_columns_stream_side_by_side_and_a_blind_vote_reveals_the_names(
         page, asgi_server, tiny, f"{lab.id}:acme-7b-chat", blind=True, message="Habt ihr glutenfreies Brot?"
     )
     assert page.locator("[data-testid=model-name-A]").inner_text() == "Model A"
-    wait_until_complete(page)
+    replies_complete(page)
     page.wait_for_function("() => [...document.querySelectorAll('[data-vote]')].every((b) => !b.disabled)")
     assert "fineweb-tiny" not in page.content()
     # The compatible server has no price in the table; while blind the sentence names no model.
     costs = [page.locator(f"[data-testid=reply-{x}] [data-stat=cost]").inner_text() for x in "AB"]
     assert sorted(costs) == ["free", "no price in the table for this model"]
     screenshot(page, "compare-blind.png")
-    page.click("button[value=a]")
-    page.wait_for_selector("[data-testid=my-vote]")
-    names = {page.locator(f"[data-testid=model-name-{x}]").inner_text() for x in "AB"}
-    assert names == {"fineweb-tiny", "acme-7b-chat"}
+    assert blind_vote(page, "a") == {"fineweb-tiny", "acme-7b-chat"}
     assert "A is better" in page.locator("[data-testid=my-vote]").inner_text()
     assert "no price in the table for acme-7b-chat" in page.content()
     screenshot(page, "compare-revealed.png")

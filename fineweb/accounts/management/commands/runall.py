@@ -11,10 +11,10 @@ are copied to the terminal (`fineweb.lib.console`).
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -27,12 +27,19 @@ from fineweb.lib.console import CONSOLE_LOGGER, ConsoleFilter
 from fineweb.lib.supervisor import Supervisor
 
 
-def _answers(host: str, port: int) -> bool:
+def _serves(host: str, port: int, timeout: float = 10) -> bool:
+    """Whether the web server answers an HTTP request. A port that accepts connections is not
+    enough: uvicorn with several workers binds it in its parent while the workers are still
+    loading Django (10 s and more on a busy machine), and a URL announced then hangs in the browser."""
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
+        connection.request("GET", "/favicon.ico")
+        connection.getresponse().read()
+        return True
+    except (OSError, http.client.HTTPException):
         return False
+    finally:
+        connection.close()
 
 
 class _Relay(logging.Handler):
@@ -92,13 +99,19 @@ class Command(BaseCommand):
         heartbeat.apply_async(args=("default",), queue="default")
         heartbeat.apply_async(args=("training",), queue="training")
         url = f"http://{host}:{port}/"
-        announced = False
+
+        def announce() -> None:
+            # In a thread of its own: a request waits while the web workers load, and the
+            # supervisor must not wait with it.
+            while not stopping and not _serves(host, port):
+                time.sleep(0.5)
+            if not stopping:
+                # Last on the screen, below the workers' start-up lines, where a new user looks.
+                self._tell(f"\nfineweb is running at {url}  (log in as owner; Ctrl-C stops everything)\n")
+
+        threading.Thread(target=announce, name="announce", daemon=True).start()
         try:
             while not stopping:
-                if not announced and _answers(host, port):
-                    # Last on the screen, below the workers' start-up lines, where a new user looks.
-                    self._tell(f"\nfineweb is running at {url}  (log in as owner; Ctrl-C stops everything)\n")
-                    announced = True
                 supervisor.poll()
                 time.sleep(0.5)
         finally:
