@@ -7,7 +7,7 @@ team works:
    approve the rest in bulk) and freeze it through the review's gate;
 2. the frozen version: its lineage, an export download, the diff against the reviewed version;
 3. a job on the built-in local provider (fineweb-tiny), its page live from the first status to
-   the curve without a reload;
+   the curve without a reload, and its steps on the curves page;
 4. an evaluation run of that job's fine-tune against its base, from the job page to the results
    and the job's scorecard;
 5. the compare playground from the job page: base and fine-tune streaming side by side over SSE
