@@ -14,6 +14,7 @@ from compare.models import Column, Conversation, Reply, Vote
 from compare.services import reply_summary
 from datasets_app.lines import example_lines
 from fineweb.accounts.models import Team
+from fineweb.lib import catalogue
 from jobs.models import Job
 from providers.errors import ProviderError
 from providers.models import Connection
@@ -195,6 +196,8 @@ def conversation_screen(conversation: Conversation, *, user_id: int | None) -> d
                 "column": c,
                 "name": c.model if revealed else f"Model {c.label}",
                 "connection": c.connection.name if revealed else "hidden until you vote",
+                # When the provider stops serving it (after the vote only: the date names a provider).
+                "retirement": catalogue.retirement_sentence(c.connection.kind, c.model) if revealed else "",
             }
             for c in columns
         ],

@@ -185,6 +185,7 @@ def test_a_blind_screen_hides_the_names_until_the_vote_then_reveals_them(
     page = alice_client.get(url).content.decode()
     assert "fineweb-tiny" not in page and "gpt-4o-mini" not in page and "OpenAI" not in page
     assert "Model A" in page and "Model B" in page
+    assert "retired on" not in page
     history = alice_client.get(reverse("compare:history")).content.decode()
     assert "gpt-4o-mini" not in history and "hidden until a vote" in history
     response = alice_client.post(
@@ -193,6 +194,10 @@ def test_a_blind_screen_hides_the_names_until_the_vote_then_reveals_them(
     page = response.content.decode()
     assert "fineweb-tiny" in page and "ft:gpt-4o-mini-2024-07-18:acme::x1" in page
     assert "You voted: <strong>A is better</strong>" in page
+    # The OpenAI fine-tune's column says when OpenAI stops serving it (issue 13: the compare screen
+    # says when a model in it is retired); the local model's says nothing. Not before the vote.
+    assert "is retired on 14 January 2027" in page
+    assert page.count('data-testid="retirement-') == 1
     vote = Vote.objects.get()
     a, b = conversation.columns.order_by("position")
     assert (vote.model_a, vote.model_b, vote.outcome, vote.leaked) == (
