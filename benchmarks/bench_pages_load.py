@@ -19,13 +19,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from embedded import logged_in_client, wait_until_running
+from embedded import free_port, logged_in_client, wait_until_running
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = """
@@ -62,12 +61,6 @@ JobEvent.objects.bulk_create([JobEvent(job=job, provider_event_id=f"ev-{i}", lev
     message=f"Step {i}/300: training loss={loss[i-1]:.3f}", created_at=timezone.now()) for i in range(1, 301)])
 print(f"IDS dataset={version.dataset_id} version={version.number} job={job.id}")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wrk(base: str, paths: list[str], cookie: str, seconds: int, clients: int, lua_dir: Path) -> dict:

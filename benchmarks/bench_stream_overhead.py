@@ -32,7 +32,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,18 +42,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from embedded import uvicorn_server
+from embedded import free_port, uvicorn_server
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 KEY = "fw-local-bench-" + os.urandom(6).hex()
 MESSAGES = [{"role": "user", "content": "Say hello."}]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --------------------------------------------------------------------------- the SSE server

@@ -3,6 +3,7 @@ logged-in client (the login form, with its CSRF token, as a browser sends it).""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -10,6 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait_until_running(proc: subprocess.Popen, log_path: Path, *, timeout: float) -> bool:

@@ -16,7 +16,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,16 +24,10 @@ import time
 from pathlib import Path
 
 import httpx
-from embedded import logged_in_client, wait_until_running
+from embedded import free_port, logged_in_client, wait_until_running
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "datasets_app" / "samples" / "support_german.jsonl"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def statuses(db: Path) -> dict[str, int]:

@@ -9,12 +9,11 @@ from typing import Any
 import orjson
 from django.db.models import Prefetch, QuerySet
 
-from compare import ratings
 from compare.models import Column, Conversation, Reply, Vote
 from compare.services import reply_summary
 from datasets_app.lines import example_lines
 from fineweb.accounts.models import Team
-from fineweb.lib import catalogue
+from fineweb.lib import catalogue, stats
 from jobs.models import Job
 from providers.errors import ProviderError
 from providers.models import Connection
@@ -233,13 +232,13 @@ def leaderboard(team: Team) -> dict[str, Any]:
     # A model against itself (the same model with two system prompts) rates nothing.
     same = [v for v in votes if v.model_a == v.model_b]
     counted = [
-        ratings.Vote(a=v.model_a, b=v.model_b, outcome=v.outcome)
+        stats.Vote(a=v.model_a, b=v.model_b, outcome=v.outcome)
         for v in votes
         if not v.leaked and v.model_a != v.model_b
     ]
     return {
-        "pairs": ratings.pair_records(counted),
-        "ratings": ratings.bradley_terry(counted) if counted else [],
+        "pairs": stats.pair_records(counted),
+        "ratings": stats.bradley_terry(counted) if counted else [],
         "n_votes": len(votes),
         "n_counted": len(counted),
         "n_leaked": sum(1 for v in votes if v.leaked),
