@@ -51,19 +51,22 @@ INSTALLED_APPS = [
 # Django's own middleware through fineweb.lib.middleware: the same hooks, run on the event loop
 # under ASGI where they do no I/O (each one sent to the sync thread otherwise; see that module).
 MIDDLEWARE = [
-    "fineweb.lib.middleware.SecurityMiddleware",
-    "fineweb.lib.middleware.CSPMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "fineweb.lib.staticfiles.StaticFilesMiddleware",  # WhiteNoise, in both modes
-    "fineweb.lib.middleware.SessionMiddleware",
-    "fineweb.lib.middleware.CommonMiddleware",
-    "fineweb.lib.middleware.CsrfViewMiddleware",
-    "fineweb.lib.middleware.AuthenticationMiddleware",
-    "fineweb.lib.middleware.LoginRequiredMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "fineweb.accounts.middleware.TeamMiddleware",
-    "fineweb.lib.middleware.MessageMiddleware",
-    "fineweb.lib.middleware.XFrameOptionsMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
+# Under ASGI the async views (the streams) get these as fineweb.lib.middleware's subclasses that run
+# their pure hooks on the event loop (fineweb.lib.asgi.AsyncViewsHandler); the list keeps Django's
+# own names, which `check --deploy` looks for.
 
 ROOT_URLCONF = "fineweb.urls"
 WSGI_APPLICATION = "fineweb.wsgi.application"

@@ -9,8 +9,9 @@ sync code, and with it a new database connection (for SQLite, a new file handle 
 thirty-odd SQL functions registered on it): together another fifth of a page's CPU time under load.
 
 So there are two handlers. Requests for async views (the streaming endpoints: the compare
-screen's server-sent events, the local provider's chat completions) go to Django's own
-`ASGIHandler`, whose async chain lets a long stream wait without holding a thread. Every other
+screen's server-sent events, the local provider's chat completions) go to `AsyncViewsHandler`,
+Django's own handler whose async chain lets a long stream wait without holding a thread (with
+Django's middleware swapped for subclasses that run their pure hooks on the event loop). Every other
 request goes to `SyncViewsHandler`: the request's signals, its whole middleware chain and its view
 run in one call on a kept pool of threads (`FINEWEB_WEB_THREADS` a process), as under a threaded
 WSGI server, and each pool thread keeps its database connection between requests
@@ -34,6 +35,8 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.db import connections
 from django.http import FileResponse, HttpResponseBase
 from django.urls import Resolver404, get_resolver, set_script_prefix
+
+from fineweb.lib.middleware import for_async_views
 
 # A pool thread's connection stays open this long after its last request.
 POOL_CONNECTION_MAX_AGE = 60.0
@@ -99,6 +102,20 @@ def keep_connections() -> None:
             connection.close_at = until
 
 
+class AsyncViewsHandler(ASGIHandler):
+    """Django's ASGI handler, its chain built from `MIDDLEWARE` with Django's classes swapped for
+    `fineweb.lib.middleware`'s subclasses that run their pure hooks on the event loop: a stream
+    crosses to the sync thread only where a hook may reach the database."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        django_names = settings.MIDDLEWARE
+        settings.MIDDLEWARE = for_async_views(django_names)  # once, while the handler is built
+        try:
+            super().load_middleware(is_async=True)
+        finally:
+            settings.MIDDLEWARE = django_names
+
+
 @lru_cache(maxsize=4096)
 def view_is_async(path: str) -> bool:
     """Whether `path` resolves to a coroutine view (False for an unknown path: its 404 is sync)."""
@@ -113,7 +130,7 @@ class Application:
     """Routes each HTTP request to the handler whose chain suits its view (see the module doc)."""
 
     def __init__(self) -> None:
-        self.async_views = ASGIHandler()
+        self.async_views = AsyncViewsHandler()
         self.sync_views = SyncViewsHandler()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -145,3 +145,22 @@ class MessageMiddleware(InlineWhenAsync, messages_middleware.MessageMiddleware):
     def _inline_response(self, request: Any, response: Any) -> bool:
         storage = getattr(request, "_messages", None)
         return storage is None or not (storage.used or storage.added_new)
+
+
+# Django's classes and the subclasses above that stand in for them in the async views' chain.
+INLINE_WHEN_ASYNC = {
+    "django.middleware.security.SecurityMiddleware": "fineweb.lib.middleware.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware": "fineweb.lib.middleware.CSPMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware": "fineweb.lib.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware": "fineweb.lib.middleware.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware": "fineweb.lib.middleware.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware": "fineweb.lib.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware": "fineweb.lib.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware": "fineweb.lib.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": "fineweb.lib.middleware.XFrameOptionsMiddleware",
+}
+
+
+def for_async_views(middleware: list[str]) -> list[str]:
+    """`MIDDLEWARE` with Django's classes swapped for the subclasses that stay on the event loop."""
+    return [INLINE_WHEN_ASYNC.get(path, path) for path in middleware]

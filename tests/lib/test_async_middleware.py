@@ -11,19 +11,10 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient
 
+from fineweb.lib.asgi import Application
+from fineweb.lib.middleware import INLINE_WHEN_ASYNC, for_async_views
 from tests.factories import PASSWORD
 
-DJANGO_MIDDLEWARE = {
-    "fineweb.lib.middleware.SecurityMiddleware": "django.middleware.security.SecurityMiddleware",
-    "fineweb.lib.middleware.CSPMiddleware": "csp.middleware.CSPMiddleware",
-    "fineweb.lib.middleware.SessionMiddleware": "django.contrib.sessions.middleware.SessionMiddleware",
-    "fineweb.lib.middleware.CommonMiddleware": "django.middleware.common.CommonMiddleware",
-    "fineweb.lib.middleware.CsrfViewMiddleware": "django.middleware.csrf.CsrfViewMiddleware",
-    "fineweb.lib.middleware.AuthenticationMiddleware": "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "fineweb.lib.middleware.LoginRequiredMiddleware": "django.contrib.auth.middleware.LoginRequiredMiddleware",
-    "fineweb.lib.middleware.MessageMiddleware": "django.contrib.messages.middleware.MessageMiddleware",
-    "fineweb.lib.middleware.XFrameOptionsMiddleware": "django.middleware.clickjacking.XFrameOptionsMiddleware",
-}
 HEADERS = ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy")
 
 
@@ -50,13 +41,34 @@ def page_under_asgi(user, path: str):
     return async_to_sync(run)()
 
 
+@pytest.fixture
+def ours(settings):
+    """The chain the async views get (fineweb.lib.asgi.AsyncViewsHandler), for the test client."""
+    settings.MIDDLEWARE = for_async_views(settings.MIDDLEWARE)
+
+
+def test_the_async_views_handler_swaps_in_the_subclasses_and_settings_keep_djangos_names(settings):
+    django_names = list(settings.MIDDLEWARE)
+    assert not set(django_names) & set(INLINE_WHEN_ASYNC.values())  # check --deploy finds Django's
+    app = Application()
+    assert django_names == settings.MIDDLEWARE  # put back once the handler is built
+    chain, classes = app.async_views._middleware_chain, []  # type: ignore[attr-defined]
+    while chain is not None:  # convert_exception_to_response -> middleware -> its get_response ...
+        target = getattr(chain, "__wrapped__", chain)
+        classes.append(f"{type(target).__module__}.{type(target).__qualname__}")
+        chain = getattr(target, "get_response", None)
+    assert set(INLINE_WHEN_ASYNC.values()) <= set(classes)
+    assert not set(INLINE_WHEN_ASYNC) & set(classes)
+    app.sync_views.close()
+
+
 def test_a_page_under_asgi_has_djangos_headers_with_a_third_of_the_hops(alice, settings, hops):
-    ours = page_under_asgi(alice, "/compare/")
-    our_hops = list(hops)
-    hops.clear()
-    settings.MIDDLEWARE = [DJANGO_MIDDLEWARE.get(m, m) for m in settings.MIDDLEWARE]
     theirs = page_under_asgi(alice, "/compare/")
     their_hops = list(hops)
+    hops.clear()
+    settings.MIDDLEWARE = for_async_views(settings.MIDDLEWARE)
+    ours = page_under_asgi(alice, "/compare/")
+    our_hops = list(hops)
     assert ours.status_code == theirs.status_code == 200
     for header in HEADERS:
         assert ours.headers[header] and re.sub(r"nonce-[^']+", "", ours.headers[header]) == re.sub(
@@ -73,7 +85,7 @@ def test_a_page_under_asgi_has_djangos_headers_with_a_third_of_the_hops(alice, s
     assert len(our_hops) <= len(their_hops) - 8, (our_hops, their_hops)
 
 
-def test_under_asgi_csrf_is_refused_and_a_login_saves_its_session(alice, hops):
+def test_under_asgi_csrf_is_refused_and_a_login_saves_its_session(alice, ours, hops):
     async def run():
         client = AsyncClient(enforce_csrf_checks=True)
         anonymous = await client.get("/compare/")

@@ -125,7 +125,11 @@ def test_a_separate_process_sees_a_date_this_one_recorded():
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     value=st.one_of(
-        st.text(max_size=30), st.integers(), st.floats(allow_nan=True), st.booleans(), st.lists(st.integers())
+        st.text(max_size=30),
+        st.integers(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.booleans(),
+        st.lists(st.integers()),
     )
 )
 def test_a_shutdown_date_that_is_no_date_is_ignored_and_the_list_still_reads(value):
