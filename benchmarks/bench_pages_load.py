@@ -152,7 +152,10 @@ def main() -> int:
         print(
             f"{args.clients} clients, {args.seconds} s mixed + {args.seconds // 4} s per page, {cores} cores, SQLite"
         )
-        for path in pages.values():  # warm every process's caches once
+        # Warm up: every web process has started (runall says "running" once the first one
+        # answers; the others may still be importing) and filled its caches.
+        wrk(base, list(pages.values()), cookie, 15, args.clients, data)
+        for path in pages.values():
             wrk(base, [path], cookie, 2, args.clients, data)
         mixed = wrk(base, list(pages.values()), cookie, args.seconds, args.clients, data)
         floor = wrk(base, [static], cookie, max(5, args.seconds // 4), args.clients, data)

@@ -48,8 +48,6 @@ INSTALLED_APPS = [
     "onboarding",  # team creation: imports the apps above, nothing imports it
 ]
 
-# Django's own middleware through fineweb.lib.middleware: the same hooks, run on the event loop
-# under ASGI where they do no I/O (each one sent to the sync thread otherwise; see that module).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -84,6 +82,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "fineweb.accounts.context_processors.team",
             ],
+            # json_script encoded with orjson, for every template (fineweb/lib/jsonscript.py).
+            "builtins": ["fineweb.lib.jsonscript"],
         },
     }
 ]
