@@ -34,6 +34,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 OPENAI = "openai"
 TOGETHER = "together"
@@ -263,19 +264,21 @@ TOGETHER_LORA_SFT: tuple[tuple[float, Price], ...] = tuple(
     (upper, Price(Decimal(usd), TOGETHER_PRICE_DATE, TOGETHER_PRICE_SOURCE))
     for upper, usd in ((16.0, "0.48"), (69.0, "1.50"), (100.0, "2.90"))
 )
+_P = TypeVar("_P")
 _PARAMS = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*[bB](?![a-zA-Z])")
+
+
+def _by_size(name: str, table: tuple[tuple[float, _P], ...]) -> _P | None:
+    """The entry of a (largest size in billions, price) table for the largest size in `name`."""
+    sizes = [float(m) for m in _PARAMS.findall(name)]
+    if not sizes:
+        return None
+    return next((price for upper, price in table if max(sizes) <= upper), None)
 
 
 def together_training_price(model: str) -> Price | None:
     """By the size in the model's name (`Meta-Llama-3.1-8B-Instruct` -> 8B); None when unknown."""
-    sizes = [float(m) for m in _PARAMS.findall(model.split("/")[-1])]
-    if not sizes:
-        return None
-    size = max(sizes)
-    for upper, price in TOGETHER_LORA_SFT:
-        if size <= upper:
-            return price
-    return None
+    return _by_size(model.split("/")[-1], TOGETHER_LORA_SFT)
 
 
 # Serverless chat inference, USD per million input and output tokens. shared/api has no captured
@@ -332,14 +335,7 @@ def together_chat_price(model: str) -> ChatPrice | None:
     name = key.split("/")[-1]
     if re.search(r"\d+x\d", name):
         return None
-    sizes = [float(m) for m in _PARAMS.findall(name)]
-    if not sizes:
-        return None
-    size = max(sizes)
-    for upper, price in TOGETHER_CHAT_BY_SIZE:
-        if size <= upper:
-            return price
-    return None
+    return _by_size(name, TOGETHER_CHAT_BY_SIZE)
 
 
 # --------------------------------------------------------------------------- chat prices
