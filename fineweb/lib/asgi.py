@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestAborted
@@ -61,8 +61,11 @@ class SyncViewsHandler(ASGIHandler):
         super().load_middleware(is_async=False)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        # No ThreadSensitiveContext: this handler's sync code runs on its pool, one call a request.
-        await self.handle(scope, receive, send)
+        # The request's own sync code runs on the pool. The context is for what Django itself
+        # sends to "the request's thread" later: the rows of a streamed export, from a sync
+        # generator, are read there (a thread is started only if one is asked for).
+        async with ThreadSensitiveContext():
+            await self.handle(scope, receive, send)
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         try:
@@ -72,8 +75,10 @@ class SyncViewsHandler(ASGIHandler):
         in_pool = sync_to_async(self._respond, thread_sensitive=False, executor=self.pool)
         try:
             response = await in_pool(scope, body_file)
-            await self.send_response(response, send)
-            await sync_to_async(response.close, thread_sensitive=False, executor=self.pool)()
+            try:
+                await self.send_response(response, send)
+            finally:  # also when the client went away: files closed, request_finished sent
+                await sync_to_async(response.close, thread_sensitive=False, executor=self.pool)()
         finally:
             body_file.close()
 

@@ -129,3 +129,16 @@ def test_async_views_go_through_djangos_async_chain(app, monkeypatch):
     assert status in (401, 405)
     assert b"error" in body
     assert calls == []  # not through the sync handler
+
+
+def test_a_streamed_export_from_a_sync_generator_arrives_whole(app, team, alice, alice_client):
+    """The evaluation run's CSV is a StreamingHttpResponse over a sync generator reading rows."""
+    from tests.factories import build_world
+
+    run = build_world(team, alice)["run"]
+    cookie = "; ".join(f"{k}={v.value}" for k, v in alice_client.cookies.items())
+    path = reverse("evaluation:export", args=[run.id, "jsonl"])
+    status, body = _get(app, path, cookie)
+    assert status == 200
+    expected = b"".join(alice_client.get(path).streaming_content)  # the same view under WSGI
+    assert body == expected and body.startswith(b'{"index": 0')
