@@ -9,7 +9,9 @@ from typing import Any
 
 import orjson
 from django.contrib.auth import get_user_model
+from django.db import connection, connections
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from fineweb.accounts.models import Membership
 from review.agreement import agreement as pair_agreement
@@ -109,25 +111,47 @@ class Filters:
             examples = examples.exclude(
                 Exists(Decision.objects.filter(example=OuterRef("pk"), reviewer_id=self.user_id))
             )
-        if self.problem == "error":
-            examples = examples.filter(has_error=True)
-        elif self.problem == "clean":
-            examples = examples.filter(has_error=False)
-        if self.warning == "any":
-            examples = examples.filter(has_warning=True)
-        elif self.warning == "privacy":
-            examples = examples.filter(has_privacy=True)
-        elif self.warning == "duplicate":
-            examples = examples.filter(is_duplicate=True)
-        elif self.warning == "none":
-            examples = examples.filter(has_warning=False)
+        # With a status filter the flags are read from the state row's copies: the status and the
+        # flag are then in one table, and "waiting, with a warning" in one index.
+        examples = examples.filter(**self.flags(prefix="state__" if self.key == "state__index" else ""))
         if self.min_tokens is not None:
             examples = examples.filter(n_tokens__gte=self.min_tokens)
         if self.max_tokens is not None:
             examples = examples.filter(n_tokens__lte=self.max_tokens)
         if self.q:
-            examples = examples.filter(search_text__contains=self.q.lower())
+            examples = text_search(examples, self.q.lower())
         return examples
+
+    def flags(self, *, prefix: str = "") -> dict[str, list[bool]]:
+        """The problem and warning filters as lookups on the flags (the example's or, with
+        `prefix="state__"`, its state row's copies)."""
+        lookups: dict[str, bool] = {}
+        if self.problem:
+            lookups["has_error"] = self.problem == "error"
+        if self.warning in ("any", "none"):
+            lookups["has_warning"] = self.warning == "any"
+        elif self.warning == "privacy":
+            lookups["has_privacy"] = True
+        elif self.warning == "duplicate":
+            lookups["is_duplicate"] = True
+        # `__in=[v]`, not `=v`: Django writes a boolean `=True` as a bare `WHERE has_warning`, which
+        # SQLite's planner cannot match to an index (it scanned the status's 90,000 rows for it);
+        # `IN (1)` is an equality to both databases.
+        return {f"{prefix}{k}__in": [v] for k, v in lookups.items()}
+
+    @property
+    def state_only(self) -> bool:
+        """Only a status (not "fixed") and flags: the state rows alone answer it, without a join."""
+        return (
+            bool(self.status)
+            and self.key == "state__index"
+            and set(self.as_query())
+            <= {
+                "status",
+                "problem",
+                "warning",
+            }
+        )
 
     @property
     def key(self) -> str:
@@ -156,10 +180,58 @@ def match_count(review: VersionReview, filters: Filters, base: QuerySet[Example]
         return review.counts["total"], False
     if filters.status_only:
         return review.counts[filters.status], False
+    if filters.state_only:  # one range of the (version, status, has_warning, index) index, no join
+        n = _states(review, filters)[: COUNT_CAP + 1].count()
+        return min(n, COUNT_CAP), n > COUNT_CAP
     # Ordered by the key, so the planner walks the filter's index and stops at the cap (unordered,
     # PostgreSQL merge-joined both tables in full: 130 ms at 100,000 examples).
     n = base.order_by(filters.key)[: COUNT_CAP + 1].count()
     return min(n, COUNT_CAP), n > COUNT_CAP
+
+
+def _states(review: VersionReview, filters: Filters) -> QuerySet[ExampleState]:
+    return ExampleState.objects.filter(
+        version_id=review.version_id, status=filters.status, **filters.flags()
+    ).order_by()
+
+
+def selection_count(review: VersionReview, filters: Filters) -> int:
+    """The exact number of examples the filters select, as the bulk confirmation shows it: the
+    stored counts where they answer it, else one count on the narrowest table that can."""
+    if not filters.active:
+        return review.counts["total"]
+    if filters.status_only:
+        return review.counts[filters.status]
+    if filters.state_only:
+        return _states(review, filters).count()
+    return filtered(review, filters).order_by().count()
+
+
+# --- text search ------------------------------------------------------------------------------------
+_FTS: dict[str, bool] = {}
+
+
+def _has_fts(alias: str = "default") -> bool:
+    """Whether SQLite has the trigram index of migration 0004 (it is skipped where FTS5 is missing)."""
+    if alias not in _FTS:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'review_example_fts'")
+            _FTS[alias] = cursor.fetchone() is not None
+    return _FTS[alias]
+
+
+def text_search(examples: QuerySet[Example], q: str) -> QuerySet[Example]:
+    """Examples whose search text contains `q` (a substring, as `LIKE '%q%'`). PostgreSQL answers
+    the `LIKE` from its trigram index (migration 0002); on SQLite the FTS5 trigram index
+    (migration 0004) gives the candidate rows, which the `LIKE` then checks, so both databases keep
+    the same substring rule. A text under 3 characters has no trigram: it is a scan."""
+    examples = examples.filter(search_text__contains=q)
+    if connection.vendor != "sqlite" or len(q) < 3 or not _has_fts():
+        return examples
+    phrase = '"' + q.replace('"', '""') + '"'
+    return examples.filter(
+        id__in=RawSQL("SELECT rowid FROM review_example_fts WHERE review_example_fts MATCH %s", [phrase])
+    )
 
 
 @dataclass
