@@ -156,17 +156,38 @@ def measure(n: int, repeat: int, user, team) -> dict[str, float]:
         r[1] for r in runs
     )
 
+    from datetime import timedelta
+
+    from django.utils import timezone
+
     from review.models import BulkDecision
-    from review.services import review_bulk_run
+    from review.services import review_bulk_recover, review_bulk_run
 
     url = base + "bulk/"
     data = {"verdict": "approve", "status": "pending"}
-    count = client.get(url, data).context["count"]
-    start = time.perf_counter()
-    response = client.post(url, {**data, "expected": count})
-    times[f"bulk approve of every waiting example ({count:,}): the request"] = time.perf_counter() - start
-    assert response.status_code == 302, response.status_code
-    job = BulkDecision.objects.filter(review=review).first()
+
+    def post() -> tuple[float, BulkDecision | None, int]:
+        count = client.get(url, data).context["count"]
+        start = time.perf_counter()
+        response = client.post(url, {**data, "expected": count})
+        elapsed = time.perf_counter() - start
+        assert response.status_code == 302, response.status_code
+        return elapsed, BulkDecision.objects.filter(review=review, state="queued").first(), count
+
+    # Over the inline limit the post only hands the set to the worker: post it again three times,
+    # each job stopped as a lost worker's is (its lease run out), after one untimed post that
+    # opens the process's broker connection (a web process keeps it). Under it, one post decides.
+    elapsed, job, count = post()
+    runs = [elapsed]
+    if job is not None:
+        runs = []
+        for _ in range(4):
+            BulkDecision.objects.filter(id=job.id).update(heartbeat=timezone.now() - timedelta(days=1))
+            review_bulk_recover(review=VersionReview.objects.get(id=review.id))
+            elapsed, job, count = post()
+            runs.append(elapsed)
+        runs = runs[1:]
+    times[f"bulk approve of every waiting example ({count:,}): the request"] = statistics.median(runs)
     if job is None:  # at or under REVIEW_BULK_INLINE_EXAMPLES: it was decided in the request
         times["bulk approve: the worker's task (s)"] = 0.0
     else:
