@@ -126,9 +126,17 @@ def measure(n: int, repeat: int, user, team) -> dict[str, float]:
     times["filtered focus page (waiting, 20-40 tokens)"] = timed(
         lambda: client.get(base + "?status=pending&min_tokens=20&max_tokens=40"), repeat
     )
-    times["text search page ('number 42.')"] = timed(
+    times["text search page, a rare text ('number 42.')"] = timed(
         lambda: client.get(base + "?view=list&q=number+42."), repeat
     )
+    times["text search page, a common text ('red food')"] = timed(
+        lambda: client.get(base + "?view=list&q=red+food"), repeat
+    )
+    from review import selectors
+
+    for q in ("number 42.", "red food", "42"):  # the indexes find what a plain LIKE finds
+        found = selectors.selection_count(review, selectors.Filters.from_query({"q": q}))
+        assert found == Example.objects.filter(version=version, search_text__contains=q).count(), q
     times["deep list page (after 90%)"] = timed(
         lambda: client.get(base + f"?view=list&after={n * 9 // 10}"), repeat
     )

@@ -188,3 +188,32 @@ def test_a_bulk_decision_no_worker_records_leaves_a_usable_review(
     assert not Decision.objects.filter(reviewer=bob).exists()
     review.refresh_from_db()
     assert review.state == VersionReview.State.READY and review.counts == review_counts(review=review)
+
+
+def test_a_bulk_decision_that_breaks_in_the_worker_leaves_a_usable_review(
+    settings, team, alice, bob, dora, bob_client
+):
+    """The path the task takes when its body raises (`review_bulk_fail`), then the task's body
+    delivered again: it does nothing more."""
+    from review.services import review_bulk_fail, review_bulk_run
+
+    settings.REVIEW_BULK_INLINE_EXAMPLES = 5
+    review = _review(team, alice, dora)
+    assert _post(bob_client, review, expected=N - 1).status_code == 302
+    job = BulkDecision.objects.get(review=review)
+    review_bulk_fail(job_id=job.id)
+    job.refresh_from_db()
+    assert job.state == "failed"
+    assert job.message == (
+        f"The bulk approval of {N - 1} examples stopped because of an error on the server before "
+        "recording any; nothing changed. Confirm it again."
+    )
+    page = bob_client.get(reverse("review:queue", args=[review.version_id]) + "?view=list").content.decode()
+    assert 'data-testid="bulk-stopped"' in page and 'data-testid="bulk-approve"' in page
+    assert review_bulk_run(job_id=job.id).state == "failed"
+    assert not Decision.objects.filter(reviewer=bob).exists()
+    review.refresh_from_db()
+    assert review.state == VersionReview.State.READY
+    # The review goes on: the same bulk approval, confirmed again, is accepted.
+    assert _post(bob_client, review, expected=N - 1).status_code == 302
+    assert BulkDecision.objects.filter(review=review, state="queued").count() == 1
