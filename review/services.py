@@ -92,6 +92,11 @@ def review_settings_update(*, team: Team, user: User, reviews_per_example: int) 
         raise ReviewError("Only an owner of the team can change the review setting.")
     if reviews_per_example not in (1, 2):
         raise ReviewError("Choose one or two reviews per example.")
+    if VersionReview.objects.filter(version__dataset__team=team, state=VersionReview.State.DECIDING).exists():
+        # The worker's statuses follow the number it started with; change it once it is done.
+        raise ReviewError(
+            "A bulk decision is being recorded on one of the team's reviews; change the setting when it is done."
+        )
     with transaction.atomic():
         setting = review_settings_for(team=team)
         setting.reviews_per_example = reviews_per_example

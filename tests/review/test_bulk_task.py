@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from review.models import BulkDecision, Decision, Example, ExampleState, ReviewEvent, VersionReview
 from review.selectors import review_counts
-from review.services import ReviewError, example_decide, example_fix
+from review.services import ReviewError, example_decide, example_fix, review_settings_update
 from tests.factories import chat, client_for, review_version
 from tests.processes import wait_for
 
@@ -79,6 +79,8 @@ def test_a_large_bulk_approve_is_recorded_by_a_worker_exactly_on_the_confirmed_s
     again = _post(client_for(dora), review, expected=N - 1)
     assert again.status_code == 200 and "bulk decision is being recorded" in again.content.decode()
     assert BulkDecision.objects.filter(review=review).count() == 1
+    with pytest.raises(ReviewError, match="change the setting when it is done"):
+        review_settings_update(team=team, user=alice, reviews_per_example=2)
 
     start_worker(queues="default", extra_env={"FINEWEB_REVIEW_BULK_CHUNK_EXAMPLES": CHUNK})
     done = wait_for(
