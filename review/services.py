@@ -687,15 +687,15 @@ def review_bulk_run(*, job_id: int) -> BulkDecision | None:
     jobs = BulkDecision.objects.filter(
         id=job.id, state__in=[BulkDecision.State.QUEUED, BulkDecision.State.RUNNING]
     )
-    if job.cursor is None:
+    if job.state == BulkDecision.State.QUEUED:
         count = base.order_by().count()
         if count != job.expected:
             return _bulk_stop(job, str(_changed(count, job.expected)) + " Nothing was recorded.")
         jobs.update(state=BulkDecision.State.RUNNING, cursor=-1, heartbeat=timezone.now())
         job.cursor = -1
-    cursor = job.cursor
+    cursor = job.cursor  # None: running, and its last chunk is written (delivered again since)
     size = max(1, settings.REVIEW_BULK_CHUNK_EXAMPLES)
-    while True:
+    while cursor is not None:
         rest = base.filter(**{f"{key}__gt": cursor})
         upper = rest.order_by(key).values_list(key, flat=True)[size - 1 : size].first()
         chunk = rest if upper is None else rest.filter(**{f"{key}__lte": upper})
@@ -715,8 +715,6 @@ def review_bulk_run(*, job_id: int) -> BulkDecision | None:
             )
             _recount(review)
             jobs.update(done=F("done") + n, cursor=upper, heartbeat=timezone.now())
-        if upper is None:
-            break
         cursor = upper
     with transaction.atomic():
         updated = jobs.update(state=BulkDecision.State.DONE, heartbeat=timezone.now())
