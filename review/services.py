@@ -668,13 +668,14 @@ def review_bulk_start(
     return expected, job
 
 
-def review_bulk_run(*, job_id: int) -> BulkDecision | None:
+def review_bulk_run(*, job_id: int, max_chunks: int | None = None) -> BulkDecision | None:
     """The worker's part of a large bulk decision: the exact count checked once more, then the
     set in chunks of `REVIEW_BULK_CHUNK_EXAMPLES` positions, each its own transaction that moves
     `done` and `cursor` (the page's progress bar). The chunks are ranges of positions of the same
     filter, and writing one never changes which examples of the next ones match, so together they
     are exactly the confirmed set; a task delivered again after a lost worker carries on from
-    `cursor`. At the end the review is open again."""
+    `cursor`. At the end the review is open again. `max_chunks`: stop after writing that many, the
+    job left running (what a worker lost mid-way leaves)."""
     job = BulkDecision.objects.select_related("review").filter(id=job_id).first()
     if job is None or job.state in (BulkDecision.State.DONE, BulkDecision.State.FAILED):
         return job
@@ -716,6 +717,11 @@ def review_bulk_run(*, job_id: int) -> BulkDecision | None:
             _recount(review)
             jobs.update(done=F("done") + n, cursor=upper, heartbeat=timezone.now())
         cursor = upper
+        if max_chunks is not None:
+            max_chunks -= 1
+            if max_chunks <= 0 and cursor is not None:
+                job.refresh_from_db()
+                return job
     with transaction.atomic():
         updated = jobs.update(state=BulkDecision.State.DONE, heartbeat=timezone.now())
         VersionReview.objects.filter(id=review.id, state=VersionReview.State.DECIDING).update(

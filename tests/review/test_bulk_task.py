@@ -220,3 +220,36 @@ def test_a_bulk_decision_that_breaks_in_the_worker_leaves_a_usable_review(
     # The review goes on: the same bulk approval, confirmed again, is accepted.
     assert _post(bob_client, review, expected=N - 1).status_code == 302
     assert BulkDecision.objects.filter(review=review, state="queued").count() == 1
+
+
+def test_a_bulk_decision_delivered_again_after_a_lost_worker_carries_on_where_it_stopped(
+    settings, team, alice, bob, dora, bob_client
+):
+    """Two chunks of 7 written, the worker lost (the job left running), the task delivered again:
+    it writes the rest from the cursor, so every example of the set has one decision and `done`
+    is the set's size."""
+    from review.services import review_bulk_run
+
+    settings.REVIEW_BULK_INLINE_EXAMPLES = 5
+    settings.REVIEW_BULK_CHUNK_EXAMPLES = 7
+    review = _review(team, alice, dora)
+    chosen = set(
+        ExampleState.objects.filter(version_id=review.version_id, status="pending").values_list(
+            "pk", flat=True
+        )
+    )
+    assert _post(bob_client, review, expected=N - 1).status_code == 302
+    job = BulkDecision.objects.get(review=review)
+    halfway = review_bulk_run(job_id=job.id, max_chunks=2)
+    assert halfway is not None and (halfway.state, halfway.done) == ("running", 14)
+    assert Decision.objects.filter(reviewer=bob).count() == 14
+    page = bob_client.get(
+        reverse("review:bulk_progress", args=[review.version_id]), headers={"HX-Request": "true"}
+    )
+    assert f"14 of {N - 1} done" in page.content.decode()
+    done = review_bulk_run(job_id=job.id)
+    assert done is not None and (done.state, done.done, done.cursor) == ("done", N - 1, None)
+    assert set(Decision.objects.filter(reviewer=bob).values_list("example_id", flat=True)) == chosen
+    assert Decision.objects.filter(reviewer=bob).count() == N - 1
+    review.refresh_from_db()
+    assert review.state == VersionReview.State.READY and review.counts == review_counts(review=review)
