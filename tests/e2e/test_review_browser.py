@@ -189,7 +189,7 @@ def test_a_large_bulk_approval_shows_its_progress_until_a_worker_has_recorded_it
     page.wait_for_selector("[data-testid=bulk-progress]")
     assert "Recording bob’s approval of 30 examples" in page.inner_text("#bulk-progress")
     assert page.locator("[data-testid=bulk-approve]").count() == 0  # no second bulk meanwhile
-    screenshot(page, "review-bulk-progress.png")
+    screenshot(page, "review-bulk-progress.png", full_page=False)  # the top: the bar, the counts
     start_worker(queues="default", extra_env={"FINEWEB_REVIEW_BULK_CHUNK_EXAMPLES": "7"})
     page.wait_for_selector("text=Approved 30 examples.", timeout=120_000)  # the poll reloaded the page
     assert page.locator("[data-testid=bulk-progress]").count() == 0
