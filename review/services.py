@@ -371,6 +371,21 @@ def _open_review(example: Example) -> VersionReview:
     return review
 
 
+def _lock_open(review: VersionReview) -> None:
+    """Inside an action's transaction: the review's row locked, and the review still open. A bulk
+    decision's claim (or a freeze's) updates that row, so it waits for the action to commit, and
+    an action after the claim sees it: no decision slips into a set a worker is recording."""
+    state = (
+        VersionReview.objects.select_for_update().filter(pk=review.pk).values_list("state", flat=True).first()
+    )
+    if state == VersionReview.State.DECIDING:
+        raise ReviewError(BULK_RUNNING)
+    if state != VersionReview.State.READY:
+        raise ReviewError(
+            "This review is not open for changes right now (it is being frozen or is finished)."
+        )
+
+
 # --- acting on one example ------------------------------------------------------------------------
 def example_decide(*, example: Example, user: User, verdict: str, reason: str = "") -> Decision:
     """Approve or reject an example (a reviewer's own decision; deciding again replaces it)."""
@@ -383,6 +398,7 @@ def example_decide(*, example: Example, user: User, verdict: str, reason: str = 
         raise ReviewError("Say why you reject this example, so the team can fix or drop it.")
     now = timezone.now()
     with transaction.atomic():
+        _lock_open(review)
         decision, _ = Decision.objects.update_or_create(
             example=example,
             reviewer=user,
@@ -428,6 +444,7 @@ def example_settle(*, example: Example, user: User, verdict: str, reason: str = 
     if verdict not in Decision.Verdict.values:
         raise ReviewError("Choose approve or reject.")
     with transaction.atomic():
+        _lock_open(review)
         ExampleState.objects.filter(pk=example.pk).update(settled_verdict=verdict, settled_by=user)
         _refresh_one(review, example)
         ReviewEvent.objects.create(
@@ -457,6 +474,7 @@ def example_fix(*, example: Example, user: User, data: dict, lock: int) -> Examp
     dataset = version.dataset
     checked = ExampleChecker(method=dataset.method, model=dataset.target_model).check(data)
     with transaction.atomic():
+        _lock_open(review)
         current = Example.objects.select_for_update().get(pk=example.pk)
         if current.lock != lock:
             other = current.fixes.select_related("author").order_by("-lock").first()
@@ -608,6 +626,7 @@ def examples_bulk_decide(
     calls `review_bulk_start`, which hands a set over `REVIEW_BULK_INLINE_EXAMPLES` to a worker.)"""
     reason = _bulk_check(review, user, verdict, reason)
     with transaction.atomic():
+        _lock_open(review)
         examples = examples.filter(version_id=review.version_id)
         count = examples.count()
         if count != expected:
