@@ -176,6 +176,13 @@ DATASET_FREEZE_URL = "review:queue"
 # A review with more approved examples than this is frozen by the worker task review.freeze_version
 # (100,000 took 3.5 s in the request); smaller ones in the request.
 REVIEW_FREEZE_INLINE_EXAMPLES = env_int("FINEWEB_REVIEW_FREEZE_INLINE_EXAMPLES", 5000)
+# A bulk approve or reject of more examples than this is recorded by the worker task
+# review.bulk_decide (90,000 took 7 s in the request), in chunks of REVIEW_BULK_CHUNK_EXAMPLES
+# (each moves the progress bar); one whose job has not moved for REVIEW_BULK_LEASE_SECONDS (no
+# worker) is stopped and the review opened again.
+REVIEW_BULK_INLINE_EXAMPLES = env_int("FINEWEB_REVIEW_BULK_INLINE_EXAMPLES", 5000)
+REVIEW_BULK_CHUNK_EXAMPLES = env_int("FINEWEB_REVIEW_BULK_CHUNK_EXAMPLES", 10000)
+REVIEW_BULK_LEASE_SECONDS = env_int("FINEWEB_REVIEW_BULK_LEASE_SECONDS", 300)
 # Dataset files up to this size are validated during the upload; larger ones by a Celery worker.
 DATASET_INLINE_VALIDATE_BYTES = env_int("FINEWEB_DATASET_INLINE_VALIDATE_BYTES", 2 * 1024 * 1024)
 # Files from this size on are checked by a pool of forked processes, one per CPU, or at most

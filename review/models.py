@@ -34,6 +34,7 @@ class VersionReview(models.Model):
         FAILED = "failed", "Could not be prepared"
         FREEZING = "freezing", "Being frozen"
         FROZEN = "frozen", "Frozen"
+        DECIDING = "deciding", "Bulk decision running"
 
     version = models.OneToOneField(
         "datasets_app.DatasetVersion", on_delete=models.CASCADE, related_name="review"
@@ -154,6 +155,12 @@ class ExampleState(models.Model):
     )
     index = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Example.Status.choices, default=Example.Status.PENDING)
+    # Copies of the example's flags (kept by the build and by a fix), so a status filter with a
+    # flag filter ("waiting, with a warning") is answered by this table's indexes without a join.
+    has_error = models.BooleanField(default=False)
+    has_warning = models.BooleanField(default=False)
+    has_privacy = models.BooleanField(default=False)
+    is_duplicate = models.BooleanField(default=False)
     n_approve = models.PositiveSmallIntegerField(default=0)
     n_reject = models.PositiveSmallIntegerField(default=0)
     settled_verdict = models.CharField(max_length=16, blank=True)
@@ -162,10 +169,49 @@ class ExampleState(models.Model):
     )
 
     class Meta:
-        indexes = [models.Index(fields=["version", "status", "index"], name="review_state_status")]
+        indexes = [
+            models.Index(fields=["version", "status", "index"], name="review_state_status"),
+            models.Index(fields=["version", "status", "has_warning", "index"], name="review_state_warning"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.status} {self.example_id}"
+
+
+class BulkDecision(models.Model):
+    """A bulk approve or reject of more than `REVIEW_BULK_INLINE_EXAMPLES` examples, done by the
+    worker task `review.bulk_decide` in chunks of positions; the review is "deciding" meanwhile
+    (single decisions, fixes and other bulk actions are refused) and its pages show `done` of
+    `expected`. `cursor` is the last position done, so a task delivered again carries on."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Waiting for a worker"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Stopped"
+
+    review = models.ForeignKey(VersionReview, on_delete=models.CASCADE, related_name="bulk_decisions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    verdict = models.CharField(max_length=16)
+    reason = models.TextField(blank=True)
+    filters = models.JSONField(default=dict)  # the list's query string, as `Filters.as_query()`
+    expected = models.PositiveIntegerField()
+    done = models.PositiveIntegerField(default=0)
+    cursor = models.IntegerField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    message = models.TextField(blank=True)  # why it stopped, as the page shows it
+    created = models.DateTimeField(auto_now_add=True)
+    heartbeat = models.DateTimeField()  # moved by each chunk; a stale one means the worker is gone
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"bulk {self.verdict} of {self.expected} ({self.state})"
+
+    @property
+    def progress(self) -> int:
+        return min(100, self.done * 100 // max(self.expected, 1))
 
 
 class Decision(models.Model):

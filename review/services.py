@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -27,6 +28,7 @@ from datasets_app.services import DatasetError, version_derive
 from fineweb.accounts.models import Membership, Team
 from review.checks import Checked, ExampleChecker
 from review.models import (
+    BulkDecision,
     Comment,
     Decision,
     Example,
@@ -36,7 +38,7 @@ from review.models import (
     ReviewSettings,
     VersionReview,
 )
-from review.selectors import review_counts
+from review.selectors import Filters, filtered, review_counts, selection_count
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -46,6 +48,10 @@ logger = logging.getLogger(__name__)
 BATCH = 2000  # example rows per bulk_create
 ANALYZE_AFTER = 10_000  # a bulk decision this large refreshes the planner's statistics
 Action = ReviewEvent.Action
+BULK_RUNNING = (
+    "A bulk decision is being recorded on this review right now; decisions and fixes can be made "
+    "again when it is done (the progress bar at the top of the page)."
+)
 
 
 class ReviewError(Exception):
@@ -86,6 +92,11 @@ def review_settings_update(*, team: Team, user: User, reviews_per_example: int) 
         raise ReviewError("Only an owner of the team can change the review setting.")
     if reviews_per_example not in (1, 2):
         raise ReviewError("Choose one or two reviews per example.")
+    if VersionReview.objects.filter(version__dataset__team=team, state=VersionReview.State.DECIDING).exists():
+        # The worker's statuses follow the number it started with; change it once it is done.
+        raise ReviewError(
+            "A bulk decision is being recorded on one of the team's reviews; change the setting when it is done."
+        )
     with transaction.atomic():
         setting = review_settings_for(team=team)
         setting.reviews_per_example = reviews_per_example
@@ -167,7 +178,9 @@ def review_examples_build(*, review: VersionReview) -> VersionReview:
         # Every example starts waiting for review: its state row, written in one statement.
         cursor.execute(
             f'INSERT INTO {st} (example_id, version_id, "index", status, n_approve, n_reject, '
-            f"settled_verdict) SELECT id, version_id, \"index\", %s, 0, 0, '' FROM {e} WHERE version_id = %s",
+            "settled_verdict, has_error, has_warning, has_privacy, is_duplicate) "
+            f"SELECT id, version_id, \"index\", %s, 0, 0, '', has_error, has_warning, has_privacy, "
+            f"is_duplicate FROM {e} WHERE version_id = %s",
             [Example.Status.PENDING, version.id],
         )
     _analyze(Example, ExampleState)
@@ -353,7 +366,24 @@ def _open_review(example: Example) -> VersionReview:
         )
     if review.state == VersionReview.State.FREEZING:
         raise ReviewError("This review is being frozen right now; wait until it is done.")
+    if review.state == VersionReview.State.DECIDING:
+        raise ReviewError(BULK_RUNNING)
     return review
+
+
+def _lock_open(review: VersionReview) -> None:
+    """Inside an action's transaction: the review's row locked, and the review still open. A bulk
+    decision's claim (or a freeze's) updates that row, so it waits for the action to commit, and
+    an action after the claim sees it: no decision slips into a set a worker is recording."""
+    state = (
+        VersionReview.objects.select_for_update().filter(pk=review.pk).values_list("state", flat=True).first()
+    )
+    if state == VersionReview.State.DECIDING:
+        raise ReviewError(BULK_RUNNING)
+    if state != VersionReview.State.READY:
+        raise ReviewError(
+            "This review is not open for changes right now (it is being frozen or is finished)."
+        )
 
 
 # --- acting on one example ------------------------------------------------------------------------
@@ -368,6 +398,7 @@ def example_decide(*, example: Example, user: User, verdict: str, reason: str = 
         raise ReviewError("Say why you reject this example, so the team can fix or drop it.")
     now = timezone.now()
     with transaction.atomic():
+        _lock_open(review)
         decision, _ = Decision.objects.update_or_create(
             example=example,
             reviewer=user,
@@ -413,6 +444,7 @@ def example_settle(*, example: Example, user: User, verdict: str, reason: str = 
     if verdict not in Decision.Verdict.values:
         raise ReviewError("Choose approve or reject.")
     with transaction.atomic():
+        _lock_open(review)
         ExampleState.objects.filter(pk=example.pk).update(settled_verdict=verdict, settled_by=user)
         _refresh_one(review, example)
         ReviewEvent.objects.create(
@@ -442,6 +474,7 @@ def example_fix(*, example: Example, user: User, data: dict, lock: int) -> Examp
     dataset = version.dataset
     checked = ExampleChecker(method=dataset.method, model=dataset.target_model).check(data)
     with transaction.atomic():
+        _lock_open(review)
         current = Example.objects.select_for_update().get(pk=example.pk)
         if current.lock != lock:
             other = current.fixes.select_related("author").order_by("-lock").first()
@@ -474,6 +507,12 @@ def example_fix(*, example: Example, user: User, data: dict, lock: int) -> Examp
             raise FixConflict(
                 "Someone saved a change meanwhile; reload the example.", other=None, example=current
             )
+        ExampleState.objects.filter(pk=current.pk).update(
+            has_error=row.has_error,
+            has_warning=row.has_warning,
+            has_privacy=row.has_privacy,
+            is_duplicate=row.is_duplicate,
+        )
         Fix.objects.create(example=current, author=user, before=current.data, after=data, lock=lock + 1)
         ReviewEvent.objects.create(
             version_id=current.version_id, example=current, actor=user, action=Action.FIXED
@@ -523,6 +562,55 @@ def _draft_with_fix(*, review: VersionReview, example: Example, user: User, data
 
 
 # --- many examples at once ------------------------------------------------------------------------
+def _bulk_check(review: VersionReview, user: User, verdict: str, reason: str) -> str:
+    if review.state == VersionReview.State.FROZEN:
+        raise ReviewError("This review is finished: its approved examples were frozen into a new version.")
+    if review.state == VersionReview.State.DECIDING:
+        raise ReviewError(BULK_RUNNING)
+    if review.state != VersionReview.State.READY:
+        raise ReviewError("This review is not open for decisions right now (it is being prepared or frozen).")
+    _require(review.version, user)
+    if verdict not in Decision.Verdict.values:
+        raise ReviewError("Choose approve or reject.")
+    reason = reason.strip()
+    if verdict == Decision.Verdict.REJECT and not reason:
+        raise ReviewError("Say why you reject these examples.")
+    return reason
+
+
+def _changed(count: int, expected: int) -> ReviewError:
+    return ReviewError(
+        f"The selection changed: it now has {count:,} examples, not {expected:,}. Check it again and confirm."
+    )
+
+
+def _bulk_write(*, examples: QuerySet[Example], user_id: int, verdict: str, reason: str, needed: int) -> None:
+    """Record one reviewer's verdict on `examples` in one INSERT ... SELECT, then refresh the
+    statuses of the examples it wrote (found by reviewer and time stamp)."""
+    stamp = connection.ops.adapt_datetimefield_value(timezone.now())
+    select_sql, params = examples.order_by().values_list("id").query.sql_with_params()
+    table = Decision._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (example_id, reviewer_id, verdict, reason, created, updated) "
+            f"SELECT chosen.id, %s, %s, %s, %s, %s FROM ({select_sql}) chosen WHERE 1 = 1 "
+            "ON CONFLICT (example_id, reviewer_id) DO UPDATE SET verdict = excluded.verdict, "
+            "reason = excluded.reason, updated = excluded.updated",
+            [user_id, verdict, reason[:2000], stamp, stamp, *params],
+        )
+    _refresh_written(reviewer_id=user_id, written=stamp, needed=needed)
+
+
+def _bulk_event(review: VersionReview, user_id: int, verdict: str, reason: str, what: str) -> None:
+    ReviewEvent.objects.create(
+        version_id=review.version_id,
+        actor_id=user_id,
+        action=Action.BULK,
+        detail=f"{'approved' if verdict == Decision.Verdict.APPROVE else 'rejected'} {what}"
+        + (f": {reason[:500]}" if reason else ""),
+    )
+
+
 def examples_bulk_decide(
     *,
     review: VersionReview,
@@ -533,50 +621,202 @@ def examples_bulk_decide(
     expected: int,
 ) -> int:
     """Record `user`'s verdict on every example of `examples` (a filtered set of this version),
-    in one INSERT ... SELECT; refused when the set no longer has the `expected` size that the
-    confirmation showed. Returns how many examples got the decision."""
-    if review.state == VersionReview.State.FROZEN:
-        raise ReviewError("This review is finished: its approved examples were frozen into a new version.")
-    if review.state != VersionReview.State.READY:
-        raise ReviewError("This review is not open for decisions right now (it is being prepared or frozen).")
-    _require(review.version, user)
-    if verdict not in Decision.Verdict.values:
-        raise ReviewError("Choose approve or reject.")
-    reason = reason.strip()
-    if verdict == Decision.Verdict.REJECT and not reason:
-        raise ReviewError("Say why you reject these examples.")
-    now = timezone.now()
+    in one INSERT ... SELECT, in the request; refused when the set no longer has the `expected`
+    size that the confirmation showed. Returns how many examples got the decision. (The page
+    calls `review_bulk_start`, which hands a set over `REVIEW_BULK_INLINE_EXAMPLES` to a worker.)"""
+    reason = _bulk_check(review, user, verdict, reason)
     with transaction.atomic():
+        _lock_open(review)
         examples = examples.filter(version_id=review.version_id)
         count = examples.count()
         if count != expected:
-            raise ReviewError(
-                f"The selection changed: it now has {count:,} examples, not {expected:,}. "
-                "Check it again and confirm."
-            )
-        select_sql, params = examples.order_by().values_list("id").query.sql_with_params()
-        stamp = connection.ops.adapt_datetimefield_value(now)
-        table = Decision._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (example_id, reviewer_id, verdict, reason, created, updated) "
-                f"SELECT chosen.id, %s, %s, %s, %s, %s FROM ({select_sql}) chosen WHERE 1 = 1 "
-                "ON CONFLICT (example_id, reviewer_id) DO UPDATE SET verdict = excluded.verdict, "
-                "reason = excluded.reason, updated = excluded.updated",
-                [user.id, verdict, reason[:2000], stamp, stamp, *params],
-            )
-        _refresh_written(reviewer_id=user.id, written=stamp, needed=review.reviews_needed)
+            raise _changed(count, expected)
+        _bulk_write(
+            examples=examples, user_id=user.id, verdict=verdict, reason=reason, needed=review.reviews_needed
+        )
         _recount(review)
         if count > ANALYZE_AFTER:
             _analyze(ExampleState)  # only the states changed (the examples' table took 1.6 s more)
-        ReviewEvent.objects.create(
-            version_id=review.version_id,
-            actor=user,
-            action=Action.BULK,
-            detail=f"{'approved' if verdict == Decision.Verdict.APPROVE else 'rejected'} {count:,} examples"
-            + (f": {reason[:500]}" if reason else ""),
-        )
+        _bulk_event(review, user.id, verdict, reason, f"{count:,} examples")
     return count
+
+
+def review_bulk_start(
+    *, review: VersionReview, user: User, filters: Filters, verdict: str, reason: str = "", expected: int
+) -> tuple[int, BulkDecision | None]:
+    """The page's bulk approve or reject of the examples `filters` select, confirmed at `expected`.
+
+    Up to `REVIEW_BULK_INLINE_EXAMPLES` it is `examples_bulk_decide`, in the request: (n, None).
+    A larger set is checked against `expected` here (the counts the confirmation showed), the
+    review is claimed ("deciding": single decisions, fixes, freezing and other bulk actions are
+    refused) and the worker task `review.bulk_decide` records it in chunks: (expected, the job).
+    Two posts at once: the claim is one conditional UPDATE, so the second is refused."""
+    reason = _bulk_check(review, user, verdict, reason)
+    if expected <= settings.REVIEW_BULK_INLINE_EXAMPLES:
+        n = examples_bulk_decide(
+            review=review,
+            user=user,
+            examples=filtered(review, filters),
+            verdict=verdict,
+            reason=reason,
+            expected=expected,
+        )
+        return n, None
+    with transaction.atomic():
+        claimed = VersionReview.objects.filter(id=review.id, state=VersionReview.State.READY).update(
+            state=VersionReview.State.DECIDING
+        )
+        if not claimed:
+            raise ReviewError(BULK_RUNNING)
+        review.refresh_from_db()
+        count = selection_count(review, filters)
+        if count != expected:
+            raise _changed(count, expected)  # the claim is rolled back with it
+        job = BulkDecision.objects.create(
+            review=review,
+            user=user,
+            verdict=verdict,
+            reason=reason[:2000],
+            filters=filters.as_query(),
+            expected=expected,
+            heartbeat=timezone.now(),
+        )
+        from review.tasks import review_bulk_task
+
+        transaction.on_commit(lambda: review_bulk_task.delay(job.id))
+    return expected, job
+
+
+def review_bulk_run(*, job_id: int, max_chunks: int | None = None) -> BulkDecision | None:
+    """The worker's part of a large bulk decision: the exact count checked once more, then the
+    set in chunks of `REVIEW_BULK_CHUNK_EXAMPLES` positions, each its own transaction that moves
+    `done` and `cursor` (the page's progress bar). The chunks are ranges of positions of the same
+    filter, and writing one never changes which examples of the next ones match, so together they
+    are exactly the confirmed set; a task delivered again after a lost worker carries on from
+    `cursor`. At the end the review is open again. `max_chunks`: stop after writing that many, the
+    job left running (what a worker lost mid-way leaves)."""
+    job = BulkDecision.objects.select_related("review").filter(id=job_id).first()
+    if job is None or job.state in (BulkDecision.State.DONE, BulkDecision.State.FAILED):
+        return job
+    review = job.review
+    if review.state != VersionReview.State.DECIDING:
+        return _bulk_stop(job, "The bulk decision did not run: the review was no longer waiting for it.")
+    filters = Filters.from_query(job.filters, user_id=job.user_id)
+    base = filtered(review, filters)
+    key = filters.key
+    jobs = BulkDecision.objects.filter(
+        id=job.id, state__in=[BulkDecision.State.QUEUED, BulkDecision.State.RUNNING]
+    )
+    if job.state == BulkDecision.State.QUEUED:
+        count = base.order_by().count()
+        if count != job.expected:
+            return _bulk_stop(job, str(_changed(count, job.expected)) + " Nothing was recorded.")
+        jobs.update(state=BulkDecision.State.RUNNING, cursor=-1, heartbeat=timezone.now())
+        job.cursor = -1
+    cursor = job.cursor  # None: running, and its last chunk is written (delivered again since)
+    size = max(1, settings.REVIEW_BULK_CHUNK_EXAMPLES)
+    while cursor is not None:
+        rest = base.filter(**{f"{key}__gt": cursor})
+        upper = rest.order_by(key).values_list(key, flat=True)[size - 1 : size].first()
+        chunk = rest if upper is None else rest.filter(**{f"{key}__lte": upper})
+        with transaction.atomic():
+            # The job's row is locked for the chunk, so a lease running out (`review_bulk_recover`)
+            # waits for it to commit, and a job stopped meanwhile stops here.
+            if jobs.select_for_update().values_list("id", flat=True).first() is None:
+                job.refresh_from_db()
+                return job
+            n = chunk.order_by().count()
+            _bulk_write(
+                examples=chunk,
+                user_id=job.user_id,
+                verdict=job.verdict,
+                reason=job.reason,
+                needed=review.reviews_needed,
+            )
+            _recount(review)
+            jobs.update(done=F("done") + n, cursor=upper, heartbeat=timezone.now())
+        cursor = upper
+        if max_chunks is not None:
+            max_chunks -= 1
+            if max_chunks <= 0 and cursor is not None:
+                job.refresh_from_db()
+                return job
+    with transaction.atomic():
+        updated = jobs.update(state=BulkDecision.State.DONE, heartbeat=timezone.now())
+        VersionReview.objects.filter(id=review.id, state=VersionReview.State.DECIDING).update(
+            state=VersionReview.State.READY
+        )
+        if updated:
+            job.refresh_from_db()
+            _bulk_event(review, job.user_id, job.verdict, job.reason, f"{job.done:,} examples")
+    if job.done > ANALYZE_AFTER:
+        _analyze(ExampleState)
+    job.refresh_from_db()
+    return job
+
+
+def _bulk_stop(job: BulkDecision, message: str) -> BulkDecision:
+    """End a bulk decision that cannot go on: the job says why, the review is open again with its
+    counts recounted, and the decisions already recorded stay (the audit trail says how many)."""
+    with transaction.atomic():
+        stopped = BulkDecision.objects.filter(
+            id=job.id, state__in=[BulkDecision.State.QUEUED, BulkDecision.State.RUNNING]
+        ).update(state=BulkDecision.State.FAILED, message=message)
+        review = VersionReview.objects.get(id=job.review_id)
+        if stopped and review.state == VersionReview.State.DECIDING:
+            VersionReview.objects.filter(id=review.id).update(state=VersionReview.State.READY)
+            _recount(review)
+            job.refresh_from_db()
+            if job.done:
+                _bulk_event(
+                    review,
+                    job.user_id,
+                    job.verdict,
+                    job.reason,
+                    f"{job.done:,} of {job.expected:,} examples (stopped)",
+                )
+    job.refresh_from_db()
+    return job
+
+
+def review_bulk_fail(*, job_id: int) -> None:
+    """The worker's bulk decision broke: the review is open again, the page says what happened."""
+    job = BulkDecision.objects.filter(id=job_id).first()
+    if job is not None:
+        _bulk_stop(job, _stopped_sentence(job, "because of an error on the server"))
+
+
+def _stopped_sentence(job: BulkDecision, why: str) -> str:
+    word = "approval" if job.verdict == Decision.Verdict.APPROVE else "rejection"
+    if not job.done:
+        return f"The bulk {word} of {job.expected:,} examples stopped {why} before recording any; nothing changed. Confirm it again."
+    return (
+        f"The bulk {word} stopped {why} after {job.done:,} of {job.expected:,} examples. "
+        f"The {job.done:,} decisions recorded are kept; select the rest and confirm again."
+    )
+
+
+def review_bulk_recover(*, review: VersionReview) -> BulkDecision | None:
+    """A review "deciding" whose bulk job has not moved for `REVIEW_BULK_LEASE_SECONDS` (its worker
+    is gone, or none runs) is opened again, its job stopped with a sentence; the pages call this.
+    Returns the review's latest job."""
+    job = BulkDecision.objects.filter(review=review).select_related("user").first()
+    if review.state != VersionReview.State.DECIDING:
+        return job
+    stale = timezone.now() - timedelta(seconds=settings.REVIEW_BULK_LEASE_SECONDS)
+    if (
+        job is not None
+        and job.heartbeat < stale
+        and job.state in (BulkDecision.State.QUEUED, BulkDecision.State.RUNNING)
+    ):
+        job = _bulk_stop(job, _stopped_sentence(job, "because no worker was recording it"))
+        review.refresh_from_db()
+    elif job is None:  # pragma: no cover - a claim always writes its job in the same transaction
+        VersionReview.objects.filter(id=review.id, state=VersionReview.State.DECIDING).update(
+            state=VersionReview.State.READY
+        )
+        review.refresh_from_db()
+    return job
 
 
 # --- the gate -------------------------------------------------------------------------------------
@@ -608,6 +848,8 @@ def review_freeze_start(
     """
     version = DatasetVersion.objects.select_related("dataset").get(id=review.version_id)
     _require(version, user, owner=True)
+    if review.state == VersionReview.State.DECIDING:
+        raise ReviewError(BULK_RUNNING)
     if review.state != VersionReview.State.READY:
         raise ReviewError("This review cannot be frozen now: it is not open.")
     counts = _gate(review=review, version=version, approved_only=approved_only)

@@ -8,6 +8,8 @@ from review.models import VersionReview
 from review.services import (
     ReviewError,
     review_build_fail,
+    review_bulk_fail,
+    review_bulk_run,
     review_examples_build,
     review_freeze,
     review_freeze_fail,
@@ -45,4 +47,14 @@ def review_freeze_task(review_id: int, user_id: int, approved_only: bool) -> Non
         logger.info("review %s not frozen: %s", review_id, exc)
     except Exception:
         review_freeze_fail(review_id=review_id)
+        raise
+
+
+@shared_task(name="review.bulk_decide", ignore_result=True, acks_late=True)
+def review_bulk_task(job_id: int) -> None:
+    """Record a large bulk decision off the request (the review's pages show its progress)."""
+    try:
+        review_bulk_run(job_id=job_id)
+    except Exception:
+        review_bulk_fail(job_id=job_id)
         raise

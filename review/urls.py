@@ -10,6 +10,7 @@ urlpatterns = [
     path("for-version/<int:version_id>/", views.review_for_version, name="for_version"),
     path("v/<int:version_id>/start/", views.review_start_view, name="start"),
     path("v/<int:version_id>/bulk/", views.review_bulk, name="bulk"),
+    path("v/<int:version_id>/bulk/progress/", views.review_bulk_progress, name="bulk_progress"),
     path("v/<int:version_id>/summary/", views.review_summary, name="summary"),
     path("v/<int:version_id>/freeze/", views.review_freeze_view, name="freeze"),
     path("example/<int:example_id>/decide/", views.example_decide_view, name="decide"),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from datasets_app.models import DatasetVersion
@@ -16,7 +18,7 @@ from fineweb.accounts.http import TeamRequest
 from review import selectors
 from review.checks import ExampleChecker
 from review.forms import SettingsForm, fix_rows, fixed_example
-from review.models import Example, VersionReview
+from review.models import BulkDecision, Example, VersionReview
 from review.services import (
     FixConflict,
     ReviewError,
@@ -24,7 +26,8 @@ from review.services import (
     example_decide,
     example_fix,
     example_settle,
-    examples_bulk_decide,
+    review_bulk_recover,
+    review_bulk_start,
     review_freeze_start,
     review_settings_for,
     review_settings_update,
@@ -83,6 +86,7 @@ def review_queue(request: TeamRequest, version_id: int) -> HttpResponse:
         return response
     if review is None or review.state in (VersionReview.State.BUILDING, VersionReview.State.FAILED):
         return render(request, "review/queue.html", context)
+    bulk = _bulk_job(review)  # first: a stopped one opens the review again
     filters = selectors.Filters.from_query(request.GET, user_id=request.user.id)
     view = "list" if request.GET.get("view") == "list" else "focus"
     context.update(
@@ -95,6 +99,7 @@ def review_queue(request: TeamRequest, version_id: int) -> HttpResponse:
         reviewers=selectors.summary_reviewers(review),
         counts=selectors.counts(review),
         here=request.get_full_path(),
+        bulk=bulk,
     )
     if view == "list":
         after = selectors._int(request.GET.get("after"))
@@ -224,7 +229,8 @@ def example_fix_check(request: TeamRequest, example_id: int) -> HttpResponse:
 
 @role_required(*REVIEWERS)
 def review_bulk(request: TeamRequest, version_id: int) -> HttpResponse:
-    """GET: how many examples the filters select, to confirm; POST: decide them all."""
+    """GET: how many examples the filters select, to confirm; POST: decide them all (in the
+    request for a small set, by a worker for a large one, with a progress bar on the review)."""
     version = _get_version_for_user(request, version_id)
     review = get_for_team_or_404(
         VersionReview.objects.all(), request, team_field="version__dataset__team", version=version
@@ -233,28 +239,34 @@ def review_bulk(request: TeamRequest, version_id: int) -> HttpResponse:
     filters = selectors.Filters.from_query(source, user_id=request.user.id)
     verdict = source.get("verdict", "approve")
     then = "summary" if source.get("then") == "summary" else ""
-    count = selectors.filtered(review, filters).count()
     if request.method == "POST":
         try:
             expected = int(request.POST.get("expected", "-1"))
         except ValueError:
             expected = -1
         try:
-            n = examples_bulk_decide(
+            n, job = review_bulk_start(
                 review=review,
                 user=request.user,
-                examples=selectors.filtered(review, filters),
+                filters=filters,
                 verdict=verdict,
                 reason=request.POST.get("reason", ""),
                 expected=expected,
             )
-            word = "Approved" if verdict == "approve" else "Rejected"
-            messages.success(request, f"{word} {n:,} example{'s' if n != 1 else ''}.")
+            if job is not None:
+                messages.success(
+                    request,
+                    f"Recording your decision on {n:,} examples; the bar at the top of the page follows it.",
+                )
+            else:
+                word = "Approved" if verdict == "approve" else "Rejected"
+                messages.success(request, f"{word} {n:,} example{'s' if n != 1 else ''}.")
             if then == "summary":
                 return redirect("review:summary", version_id=version.id)
             return redirect(_queue_url(version.id, filters, view="list"))
         except ReviewError as exc:
             messages.error(request, str(exc))
+        review.refresh_from_db()
     context = {
         "version": version,
         "dataset": version.dataset,
@@ -262,11 +274,41 @@ def review_bulk(request: TeamRequest, version_id: int) -> HttpResponse:
         "filters": filters,
         "filter_fields": filters.as_query(),
         "verdict": "reject" if verdict == "reject" else "approve",
-        "count": count,
+        "count": selectors.selection_count(review, filters),
         "then": then,
         "query": urlencode(filters.as_query()),
+        "bulk": _bulk_job(review),
     }
     return render(request, "review/bulk.html", context)
+
+
+def _bulk_job(review: VersionReview) -> BulkDecision | None:
+    """The review's bulk job to show: one running, or one that stopped in the last day (the page
+    says why). A job whose worker is gone is stopped here (`review_bulk_recover`)."""
+    job = review_bulk_recover(review=review)
+    if job is None or job.state == BulkDecision.State.DONE:
+        return None
+    if job.state == BulkDecision.State.FAILED and job.created < timezone.now() - timedelta(days=1):
+        return None
+    return job
+
+
+@team_required
+def review_bulk_progress(request: TeamRequest, version_id: int) -> HttpResponse:
+    """The bulk decision's progress bar (htmx poll): its fragment while it runs, then a reload."""
+    version = _get_version_for_user(request, version_id)
+    review = get_for_team_or_404(
+        VersionReview.objects.all(), request, team_field="version__dataset__team", version=version
+    )
+    job = review_bulk_recover(review=review)
+    if job is not None and review.state == VersionReview.State.DECIDING:
+        return render(request, "review/_bulk.html", {"bulk": job, "review": review, "version": version})
+    if job is not None and job.state == BulkDecision.State.DONE and job.user_id == request.user.id:
+        word = "Approved" if job.verdict == "approve" else "Rejected"
+        messages.success(request, f"{word} {job.done:,} examples.")
+    response = HttpResponse(status=204)
+    response["HX-Refresh"] = "true"
+    return response
 
 
 @team_required
@@ -281,11 +323,13 @@ def review_summary(request: TeamRequest, version_id: int) -> HttpResponse:
         response = HttpResponse(status=204)
         response["HX-Refresh"] = "true"
         return response
+    bulk = _bulk_job(review)  # first: a stopped one opens the review again
     context = {
         "version": version,
         "dataset": version.dataset,
         "review": review,
         "summary": selectors.summary(review),
+        "bulk": bulk,
     }
     return render(request, "review/summary.html", context)
 

@@ -164,3 +164,34 @@ def test_two_reviewers_an_owner_settles_fixes_freezes_and_launches(browser, live
     assert Job.objects.get().dataset_version_id == frozen.id
     assert not errors, errors
     page.context.close()
+
+
+@pytest.mark.worker
+def test_a_large_bulk_approval_shows_its_progress_until_a_worker_has_recorded_it(
+    browser, live_server, start_worker, alice, team, bob, settings
+):
+    """Over REVIEW_BULK_INLINE_EXAMPLES the confirmation hands the set to a worker: the list shows
+    a progress bar (polled by htmx, under the page's CSP), then reloads itself when it is done."""
+    from tests.factories import review_version
+
+    settings.REVIEW_BULK_INLINE_EXAMPLES = 5
+    review = review_version(team=team, user=alice, lines=[chat(i) for i in range(30)])
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    login(page, live_server, "bob", PASSWORD)
+    page.goto(f"{live_server.url}/review/v/{review.version_id}/?view=list&status=pending")
+    page.click("[data-testid=bulk-approve]")
+    assert "30" in page.inner_text("[data-testid=bulk-count]")
+    page.click("[data-testid=bulk-confirm]")
+    page.wait_for_selector("[data-testid=bulk-progress]")
+    assert "Recording bob’s approval of 30 examples" in page.inner_text("#bulk-progress")
+    assert page.locator("[data-testid=bulk-approve]").count() == 0  # no second bulk meanwhile
+    screenshot(page, "review-bulk-progress.png", full_page=False)  # the top: the bar, the counts
+    start_worker(queues="default", extra_env={"FINEWEB_REVIEW_BULK_CHUNK_EXAMPLES": "7"})
+    page.wait_for_selector("text=Approved 30 examples.", timeout=120_000)  # the poll reloaded the page
+    assert page.locator("[data-testid=bulk-progress]").count() == 0
+    assert "30 approved" in page.inner_text("#counts")
+    assert errors == []

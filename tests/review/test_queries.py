@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from review.models import Example
+from review.models import Example, ExampleState
 from review.services import example_comment, example_decide, examples_bulk_decide
 from tests.factories import chat, review_version
 
@@ -144,3 +144,66 @@ def test_the_stored_counts_follow_every_kind_of_decision(team, alice, bob, dora,
     examples_bulk_decide(review=in_review, user=dora, examples=rest, verdict="approve", expected=10)
     examples_bulk_decide(review=in_review, user=bob, examples=rest, verdict="approve", expected=10)
     assert same() == {"pending": 1, "approved": 10, "rejected": 1, "disputed": 0, "total": 12}
+
+
+def test_a_bulk_post_handed_to_the_worker_and_its_progress_poll_run_fixed_queries(
+    team, alice, bob, bob_client, settings
+):
+    """Over REVIEW_BULK_INLINE_EXAMPLES the post only claims the review and writes the job (the
+    worker records it; not started here), so its queries do not grow with the set."""
+    from review.models import BulkDecision
+
+    settings.REVIEW_BULK_INLINE_EXAMPLES = 5
+    counts = []
+    for n in (12, 80):
+        review = review_version(team=team, user=alice, lines=[chat(i) for i in range(n)])
+        confirm, post = _bulk_queries(bob_client, review, {"verdict": "approve", "status": "pending"})
+        job = BulkDecision.objects.get(review=review)
+        assert job.expected == n and job.state == "queued"
+        poll = reverse("review:bulk_progress", args=[review.version_id])
+        queue = reverse("review:queue", args=[review.version_id]) + "?view=list"
+        counts.append((confirm, post, _count(bob_client, poll), _count(bob_client, queue)))
+    assert counts[0] == counts[1], counts
+
+
+@pytest.mark.parametrize("warning", ["any", "none", "privacy", "duplicate"])
+def test_a_status_with_a_flag_filter_reads_the_state_rows_copies(team, alice, bob, alice_client, warning):
+    """The flags on the state rows follow the examples (built, then fixed), and the pages, the
+    capped count and the bulk confirmation select the same examples as the examples' own flags."""
+    from review import selectors
+    from review.services import example_fix
+
+    lines = [chat(i) for i in range(30)]
+    lines[4] = chat(1)  # a duplicate of example 2
+    lines[9]["messages"][1]["content"] += " Write to me at person9@example.com."
+    review = review_version(team=team, user=alice, lines=lines)
+    examples = Example.objects.filter(version=review.version)
+    examples_bulk_decide(
+        review=review, user=bob, examples=examples.filter(index__gte=20), verdict="approve", expected=10
+    )
+    fixed = examples.get(index=9)  # its personal data removed: no longer a warning
+    data = dict(fixed.data or {})
+    data["messages"] = [
+        *data["messages"][:1],
+        {"role": "user", "content": "What is 9?"},
+        *data["messages"][2:],
+    ]
+    example_fix(example=fixed, user=bob, data=data, lock=fixed.lock)
+    for status in ("pending", "approved"):
+        filters = selectors.Filters.from_query({"status": status, "warning": warning})
+        expected = sorted(
+            e.index
+            for e in examples.filter(state__status=status)
+            if {
+                "any": e.has_warning,
+                "none": not e.has_warning,
+                "privacy": e.has_privacy,
+                "duplicate": e.is_duplicate,
+            }[warning]
+        )
+        page = selectors.list_page(review, filters, after=None, before=None, user_id=alice.id)
+        assert [c["example"].index for c in page.examples] == expected[: selectors.PER_PAGE]
+        assert (page.total, page.more) == (len(expected), False)
+        assert selectors.selection_count(review, filters) == len(expected)
+    states = ExampleState.objects.filter(version_id=review.version_id)
+    assert states.get(index=4).is_duplicate and not states.get(index=9).has_privacy
