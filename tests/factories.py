@@ -176,6 +176,7 @@ def build_world(team, user) -> dict:
     review_start(version=version, user=user)
     example = Example.objects.get(version=version, index=0)
     return {
+        "membership": team.memberships.get(user=user),
         "dataset": version.dataset,
         "version": version,
         "connection": connection,
@@ -253,6 +254,7 @@ FACTORIES: dict[str, Callable] = {
     "example_id": lambda w: w["example"].id,
     "run_id": lambda w: w["run"].id,
     "extension": lambda w: "csv",
+    "membership_id": lambda w: w["membership"].id,
 }
 
 
