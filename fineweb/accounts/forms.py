@@ -6,7 +6,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from fineweb.accounts.models import Membership
 
 ROLE_HELP: dict[str, str] = {
-    Membership.Role.OWNER: "everything: also freezes datasets, settles disagreements, adds connections and manages the team",
+    Membership.Role.OWNER: "everything the others do, and also freezes datasets, settles disagreements, adds connections and manages the team",
     Membership.Role.REVIEWER: "approves, rejects, comments on and fixes examples",
     Membership.Role.LAUNCHER: "launches jobs and evaluation runs, compares models; reads the reviews",
 }

@@ -11,7 +11,9 @@ team works:
 4. an evaluation run of that job's fine-tune against its base, from the job page to the results
    and the job's scorecard;
 5. the compare playground from the job page: base and fine-tune streaming side by side over SSE
-   under uvicorn, then a blind vote and the reveal.
+   under uvicorn, then a blind vote and the reveal;
+6. the team page: the owner adds a second reviewer, two reviews per example, a disagreement
+   between them that the owner settles.
 
 The same steps run on PostgreSQL + Redis in the other tests/e2e modules (shared ones are in
 tests/e2e/browser.py). The tests share the server and what the earlier ones made, so they run in
@@ -36,6 +38,7 @@ from tests.e2e.browser import (
     login,
     playground_send,
     replies_complete,
+    screenshot,
     stream_pieces_record,
     stream_spans,
 )
@@ -301,6 +304,82 @@ def test_base_and_fine_tune_stream_side_by_side_then_a_blind_vote_reveals_them(p
     assert "B is better" in page.inner_text("[data-testid=my-vote]")
     page.goto(f"{embedded.url}/compare/leaderboard/")
     assert "1 vote counted" in page.inner_text("main")
+
+
+def test_an_owner_adds_a_second_reviewer_whose_rejection_the_owner_settles(page, browser, embedded, tmp_path):
+    """The team page on the embedded default: the owner adds a reviewer (the password shown once),
+    asks for two reviews per example, approves an example; the new reviewer, in her own browser,
+    rejects it; the owner settles the disagreement. Two people writing to one SQLite file."""
+    base = embedded.url
+    page.goto(f"{base}/team/")
+    page.fill("[data-testid=add-member] input[name=username]", "dora")
+    page.select_option("[data-testid=add-member] select[name=role]", "reviewer")
+    page.click("[data-testid=add-member] button[type=submit]")
+    password = page.inner_text("[data-testid=new-password]").strip()
+    assert "dora is in the team" in page.inner_text("h1") and len(password) >= 16
+    page.goto(f"{base}/team/")
+    assert "Reviewer" in page.inner_text("[data-testid=member][data-username=dora]")
+    assert password not in page.content()
+    screenshot(page, "team.png")
+    page.goto(f"{base}/review/settings/")
+    page.select_option("select[name=reviews_per_example]", "2")
+    page.click("form.card button[type=submit]")
+    page.wait_for_selector("text=Saved the review setting.")
+
+    path = tmp_path / "two-reviewers.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": f"Frage {i}?"},
+                        {"role": "assistant", "content": f"Antwort {i}."},
+                    ]
+                }
+            )
+            + "\n"
+            for i in range(10)
+        )
+    )
+    page.goto(f"{base}/datasets/upload/")
+    page.set_input_files("input[type=file]", str(path))
+    page.fill("input[name=name]", "Two reviewers")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/v/1/")
+    page.click("[data-testid=review-link]")
+    page.click("[data-testid=start-review]")
+    page.wait_for_selector("[data-testid=focus-example]")
+    queue = page.url.split("?", 1)[0]
+    assert "Frage 0?" in page.inner_text("#focus")
+    page.keyboard.press("a")
+    page.wait_for_url("**at=1**")
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    dora = context.new_page()
+    dora.set_default_timeout(30_000)
+    problems: list[str] = []
+    dora.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    login(dora, embedded, "dora", password)
+    assert "Reviewer" in dora.inner_text("header .who")
+    dora.goto(f"{queue}?view=focus&at=0")
+    assert "Frage 0?" in dora.inner_text("#focus")
+    dora.keyboard.press("r")
+    dora.keyboard.type("Zu kurz")
+    with dora.expect_navigation():
+        dora.click("[data-testid=reject]")
+    dora.goto(f"{queue}?view=focus&at=0")
+    assert dora.inner_text("[data-testid=example-status]") == "Reviewers disagree"
+    assert dora.locator("[data-testid=settle-reject]").count() == 0  # settling is for owners
+    context.close()
+    assert not problems, problems
+
+    page.goto(queue)
+    page.click("[data-testid=disagreements]")
+    assert "Zu kurz" in page.inner_text("#focus")
+    page.click("[data-testid=settle-reject]")
+    page.wait_for_selector("text=is settled")
+    page.goto(f"{queue}?view=focus&at=0")
+    assert page.inner_text("[data-testid=example-status]") == "Rejected"
 
 
 def test_the_server_log_has_no_lock_and_no_traceback(embedded):
