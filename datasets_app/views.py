@@ -135,16 +135,12 @@ def version_detail(request: TeamRequest, dataset_id: int, number: int) -> HttpRe
         "dataset": version.dataset,
         "versions": version.dataset.versions.all(),
         "stats": version.stats,
-        "figure": selectors.version_histogram_figure(version),
-        "cost": selectors.version_cost(version),
-        "errors": selectors.version_problems(version, "errors"),
-        "warnings": selectors.version_problems(version, "warnings"),
-        "limits": selectors.version_limits(version),
+        "report": selectors.VersionReport(version),
         "split_form": SplitForm(
             initial={"fraction": version.split_fraction or 0.1, "seed": version.split_seed or 42}
         ),
         "can_review": request.membership.can_review,
-        "page": selectors.version_examples(version),
+        "page": selectors.ExamplesPage(version),
         "lineage": version.lineage,
         "exports": _export_options(version),
         "panels": [reverse(name, args=[version.id]) for name in settings.DATASET_VERSION_PANELS],
@@ -171,7 +167,7 @@ def version_examples(request: TeamRequest, dataset_id: int, number: int) -> Http
         page = int(request.GET.get("page", "1"))
     except ValueError:
         page = 1
-    context = {"version": version, "page": selectors.version_examples(version, page)}
+    context = {"version": version, "page": selectors.ExamplesPage(version, page)}
     template = "datasets/version.html#examples" if request.htmx else "datasets/examples_page.html"
     return render(request, template, context)
 
