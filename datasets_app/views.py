@@ -49,8 +49,10 @@ def _version_url(version: DatasetVersion) -> str:
 
 @team_required
 def dataset_list(request: TeamRequest) -> HttpResponse:
-    # Each dataset's latest version only: every version's row would decode every report.
-    latest = DatasetVersion.objects.filter(
+    # Each dataset's latest version only: every version's row would decode every report. No
+    # ordering: the model's ("dataset", "-number") orders through the dataset's own ordering, a
+    # join that took a seventh of this page's CPU to build.
+    latest = DatasetVersion.objects.order_by().filter(
         number=Subquery(
             DatasetVersion.objects.filter(dataset=OuterRef("dataset"))
             .order_by("-number")
