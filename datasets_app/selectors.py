@@ -252,7 +252,7 @@ class ExamplesPage:
     def _page(self) -> dict:
         return version_examples(self.version, self.number)
 
-    def __getitem__(self, name: str):
+    def __getitem__(self, name: str) -> object:  # the template reads page.examples, page.has_next ...
         return self._page[name]
 
 
