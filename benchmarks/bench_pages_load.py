@@ -57,6 +57,7 @@ steps = np.arange(1, 301)
 loss = 2.5 * np.exp(-steps / 60) + 0.3
 MetricPoint.objects.bulk_create([MetricPoint(job=job, step=int(s), train_loss=float(v), train_accuracy=0.5,
     valid_loss=float(v + 0.1) if s % 30 == 0 else None) for s, v in zip(steps, loss)])
+Job.objects.filter(id=job.id).update(metrics_last_step=300)  # what jobs.metrics keeps as a sync stores points
 JobEvent.objects.bulk_create([JobEvent(job=job, provider_event_id=f"ev-{i}", level="info",
     message=f"Step {i}/300: training loss={loss[i-1]:.3f}", created_at=timezone.now()) for i in range(1, 301)])
 print(f"IDS dataset={version.dataset_id} version={version.number} job={job.id}")

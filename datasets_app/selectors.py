@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 import orjson
 
@@ -198,6 +199,61 @@ def _example(number: int, raw: bytes) -> dict:
 def version_limits(version: DatasetVersion) -> dict:
     spec = model_spec(version.dataset.target_model)
     return {"model": spec.name, "limit": spec.max_tokens_per_example, "encoding": spec.encoding}
+
+
+# --- what the version page caches rendered ---------------------------------------------------
+class VersionReport:
+    """What the version page shows from a checked version's report: the statistics, the histogram,
+    the cost, errors and warnings; computed only when their rendering is not cached.
+
+    The report is written once, when the check ends (services.dataset_validate updates only a row
+    still "validating"), and the file behind it is addressed by its sha256: `key` names the version,
+    its file, its status and the model its limits and price come from, and the template caches the
+    rendered statistics under it (`{% cache %}`, CACHES in settings)."""
+
+    def __init__(self, version: DatasetVersion) -> None:
+        self.version = version
+        self.key = (
+            f"{version.id}:{version.created.timestamp() if version.created else ''}:"
+            f"{version.blob.sha256}:{version.status}:{version.dataset.target_model}"
+        )
+
+    @cached_property
+    def figure(self) -> dict | None:
+        return version_histogram_figure(self.version)
+
+    @cached_property
+    def cost(self) -> Estimate:
+        return version_cost(self.version)
+
+    @cached_property
+    def errors(self) -> ProblemList:
+        return version_problems(self.version, "errors")
+
+    @cached_property
+    def warnings(self) -> ProblemList:
+        return version_problems(self.version, "warnings")
+
+    @cached_property
+    def limits(self) -> dict:
+        return version_limits(self.version)
+
+
+class ExamplesPage:
+    """One page of a version's examples, read from the file only when its rendering is not cached:
+    the file never changes (sha256), so `key` is the version, the file and the page number."""
+
+    def __init__(self, version: DatasetVersion, page: int = 1) -> None:
+        self.version = version
+        self.number = max(1, page)
+        self.key = f"{version.id}:{version.blob.sha256}:{self.number}:{EXAMPLES_PER_PAGE}"
+
+    @cached_property
+    def _page(self) -> dict:
+        return version_examples(self.version, self.number)
+
+    def __getitem__(self, name: str) -> object:  # the template reads page.examples, page.has_next ...
+        return self._page[name]
 
 
 # --- the diff page ------------------------------------------------------------------------------

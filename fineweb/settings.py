@@ -266,6 +266,20 @@ RUNALL_WEB_WORKERS = env_int("FINEWEB_WEB_WORKERS", max(1, min(4, os.cpu_count()
 # Threads for sync views in each web process (fineweb/lib/asgi.py): at most this many pages at once a
 # process, each thread keeping its database connection between requests.
 FINEWEB_WEB_THREADS = env_int("FINEWEB_WEB_THREADS", 8)
+# --- Caches, in each process's memory: nothing to run beside the server, and gone with the process,
+# so a new release never serves what older code rendered. "template_fragments" (Django's `{% cache %}`
+# tag) holds the rendered parts of pages that no longer change: a finished job's events and curve, a
+# checked version's statistics, a file's examples. Each key names every input of its fragment, so
+# nothing needs invalidating across processes; the least recently used fragments make room.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
+    "template_fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "template-fragments",
+        "TIMEOUT": None,
+        "OPTIONS": {"MAX_ENTRIES": env_int("FINEWEB_PAGE_FRAGMENTS", 1000)},
+    },
+}
 
 # --- Providers and the built-in local provider.
 FINEWEB_LOCAL_API_KEY = secret_from_env_or_file(

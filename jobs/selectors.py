@@ -6,15 +6,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import cached_property
 from urllib.parse import quote
 
 import numpy as np
+from django.db import connection
 from django.http import Http404
 from django.utils import timezone
 
 from datasets_app import costs
 from fineweb.lib import catalogue, figures
-from jobs.models import Job
+from jobs.models import Checkpoint, Job, JobEvent
 from jobs.series import MAX_POINTS_PER_SERIES, KeptSeries, Series, job_series, rows_after
 
 SVG_MAX_POINTS = 2500  # per series, above the kept series' budget: longer (all points) use WebGL
@@ -518,21 +520,94 @@ def job_events_for_page(job: Job, limit: int = EVENTS_ON_PAGE) -> list[dict]:
     ]
 
 
+class JobActivity:
+    """The job page's checkpoints and events, read only when their rendering is not cached.
+
+    Events and checkpoints are only ever added (jobs/reports.py: bulk_create, ignoring what is
+    stored already), so their counts and highest ids, read in one small query, change whenever
+    what the fragment shows does: `key` names them with the job and how many events the page lists,
+    and the template caches the rendered fragment under it (`{% cache %}`, CACHES in settings)."""
+
+    def __init__(self, job: Job, *, all_events: bool = False) -> None:
+        self.job = job
+        self.limit = EVENTS_ALL if all_events else EVENTS_ON_PAGE
+        self.events_total, last_event, n_checkpoints, last_checkpoint = _activity_counts(job.id)
+        created = job.created.timestamp() if job.created else ""
+        self.key = (
+            f"{job.id}:{created}:{job.source}:{self.limit}:"
+            f"{self.events_total}:{last_event}:{n_checkpoints}:{last_checkpoint}"
+        )
+
+    @cached_property
+    def events(self) -> list[dict]:
+        return job_events_for_page(self.job, self.limit)
+
+    @property
+    def events_hidden(self) -> int:
+        return max(0, self.events_total - len(self.events))
+
+    @cached_property
+    def checkpoints(self) -> list[Checkpoint]:
+        return list(self.job.checkpoints.all())
+
+
+def _activity_counts(job_id: int) -> tuple[int, int | None, int, int | None]:
+    """(events, highest event id, checkpoints, highest checkpoint id) of a job, in one query
+    written out: building it through the ORM cost more than running it."""
+    quote = connection.ops.quote_name
+    events, checkpoints = quote(JobEvent._meta.db_table), quote(Checkpoint._meta.db_table)
+    sql = (
+        f"SELECT (SELECT COUNT(*) FROM {events} WHERE job_id = %s), (SELECT MAX(id) FROM {events} WHERE job_id = %s), "
+        f"(SELECT COUNT(*) FROM {checkpoints} WHERE job_id = %s), (SELECT MAX(id) FROM {checkpoints} WHERE job_id = %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [job_id] * 4)
+        n_events, last_event, n_checkpoints, last_checkpoint = cursor.fetchone()
+    return int(n_events), last_event, int(n_checkpoints), last_checkpoint
+
+
+class JobCurve:
+    """The job page's loss curve and the step its progress bar shows.
+
+    A finished job's figure is cached rendered (`key`, empty while the job runs): its points are
+    the kept series of one `metrics_revision` up to `metrics_last_step` (jobs/series.py; any
+    change to a stored step raises the revision), and its axes come from the job's row, so the key
+    names them all. Only a cache miss reads the series and builds the figure."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.key = ""
+        if job.is_finished and job.metrics_last_step is not None:
+            axes = curve_axes(job)
+            self.key = (
+                f"{job.id}:{job.created.timestamp() if job.created else ''}:{job.metrics_revision}:"
+                f"{job.metrics_last_step}:{MAX_POINTS_PER_SERIES}:{axes['steps_per_epoch']}:{axes['tokens_per_step']}"
+            )
+
+    @cached_property
+    def kept(self) -> KeptSeries:
+        return job_series(self.job, max_points=MAX_POINTS_PER_SERIES)
+
+    @property
+    def last_step(self) -> int | None:
+        # The kept series reaches the job's highest stored step (no query when cached).
+        return self.job.metrics_last_step if self.key else self.kept.last_step
+
+    @cached_property
+    def figure(self) -> dict | None:
+        return curves_figure([self.job], kept={self.job.id: self.kept}) if self.kept.has_points else None
+
+
 def job_page_context(*, job: Job, all_events: bool = False, membership, part: str = "") -> dict:
     """The job page's context; `part` "live" (the status and the curve, polled) or "activity"
     (checkpoints and events, polled) builds only what that fragment shows."""
     ctx: dict = {}
     if part != "activity":
-        kept = job_series(job, max_points=MAX_POINTS_PER_SERIES)
-        ctx["progress"] = job_progress(job, step=kept.last_step)
-        ctx["figure"] = curves_figure([job], kept={job.id: kept}) if kept.has_points else None
+        curve = JobCurve(job)
+        ctx["curve"] = curve
+        ctx["progress"] = job_progress(job, step=curve.last_step)
     if part != "live":
-        events = job_events_for_page(job, EVENTS_ALL if all_events else EVENTS_ON_PAGE)
-        events_total = len(events) if len(events) < EVENTS_ON_PAGE else job.events.count()
-        ctx["events"] = events
-        ctx["events_total"] = events_total
-        ctx["events_hidden"] = max(0, events_total - len(events))
-        ctx["checkpoints"] = list(job.checkpoints.all())
+        ctx["activity"] = JobActivity(job, all_events=all_events)
     compare_url = (
         f"/compare/?model={quote(job.fine_tuned_model)}&job={job.id}" if job.fine_tuned_model else ""
     )

@@ -45,10 +45,19 @@ def _fill(team, n: int):
     return versions[0], job
 
 
-@pytest.mark.parametrize(
-    "page",
-    ["datasets list", "version page", "examples page", "jobs list", "job page", "job page fragment", "home"],
-)
+# The most queries each page may run: the session, the user and the team's membership, then its own.
+MOST = {
+    "datasets list": 5,
+    "version page": 5,
+    "examples page": 4,
+    "jobs list": 6,
+    "job page": 8,  # its events and checkpoints: one query of their counts while kept rendered
+    "job page fragment": 7,
+    "home": 4,
+}
+
+
+@pytest.mark.parametrize("page", list(MOST))
 def test_a_page_runs_the_same_few_queries_for_one_row_or_many(
     alice_client, team, page, django_assert_max_num_queries
 ):
@@ -68,5 +77,5 @@ def test_a_page_runs_the_same_few_queries_for_one_row_or_many(
             alice_client.defaults["HTTP_HX_REQUEST"] = "true"
         counts.append(_count(alice_client, path))
     assert counts[0] == counts[1], f"{page}: {counts[0]} queries with 1 row, {counts[1]} with 8"
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(MOST[page]):
         alice_client.get(path)

@@ -137,6 +137,32 @@ def test_the_list_shows_the_teams_datasets_only(alice_client, charlie_client, ve
     assert "Support" not in charlie_client.get("/datasets/").content.decode()
 
 
+def test_the_list_shows_each_datasets_latest_version_with_its_counts(alice_client, alice, team, version):
+    for n in (3, 5):
+        newer = dataset_upload(
+            team=team,
+            user=alice,
+            name="",
+            method="",
+            target_model="",
+            uploaded_file=upload_file([chat(i) for i in range(n)]),
+            dataset=version.dataset,
+        )
+    other = dataset_upload(
+        team=team,
+        user=alice,
+        name="Second set",
+        method="supervised",
+        target_model="gpt-4o-mini-2024-07-18",
+        uploaded_file=upload_file([chat(i) for i in range(4)]),
+    )
+    html = alice_client.get("/datasets/").content.decode()
+    rows = {name: row for row in html.split("<tr>")[2:] for name in ("Support", "Second set") if name in row}
+    assert f"v{newer.number} " in rows["Support"] and ">5</td>" in rows["Support"]
+    assert "v1 " not in rows["Support"] and "v2 " not in rows["Support"]
+    assert f"v{other.number} " in rows["Second set"] and ">4</td>" in rows["Second set"]
+
+
 def test_the_progress_partial_asks_the_page_to_refresh_when_validation_is_done(alice_client, version):
     response = alice_client.get(url(version, "progress/"), HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and response["HX-Refresh"] == "true"
