@@ -265,7 +265,7 @@ RUNALL_PORT = env_int("PORT", 8000)
 RUNALL_WEB_WORKERS = env_int("FINEWEB_WEB_WORKERS", max(1, min(4, os.cpu_count() or 1)))
 # Threads for sync views in each web process (fineweb/lib/asgi.py): at most this many pages at once a
 # process, each thread keeping its database connection between requests.
-FINEWEB_WEB_THREADS = env_int("FINEWEB_WEB_THREADS", 8)
+FINEWEB_WEB_THREADS = env_int("FINEWEB_WEB_THREADS", 4)
 # --- Caches, in each process's memory: nothing to run beside the server, and gone with the process,
 # so a new release never serves what older code rendered. "template_fragments" (Django's `{% cache %}`
 # tag) holds the rendered parts of pages that no longer change: a finished job's events and curve, a
