@@ -180,7 +180,7 @@ REVIEW_FREEZE_INLINE_EXAMPLES = env_int("FINEWEB_REVIEW_FREEZE_INLINE_EXAMPLES",
 # review.bulk_decide (90,000 took 7 s in the request), in chunks of REVIEW_BULK_CHUNK_EXAMPLES
 # (each moves the progress bar); one whose job has not moved for REVIEW_BULK_LEASE_SECONDS (no
 # worker) is stopped and the review opened again.
-REVIEW_BULK_INLINE_EXAMPLES = env_int("FINEWEB_REVIEW_BULK_INLINE_EXAMPLES", 5000)
+REVIEW_BULK_INLINE_EXAMPLES = env_int("FINEWEB_REVIEW_BULK_INLINE_EXAMPLES", 1000)
 REVIEW_BULK_CHUNK_EXAMPLES = env_int("FINEWEB_REVIEW_BULK_CHUNK_EXAMPLES", 10000)
 REVIEW_BULK_LEASE_SECONDS = env_int("FINEWEB_REVIEW_BULK_LEASE_SECONDS", 300)
 # Dataset files up to this size are validated during the upload; larger ones by a Celery worker.
