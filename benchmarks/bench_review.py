@@ -148,6 +148,23 @@ def measure(n: int, repeat: int, user, team) -> dict[str, float]:
         lambda: client.get(base + "bulk/?verdict=approve&status=pending"), repeat
     )
 
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from review.models import BulkDecision
+    from review.services import review_bulk_recover, review_bulk_run
+
+    def handed_over_job_dropped() -> bool:
+        """Over the inline limit a post hands the set to the worker: stop that job as a lost
+        worker's is (its lease run out), so that the next post is taken. True if there was one."""
+        job = BulkDecision.objects.filter(review=review, state="queued").first()
+        if job is None:
+            return False
+        BulkDecision.objects.filter(id=job.id).update(heartbeat=timezone.now() - timedelta(days=1))
+        review_bulk_recover(review=VersionReview.objects.get(id=review.id))
+        return True
+
     def bulk():
         Decision.objects.filter(example__version=version, reviewer=user, verdict="reject").delete()
         url = base + "bulk/"
@@ -157,19 +174,13 @@ def measure(n: int, repeat: int, user, team) -> dict[str, float]:
         response = client.post(url, {**data, "expected": count})
         elapsed = time.perf_counter() - start
         assert response.status_code == 302, response.status_code
-        return count, elapsed
+        return count, elapsed, handed_over_job_dropped()
 
     runs = [bulk() for _ in range(max(3, repeat // 2))]
-    times[f"bulk reject of the filtered set ({runs[0][0]:,} with warnings)"] = statistics.median(
+    how = "handed to the worker" if runs[0][2] else "in the request"
+    times[f"bulk reject of the filtered set ({runs[0][0]:,} with warnings, {how})"] = statistics.median(
         r[1] for r in runs
     )
-
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from review.models import BulkDecision
-    from review.services import review_bulk_recover, review_bulk_run
 
     url = base + "bulk/"
     data = {"verdict": "approve", "status": "pending"}
