@@ -23,12 +23,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from bench_pages_load import SETUP, wrk
+from bench_pages_load import prepare_site, wrk
 from embedded import free_port, logged_in_client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,27 +39,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _prepare(root: Path) -> tuple[dict, str, dict[str, str], Path]:
-    data = Path(tempfile.mkdtemp(prefix="fineweb-cpu-"))
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
-    env.update(FINEWEB_DATA_DIR=str(data), PYTHONUNBUFFERED="1")
-    manage = [sys.executable, "manage.py"]
-    subprocess.run(manage + ["migrate", "--noinput", "-v", "0"], cwd=root, env=env, check=True)
-    demo = subprocess.run(
-        manage + ["bootstrap_demo"], cwd=root, env=env, check=True, capture_output=True, text=True
-    )
-    password = re.search(r"password=(\S+)", demo.stdout)
-    made = subprocess.run(
-        manage + ["shell", "-c", SETUP], cwd=root, env=env, check=True, capture_output=True, text=True
-    )
-    found = re.search(r"IDS (.*)", made.stdout)
-    assert password is not None and found is not None, made.stdout
-    ids = dict(pair.split("=") for pair in found.group(1).split())
-    pages = {
-        "datasets list": "/datasets/",
-        "version page": f"/datasets/{ids['dataset']}/v/{ids['version']}/",
-        "job page": f"/jobs/{ids['job']}/",
-    }
-    return env, password.group(1), pages, data
+    return prepare_site(root, "fineweb-cpu-")
 
 
 def _round(

@@ -83,6 +83,34 @@ def wrk(base: str, paths: list[str], cookie: str, seconds: int, clients: int, lu
     return result
 
 
+def prepare_site(root: Path, prefix: str) -> tuple[dict, str, dict[str, str], Path]:
+    """A throwaway data folder (SQLite) with the demo team and SETUP's dataset, version and job,
+    migrated by ``root``'s manage.py: (environment, the owner's password, the three pages' paths,
+    the folder)."""
+    data = Path(tempfile.mkdtemp(prefix=prefix))
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env.update(FINEWEB_DATA_DIR=str(data), PYTHONUNBUFFERED="1")
+    manage = [sys.executable, "manage.py"]
+    subprocess.run(manage + ["migrate", "--noinput", "-v", "0"], cwd=root, env=env, check=True)
+    demo = subprocess.run(
+        manage + ["bootstrap_demo"], cwd=root, env=env, check=True, capture_output=True, text=True
+    )
+    password = re.search(r"password=(\S+)", demo.stdout)
+    made = subprocess.run(
+        manage + ["shell", "-c", SETUP], cwd=root, env=env, check=True, capture_output=True, text=True
+    )
+    found = re.search(r"IDS (.*)", made.stdout)
+    assert password is not None, "bootstrap_demo printed no password"
+    assert found is not None, made.stdout
+    ids = dict(pair.split("=") for pair in found.group(1).split())
+    pages = {
+        "datasets list": "/datasets/",
+        "version page": f"/datasets/{ids['dataset']}/v/{ids['version']}/",
+        "job page": f"/jobs/{ids['job']}/",
+    }
+    return env, password.group(1), pages, data
+
+
 def line(label: str, r: dict, floor: dict | None = None) -> str:
     ratio = f"  p95 {r['p95'] / floor['p95']:5.1f}x the static file" if floor else ""
     return (
@@ -100,26 +128,8 @@ def main() -> int:
         print("wrk is not installed (apt-get install wrk); skipping the load benchmark")
         return 0
 
-    data = Path(tempfile.mkdtemp(prefix="fineweb-load-"))
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
-    env.update(FINEWEB_DATA_DIR=str(data), PYTHONUNBUFFERED="1")
+    env, password, pages, data = prepare_site(ROOT, "fineweb-load-")
     manage = [sys.executable, "manage.py"]
-    subprocess.run(manage + ["migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    demo = subprocess.run(
-        manage + ["bootstrap_demo"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-    )
-    found = re.search(r"password=(\S+)", demo.stdout)
-    assert found is not None, "bootstrap_demo printed no password"
-    password = found.group(1)
-    made = subprocess.run(
-        manage + ["shell", "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-    )
-    found = re.search(r"IDS (.*)", made.stdout)
-    assert found is not None, made.stdout
-    ids: dict[str, str] = {}
-    for pair in found.group(1).split():
-        key, value = pair.split("=")
-        ids[key] = value
 
     port = free_port()
     log = open(data / "runall.log", "wb")
@@ -138,11 +148,6 @@ def main() -> int:
             return 1
         with logged_in_client(base, password) as web:
             cookie = "; ".join(f"{k}={v}" for k, v in web.cookies.items())
-            pages = {
-                "datasets list": "/datasets/",
-                "version page": f"/datasets/{ids['dataset']}/v/{ids['version']}/",
-                "job page": f"/jobs/{ids['job']}/",
-            }
             for path in pages.values():
                 response = web.get(path)
                 assert response.status_code == 200, (path, response.status_code)
