@@ -4,7 +4,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from fineweb.accounts.models import Membership, Team
 
@@ -30,6 +30,13 @@ class TeamError(Exception):
 GENERATED_PASSWORD_BYTES = 12  # secrets.token_urlsafe: 16 characters
 
 
+def _locked(membership: Membership) -> Membership:
+    """The membership again, with its team's row locked first: two owners changing each other at
+    once are taken one after the other, so the "last owner" check cannot pass for both."""
+    Team.objects.select_for_update().get(pk=membership.team_id)
+    return Membership.objects.select_related("user", "team").get(pk=membership.pk)
+
+
 def _owners_left(team: Team, *, without: Membership) -> int:
     return team.memberships.filter(role=Membership.Role.OWNER).exclude(pk=without.pk).count()
 
@@ -42,11 +49,15 @@ def team_member_add(*, team: Team, username: str, role: str) -> tuple[Membership
     if role not in Membership.Role.values:
         raise TeamError(f"Unknown role {role!r}.")
     password = secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
-    with transaction.atomic():
-        if User.objects.filter(username__iexact=username).exists():
-            raise TeamError(f"The username {username} is already taken on this server; pick another.")
-        user = user_create(username=username, password=password)
-        membership = Membership.objects.create(team=team, user=user, role=role)
+    taken = TeamError(f"The username {username} is already taken on this server; pick another.")
+    if User.objects.filter(username__iexact=username).exists():
+        raise taken
+    try:
+        with transaction.atomic():
+            user = user_create(username=username, password=password)
+            membership = Membership.objects.create(team=team, user=user, role=role)
+    except IntegrityError as exc:  # the same name added by someone else a moment ago
+        raise taken from exc
     return membership, password
 
 
@@ -55,7 +66,7 @@ def team_member_set_role(*, membership: Membership, role: str) -> Membership:
     if role not in Membership.Role.values:
         raise TeamError(f"Unknown role {role!r}.")
     with transaction.atomic():
-        locked = Membership.objects.select_for_update().get(pk=membership.pk)
+        locked = _locked(membership)
         if (
             locked.is_owner
             and role != Membership.Role.OWNER
@@ -73,7 +84,7 @@ def team_member_remove(*, membership: Membership) -> None:
     """Take a member out of the team (their account stays, with no access to its data). The last
     owner cannot be removed."""
     with transaction.atomic():
-        locked = Membership.objects.select_for_update().get(pk=membership.pk)
+        locked = _locked(membership)
         if locked.is_owner and not _owners_left(locked.team, without=locked):
             raise TeamError(f"{locked.user.username} is the team's only owner and cannot be removed.")
         locked.delete()

@@ -164,3 +164,51 @@ def test_usernames_are_escaped_on_the_page(alice_client, team):
     Membership.objects.create(team=team, user=user, role="reviewer")
     text = alice_client.get(reverse("team")).content.decode()
     assert "<b>x</b>" not in text and "&lt;b&gt;x&lt;/b&gt;" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_owners_stepping_down_at_once_leave_one_owner():
+    """Each change locks the team's row first: the second waits for the first and then sees that
+    its member is the last owner."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from fineweb.accounts.services import user_create
+    from onboarding.services import team_create
+
+    first = user_create(username="olga", password=PASSWORD)
+    team = team_create(name="Two owners", owner=first)
+    second = user_create(username="oskar", password=PASSWORD)
+    Membership.objects.create(team=team, user=second, role="owner")
+    m1, m2 = (Membership.objects.get(user=u) for u in (first, second))
+    inside, outcome = threading.Event(), {}
+
+    def demote_first_slowly():
+        try:
+            with transaction.atomic():
+                team_member_set_role(membership=m1, role="reviewer")
+                inside.set()  # holds the team's lock until this transaction ends
+                threading.Event().wait(1.0)
+        finally:
+            connection.close()
+
+    def demote_second():
+        inside.wait(10)
+        try:
+            team_member_set_role(membership=m2, role="reviewer")
+            outcome["second"] = "demoted"
+        except TeamError as exc:
+            outcome["second"] = str(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=demote_first_slowly), threading.Thread(target=demote_second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert "only owner" in outcome["second"]
+    assert list(
+        Membership.objects.filter(team=team, role="owner").values_list("user__username", flat=True)
+    ) == ["oskar"]
