@@ -186,6 +186,24 @@ def llama_cpp_figure(rounds: int) -> str:
     )
 
 
+def llama_cpp_in_a_child(rounds: int, tokens: int) -> str:
+    """llama.cpp's figure from a child process: a llama.cpp build for another CPU dies with
+    SIGILL (seen here: a wheel built on this machine, then "Illegal instruction" on its first
+    call), which must not take the bench's own numbers with it."""
+    child = subprocess.run(
+        [sys.executable, __file__, "--llama-cpp-only", "--rounds", str(rounds), "--tokens", str(tokens)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if child.returncode == 0:
+        return child.stdout.strip()
+    how = f"signal {-child.returncode}" if child.returncode < 0 else f"exit code {child.returncode}"
+    return (
+        f"llama.cpp: the measurement died ({how}); its last output: {(child.stderr or child.stdout)[-300:]!r}"
+    )
+
+
 def median(values) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -199,9 +217,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="warm requests per model (after the cold one)")
     parser.add_argument("--tokens", type=int, default=TOKENS, help="greedy tokens per request")
     parser.add_argument("--skip-llama-cpp", action="store_true")
+    parser.add_argument("--llama-cpp-only", action="store_true", help=argparse.SUPPRESS)  # the child below
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "fineweb-model-cache")
     args = parser.parse_args()
     TOKENS = args.tokens
+    if args.llama_cpp_only:
+        print(llama_cpp_figure(args.rounds))
+        return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout still stops the server
 
     data = Path(tempfile.mkdtemp(prefix="fineweb-infer-"))
@@ -293,7 +315,7 @@ def run_all(args, base: str, tuned_name: str, adapter) -> None:
         + f", together {sum(r['tokens'] for r in pair.values()) / max(r['seconds'] for r in pair.values()):5.1f} tok/s"
     )
     if not args.skip_llama_cpp:
-        print(llama_cpp_figure(args.rounds))
+        print(llama_cpp_in_a_child(args.rounds, args.tokens))
 
 
 if __name__ == "__main__":
