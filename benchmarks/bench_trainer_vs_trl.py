@@ -18,7 +18,9 @@ asserts.
    the same projections, starting from *our* LoRA initialisation (copied in), batch 8, AdamW at a
    constant 2e-4, clipping 1.0. Ours is the real ``TrainingRun.train_step`` (what ``train()``
    runs). The steps alternate: each TRL step is followed by our step on the same batch (a
-   ``TrainerCallback`` runs ours), so machine noise falls on both. The first ``--warmup`` steps
+   ``TrainerCallback`` runs ours), so machine noise falls on both; then (unless
+   ``--no-peft-forward``) a third trainer on the same batch, ours with peft's forward under
+   autocast, as it ran before ``fasttrain.py``, to show what the lean forward changed. The first ``--warmup`` steps
    of each are not timed. TRL's time is everything its loop does per step (collation, forward,
    backward, optimizer, logging), ours is all of ``train_step`` (packing included).
 3. Model FLOPs of our step (LoRA: the frozen base needs no weight gradients):
@@ -120,7 +122,15 @@ def samples_file(directory: Path) -> Path:
     return path
 
 
-def our_run(model_name: str, cache_dir: Path, train_path: Path, out: Path, batch: int, precision: str | None):
+def our_run(
+    model_name: str,
+    cache_dir: Path,
+    train_path: Path,
+    out: Path,
+    batch: int,
+    precision: str | None,
+    fused_forward: bool = True,
+):
     spec = TrainSpec(
         base_model=model_name,
         method="supervised",
@@ -135,6 +145,7 @@ def our_run(model_name: str, cache_dir: Path, train_path: Path, out: Path, batch
         save_every_s=1e9,
         max_seq_len=512,
         precision=precision,
+        fused_forward=fused_forward,
     )
     return TrainingRun(spec, lambda level, message: None)
 
@@ -149,11 +160,11 @@ def svg(curves: dict[str, list[float]], path: Path) -> None:
         y = height - pad - (height - 2 * pad) * ((v - lo) / ((hi - lo) or 1))
         return f"{x:.1f},{y:.1f}"
 
-    colours = ["#1f77b4", "#d62728"]
+    colours = ["#1f77b4", "#d62728", "#2ca02c"]
     lines = [
-        f'<polyline fill="none" stroke="{colours[k % 2]}" stroke-width="2" '
+        f'<polyline fill="none" stroke="{colours[k % 3]}" stroke-width="2" '
         f'points="{" ".join(xy(i, v) for i, v in enumerate(c))}"/>'
-        f'<text x="{pad + 5}" y="{15 + 14 * k}" fill="{colours[k % 2]}" font-size="12">{name}</text>'
+        f'<text x="{pad + 5}" y="{15 + 14 * k}" fill="{colours[k % 3]}" font-size="12">{name}</text>'
         for k, (name, c) in enumerate(curves.items())
     ]
     path.write_text(
@@ -176,6 +187,21 @@ def compare(args) -> None:
         tmpdir = Path(tmp)
         ours = our_run(
             args.model, args.cache_dir, samples_file(tmpdir), tmpdir / "ours", args.batch_size, precision
+        )
+        # The same trainer with peft's forward under autocast (what it ran before fasttrain.py),
+        # stepped in the same alternation: the ratio shows what the lean forward buys.
+        old = (
+            our_run(
+                args.model,
+                args.cache_dir,
+                samples_file(tmpdir),
+                tmpdir / "old",
+                args.batch_size,
+                precision,
+                False,
+            )
+            if args.peft_forward
+            else None
         )
         total = args.warmup + args.steps
         order = ours.epoch_order(0).tolist()
@@ -234,7 +260,7 @@ def compare(args) -> None:
             for name, value in ours_init.items():
                 trl_params[name].copy_(value)  # same LoRA start (the names are peft's in both)
         result: dict[str, dict[str, Any]] = {
-            k: {"seconds": 0.0, "tokens": 0, "losses": [], "step_s": []} for k in ("trl", "ours")
+            k: {"seconds": 0.0, "tokens": 0, "losses": [], "step_s": []} for k in ("trl", "ours", "old")
         }
         clock: dict = {"mark": None, "step": 0}
 
@@ -254,13 +280,22 @@ def compare(args) -> None:
                 metrics = ours.train_step(batches[k], 0)
                 ours_s = time.perf_counter() - t0
                 result["ours"]["losses"].append(metrics.train_loss)
-                for kind, seconds in (("trl", trl_s), ("ours", ours_s)):
+                timings = [("trl", trl_s), ("ours", ours_s)]
+                if old is not None:
+                    t0 = time.perf_counter()
+                    result["old"]["losses"].append(old.train_step(batches[k], 0).train_loss)
+                    timings.append(("old", time.perf_counter() - t0))
+                for kind, seconds in timings:
                     result[kind]["step_s"].append(seconds)
                     if k >= warmup:
                         result[kind]["seconds"] += seconds
                         result[kind]["tokens"] += sum(lengths[k])
                 clock["step"] = k + 1
-                print(f"  step {k + 1}/{total}: TRL {trl_s:.2f} s, ours {ours_s:.2f} s", flush=True)
+                print(
+                    f"  step {k + 1}/{total}: "
+                    + ", ".join(f"{kind} {seconds:.2f} s" for kind, seconds in timings),
+                    flush=True,
+                )
                 clock["mark"] = time.perf_counter()
 
             def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
@@ -283,7 +318,13 @@ def compare(args) -> None:
     print(f"TRL padding-free: {t_rl:8.1f} useful tokens/s  ({result['trl']['seconds']:.1f} s)")
     print(f"ours            : {t_ours:8.1f} useful tokens/s  ({result['ours']['seconds']:.1f} s)")
     print(f"ours / TRL: {t_ours / t_rl:.2f}x (target 2x)")
-    for kind in ("trl", "ours"):
+    if result["old"]["seconds"]:
+        t_old = result["old"]["tokens_per_s"]
+        print(f"ours with peft's forward under autocast (before fasttrain.py): {t_old:8.1f} useful tokens/s")
+        print(f"lean forward / peft forward: {t_ours / t_old:.2f}x; peft forward / TRL: {t_old / t_rl:.2f}x")
+    for kind in ("trl", "ours", "old"):
+        if not result[kind]["losses"]:
+            continue
         print(f"loss curve {kind:>4}: " + " ".join(f"{v:.4f}" for v in result[kind]["losses"]))
     diffs = [abs(a - b) for a, b in zip(result["trl"]["losses"], result["ours"]["losses"], strict=False)]
     print(
@@ -330,10 +371,10 @@ def compare(args) -> None:
         ),
         encoding="utf-8",
     )
-    svg(
-        {"TRL SFTTrainer": result["trl"]["losses"], "ours": result["ours"]["losses"]},
-        OUT / "trainer_vs_trl.svg",
-    )
+    curves = {"TRL SFTTrainer": result["trl"]["losses"], "ours": result["ours"]["losses"]}
+    if result["old"]["losses"]:
+        curves["ours, peft forward"] = result["old"]["losses"]
+    svg(curves, OUT / "trainer_vs_trl.svg")
     print(f"loss curves: {csv} and {OUT / 'trainer_vs_trl.svg'}")
     print(json.dumps({"ours_tokens_per_s": round(t_ours, 1), "trl_tokens_per_s": round(t_rl, 1)}))
 
@@ -347,6 +388,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed first steps of each")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--precision", default=None, help="fp32 or bf16 (default: what the trainer picks)")
+    parser.add_argument(
+        "--no-peft-forward",
+        dest="peft_forward",
+        action="store_false",
+        help="skip the third trainer (ours with peft's forward, as before fasttrain.py)",
+    )
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "fineweb-model-cache")
     args = parser.parse_args()
     set_torch_threads("cpu")

@@ -33,6 +33,7 @@ class TrainSpec:
     device: str | None = None  # None -> pick_device()
     torch_threads: int | None = None  # CPU threads; None -> the cores this process may use
     precision: str | None = None  # "fp32" | "bf16" | "fp16" (CUDA); None/"auto" -> precision.pick_precision
+    fused_forward: bool = True  # fasttrain.py's lean forward where the model allows it; False: peft's
 
 
 @dataclass

@@ -29,12 +29,14 @@ from .checkpoints import (
     write_atomically,
 )
 from .data import DataError, Example, PackedBatch, load_preference, load_supervised, pack_one_row
+from .fasttrain import LoraTrainForward
+from .fasttrain import supports as fast_supported
 
 if TYPE_CHECKING:
     from .data import PreferencePair
 from .hyper import BASE_LEARNING_RATE, LORA_TARGETS, lr_lambda, plan, warmup_steps
 from .losses import dpo_stats, token_stats
-from .precision import autocast, needs_grad_scaler, pick_precision
+from .precision import DTYPES, autocast, needs_grad_scaler, pick_precision
 from .spec import METHODS, Checkpoint, Metrics, TrainResult, TrainSpec
 
 EventFn = Callable[[str, str], None]
@@ -167,6 +169,13 @@ class TrainingRun:
             model = get_peft_model(model, lora)
         model.to(self.device)
         self.model = model
+        # The lean forward (fasttrain.py) where the model allows it; peft's own forward otherwise.
+        # spec.fused_forward=False keeps peft's (the bench and tests compare the two).
+        self.fast = (
+            LoraTrainForward(model, DTYPES[self.precision])
+            if spec.fused_forward and fast_supported(model)
+            else None
+        )
         self.trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
             [p for _, p in self.trainable], lr=BASE_LEARNING_RATE * self.lr_mult, weight_decay=0.0
@@ -217,6 +226,10 @@ class TrainingRun:
         return pack_one_row(examples, self.pad_id).to(self.device)
 
     def stats(self, batch: PackedBatch):
+        if self.fast is not None:  # computes in self.precision itself; no autocast needed
+            if self.dpo:
+                return dpo_stats(self.model, batch, self.spec.dpo_beta, self.fast)
+            return token_stats(self.model, batch, self.fast)
         with autocast(self.device, self.precision):  # matrix products only; losses stay float32
             if self.dpo:
                 return dpo_stats(self.model, batch, self.spec.dpo_beta)
