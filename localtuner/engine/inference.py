@@ -66,7 +66,6 @@ class LoadedModel:
     device: str
     nbytes: int
     fast: fastdecode.FastLlama | None = None  # None: transformers' forward (and ``lock``)
-    draft: fastdecode.FastLlama | None = None  # int4 copy of ``fast`` for speculative greedy decoding
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -87,11 +86,8 @@ class ModelCache:
         max_bytes: int | None = 3 * 1024**3,
         device: str | None = None,
         threads: int | None = None,
-        speculative: bool = True,
     ):
         self.max_models = max(1, max_models)
-        # Greedy requests on CPU decode speculatively with an int4 draft (fastdecode); False: never.
-        self.speculative = speculative
         self.threads = threads  # CPU threads shared by running generations (None: usable cores)
         self.max_bytes = max_bytes
         self.device = device
@@ -149,10 +145,8 @@ class ModelCache:
         model.to(device)
         model.eval()
         fast = fastdecode.FastLlama(model) if fastdecode.supports(model) else None
-        draft = fast.int4_draft() if fast is not None and self.speculative and device == "cpu" else None
-        nbytes = _nbytes(model) + (draft.int4_nbytes if draft is not None else 0)
         return LoadedModel(
-            key=key, model=model, tokenizer=tokenizer, device=device, nbytes=nbytes, fast=fast, draft=draft
+            key=key, model=model, tokenizer=tokenizer, device=device, nbytes=_nbytes(model), fast=fast
         )
 
     def _evict(self) -> None:
@@ -341,17 +335,25 @@ def _decode(
     THREADS.enter()
     # the fallback (transformers' forward) serialises on the model; the fast path is read-only
     lock = loaded.lock if fast is None else contextlib.nullcontext()
-    tokens = _tokens(loaded, prompt_ids, max_tokens, temperature, top_p, generator)
     try:
         # Inference mode is entered per step, never held across a `yield`: grad mode is a
         # per-thread stack, and two generators interleaved on one thread that each held it open
         # would unwind it out of order and leave gradients off for whatever runs next there.
         with lock:
+            with torch.inference_mode():
+                if fast is not None:
+                    kv = fast.new_cache(len(prompt_ids) + max_tokens)
+                    step = functools.partial(fast.forward, cache=kv)
+                else:
+                    step = _transformers_step(loaded)
+            step_ids = prompt_ids
             for _ in range(max_tokens):
                 if loaded.device == "cpu" and THREADS.epoch != epoch:
                     epoch = THREADS.epoch
                     torch.set_num_threads(THREADS.share(threads))
-                token = next(tokens)
+                with torch.inference_mode():
+                    logits = step(step_ids)
+                    token = _pick(logits, temperature, top_p, generator)
                 ids.append(token)
                 if token in eos:
                     finish = "stop"
@@ -371,10 +373,10 @@ def _decode(
                     piece = text[emitted:safe]
                     emitted = safe
                     yield piece
+                step_ids = [token]
             if not cut:
                 text = detok.flush()
     finally:
-        tokens.close()
         THREADS.leave()
         if loaded.device == "cpu":
             torch.set_num_threads(caller_threads)
@@ -383,34 +385,6 @@ def _decode(
     yield StreamEnd(
         text=text, prompt_tokens=len(prompt_ids), completion_tokens=len(ids), finish_reason=finish
     )
-
-
-def _tokens(
-    loaded: LoadedModel,
-    prompt_ids: list[int],
-    max_tokens: int,
-    temperature: float,
-    top_p: float,
-    generator: torch.Generator,
-) -> Generator[int, None, None]:
-    """The sampled tokens, one per ``next()``: greedy with a draft decodes speculatively
-    (``fastdecode.speculative_greedy``: the same tokens, several per pass of the model)."""
-    fast, draft = loaded.fast, loaded.draft
-    if fast is not None and draft is not None and temperature <= 0:
-        yield from fastdecode.speculative_greedy(fast, draft, prompt_ids, max_tokens)
-        return
-    if fast is not None:
-        with torch.inference_mode():
-            kv = fast.new_cache(len(prompt_ids) + max_tokens)
-        step = functools.partial(fast.forward, cache=kv)
-    else:
-        step = _transformers_step(loaded)
-    step_ids = prompt_ids
-    for _ in range(max_tokens):
-        with torch.inference_mode():
-            token = _pick(step(step_ids), temperature, top_p, generator)
-        yield token
-        step_ids = [token]
 
 
 def _transformers_step(loaded: LoadedModel):
