@@ -67,7 +67,7 @@ def test_supervised_loss_and_lora_gradients_equal_peft_in_float32(make_spec, tmp
         assert torch.allclose(fused[name], peft[name], rtol=1e-4, atol=1e-6), name
 
 
-def test_dpo_log_probabilities_with_and_without_the_adapter_equal_peft(make_spec, tokenizer, tmp_path):
+def _preference_batch(tokenizer, tmp_path):
     rows = [
         {
             "input": {"messages": [{"role": "user", "content": f"Name a colour, number {i}."}]},
@@ -79,7 +79,11 @@ def test_dpo_log_probabilities_with_and_without_the_adapter_equal_peft(make_spec
     path = tmp_path / "prefs.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     pairs = load_preference(path, tokenizer, 512)
-    batch = pack_one_row([e for p in pairs for e in (p.chosen, p.rejected)], tokenizer.pad_token_id)
+    return pack_one_row([e for p in pairs for e in (p.chosen, p.rejected)], tokenizer.pad_token_id)
+
+
+def test_dpo_log_probabilities_with_and_without_the_adapter_equal_peft(make_spec, tokenizer, tmp_path):
+    batch = _preference_batch(tokenizer, tmp_path)
     run = _run(make_spec, tmp_path / "run")
     _perturb_lora(run)
     run.model.eval()
@@ -96,6 +100,28 @@ def test_dpo_log_probabilities_with_and_without_the_adapter_equal_peft(make_spec
     peft_loss, peft_wins, _ = dpo_stats(run.model, batch, 0.1)
     assert pairs_n == 4 and int(fused_wins) == int(peft_wins)
     assert float(fused_loss) == pytest.approx(float(peft_loss), rel=1e-5)
+
+
+def test_bf16_dpo_log_probabilities_are_within_the_precision_tolerance_of_fp32(
+    make_spec, tokenizer, tmp_path
+):
+    """README "Precision": within 2% of fp32 and on average 0.05 nats per answer token."""
+    batch = _preference_batch(tokenizer, tmp_path)
+    fp32_run = _run(make_spec, tmp_path / "fp32")
+    bf16_run = TrainingRun(
+        make_spec(tmp_path / "bf16", precision="bf16", validation_path=None), lambda level, message: None
+    )
+    assert bf16_run.fast is not None and bf16_run.fast.dtype == torch.bfloat16
+    for run in (fp32_run, bf16_run):
+        _perturb_lora(run)
+        run.model.eval()
+    with torch.no_grad():
+        fp32 = sequence_logps(fp32_run.model, batch)  # peft's forward, float32
+        bf16 = sequence_logps(bf16_run.model, batch, bf16_run.fast)
+    answer_tokens = torch.bincount(batch.segment_ids[batch.targets != -100], minlength=batch.n_examples)
+    assert not torch.equal(bf16, fp32)
+    assert torch.allclose(bf16, fp32, rtol=0.02, atol=0.0)
+    assert float(((bf16 - fp32).abs() / answer_tokens).mean()) < 0.05
 
 
 def test_training_without_dropout_gives_peft_s_loss_curve(make_spec, recorder_class, tmp_path):
