@@ -42,7 +42,7 @@ def segments_from_positions(position_ids: torch.Tensor) -> Segments:
 
 
 def packed_attention(
-    module: torch.nn.Module,
+    module: torch.nn.Module | None,  # unused (transformers passes the attention module)
     query: torch.Tensor,  # [rows, heads, L, dim]
     key: torch.Tensor,  # [rows, kv_heads, L, dim]
     value: torch.Tensor,

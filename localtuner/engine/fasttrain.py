@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .attention import Segments
+from .attention import Segments, packed_attention
 
 _ATTN = ("q_proj", "k_proj", "v_proj")
 _MLP = ("gate_proj", "up_proj")
@@ -218,23 +218,6 @@ class LoraTrainForward:
         dropped = _dropout(x, proj.p) if proj.p > 0 and self.training else x
         return y + F.linear(F.linear(dropped, a), b)
 
-    @staticmethod
-    def _attention(q, k, v, segments: Segments, scale: float, gqa: bool) -> torch.Tensor:
-        rows = q.shape[0]
-        per_row: list[list[torch.Tensor]] = [[] for _ in range(rows)]
-        for r, s, e in segments:
-            per_row[r].append(
-                F.scaled_dot_product_attention(
-                    q[r : r + 1, :, s:e],
-                    k[r : r + 1, :, s:e],
-                    v[r : r + 1, :, s:e],
-                    scale=scale,
-                    is_causal=True,
-                    enable_gqa=gqa,
-                )
-            )
-        return torch.cat([torch.cat(p, dim=2) if len(p) > 1 else p[0] for p in per_row], dim=0)
-
     # ------------------------------------------------------------------ forward
 
     @property
@@ -268,8 +251,10 @@ class LoraTrainForward:
             # float32 attention on CPU (q and k already are, after the rope): the CPU flash-attention
             # backward is faster in float32 than in bf16 (39 against 64 ms a layer, measured)
             adt = torch.float32 if self.embed.device.type == "cpu" else self.dtype
-            attn = self._attention(q.to(adt), k.to(adt), v.to(adt), segments, self.scale, nkv != nh)
-            attn = attn.transpose(1, 2).reshape(rows, width, nh * hd).to(self.dtype)
+            attn, _ = packed_attention(
+                None, q.to(adt), k.to(adt), v.to(adt), None, scaling=self.scale, packed_segments=segments
+            )  # [rows, L, heads, hd]
+            attn = attn.reshape(rows, width, nh * hd).to(self.dtype)
             x = x + self._linear(attn, w.o, adapter)
             h = self._rms(x, w.ln2).to(self.dtype)
             gate, up = self._linear(h, w.gu, adapter).split(self._inter, dim=-1)
