@@ -127,6 +127,8 @@ def _dropout(x: torch.Tensor, p: float) -> torch.Tensor:
     cut = round(p * 65536)
     if cut <= 0:
         return x
+    if cut >= 65536:  # p = 1: everything dropped (and no division by zero)
+        return x * 0
     n = x.numel()
     seed = int(torch.randint(0, 2**63 - 1, (1,)))
     bits = np.random.SFC64(seed).random_raw((n + 3) // 4).view(np.int16)[:n]

@@ -194,3 +194,8 @@ def test_dropout_drops_about_p_and_scales_what_it_keeps(p, rows, cols, seed, dty
     assert torch.allclose(grad[kept], torch.full_like(grad[kept], 1 / (1 - p_eff)), rtol=1e-2)
     torch.manual_seed(seed)
     assert torch.equal(fasttrain._dropout(x.detach(), p), y.detach())  # seeded: the same mask
+
+
+def test_dropout_of_one_drops_everything():
+    x = torch.rand(3, 40) + 0.5
+    assert torch.equal(fasttrain._dropout(x, 1.0), torch.zeros_like(x))
