@@ -39,6 +39,25 @@ def adapter(trained):
     return result.adapter_path
 
 
+@pytest.fixture(scope="module")
+def talkative_adapter(cache_dir, tmp_path_factory):
+    """A non-zero, untrained LoRA adapter on the tiny model: a second model that, like the base,
+    talks until max_tokens (the food fine-tune ends its reply after a word or two, and how soon
+    depends on every detail of its training)."""
+    from peft import LoraConfig, get_peft_model
+
+    from localtuner.engine.hyper import LORA_TARGETS
+
+    torch.manual_seed(0)
+    model, _ = load_base("fineweb-tiny", cache_dir=cache_dir, device="cpu")
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=LORA_TARGETS, init_lora_weights=False)
+    target = tmp_path_factory.mktemp("talkative") / "adapter"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        get_peft_model(model, config).save_pretrained(str(target))
+    return target
+
+
 def reference_model(cache_dir, adapter_path):
     """A separate copy of the same weights, as transformers runs them."""
     model, tokenizer = load_base("fineweb-tiny", cache_dir=cache_dir, device="cpu")
@@ -215,7 +234,8 @@ def test_the_stream_yields_its_first_piece_while_the_generation_is_still_running
         next(stream)
 
 
-def test_two_streams_side_by_side_both_make_progress(cache_dir, adapter):
+def test_two_streams_side_by_side_both_make_progress(cache_dir, talkative_adapter):
+    adapter = talkative_adapter
     cache = ModelCache(max_models=2)
     events: list[tuple[str, str]] = []
     lock = threading.Lock()
@@ -228,7 +248,7 @@ def test_two_streams_side_by_side_both_make_progress(cache_dir, adapter):
             adapter_path=adapter_path,
             messages=PROMPTS[0],
             max_tokens=300,
-            temperature=0.7,  # sampled, so the fine-tune does not stop after a word
+            temperature=0.7,
             seed=5,
             cache_dir=cache_dir,
             cache=cache,
