@@ -38,10 +38,6 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _prepare(root: Path) -> tuple[dict, str, dict[str, str], Path]:
-    return prepare_site(root, "fineweb-cpu-")
-
-
 def _round(
     root: Path, env: dict, password: str, pages: dict[str, str], data: Path, seconds: int
 ) -> dict[str, float]:
@@ -102,7 +98,7 @@ def main() -> int:
         print("wrk or /proc is missing (Linux, apt-get install wrk); skipping the CPU-per-request benchmark")
         return 0
     trees = [ROOT] + ([args.compare.resolve()] if args.compare else [])
-    prepared = {tree: _prepare(tree) for tree in trees}
+    prepared = {tree: prepare_site(tree, "fineweb-cpu-") for tree in trees}
     print(f"load average before: {open('/proc/loadavg').read().split()[:3]}")
     results: dict[tuple[Path, str], list[float]] = {}
     for _ in range(args.rounds):

@@ -185,16 +185,15 @@ def compare(args) -> None:
     precision = pick_precision("cpu", args.precision)
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
-        ours = our_run(
-            args.model, args.cache_dir, samples_file(tmpdir), tmpdir / "ours", args.batch_size, precision
-        )
+        train_path = samples_file(tmpdir)
+        ours = our_run(args.model, args.cache_dir, train_path, tmpdir / "ours", args.batch_size, precision)
         # The same trainer with peft's forward under autocast (what it ran before fasttrain.py),
         # stepped in the same alternation: the ratio shows what the lean forward buys.
         old = (
             our_run(
                 args.model,
                 args.cache_dir,
-                samples_file(tmpdir),
+                train_path,
                 tmpdir / "old",
                 args.batch_size,
                 precision,

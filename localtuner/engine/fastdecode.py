@@ -40,6 +40,19 @@ def supports(model: Any) -> bool:
     return inner is not None and hasattr(inner, "layers") and hasattr(inner, "rotary_emb")
 
 
+def llama_dims(config: Any) -> tuple[int, int, int, float]:
+    """(attention heads, key/value heads, head dimension, RMSNorm epsilon) of a Llama config."""
+    n_heads = int(config.num_attention_heads)
+    head_dim = int(getattr(config, "head_dim", None) or int(config.hidden_size) // n_heads)
+    return n_heads, int(config.num_key_value_heads), head_dim, float(config.rms_norm_eps)
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """modeling_llama.LlamaRMSNorm op for op, for float32 ``x`` and weights (its casts are no-ops)."""
+    variance = x.pow(2).mean(-1, keepdim=True)
+    return weight * (x * torch.rsqrt(variance + eps))
+
+
 @dataclass
 class _Layer:
     ln1: torch.Tensor
@@ -84,11 +97,8 @@ class FastLlama:
         config = model.config
         inner = model.model
         self.n_layers = int(config.num_hidden_layers)
-        self.n_heads = int(config.num_attention_heads)
-        self.n_kv = int(config.num_key_value_heads)
         self.hidden = int(config.hidden_size)
-        self.head_dim = int(getattr(config, "head_dim", None) or self.hidden // self.n_heads)
-        self.eps = float(config.rms_norm_eps)
+        self.n_heads, self.n_kv, self.head_dim, self.eps = llama_dims(config)
         self.scale = self.head_dim**-0.5
         self.embed = inner.embed_tokens.weight.detach()
         self.lm_head = model.lm_head.weight.detach()
@@ -128,9 +138,7 @@ class FastLlama:
         self._cos, self._sin = cos[0].to(self.dtype), sin[0].to(self.dtype)
 
     def _rms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        # modeling_llama.LlamaRMSNorm, op for op (float32 weights: the casts are no-ops)
-        variance = x.pow(2).mean(-1, keepdim=True)
-        return weight * (x * torch.rsqrt(variance + self.eps))
+        return rms_norm(x, weight, self.eps)
 
     @torch.inference_mode()
     def forward(self, token_ids: list[int], cache: KVCache) -> torch.Tensor:

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from .attention import Segments, packed_attention
+from .fastdecode import llama_dims, rms_norm
 
 _ATTN = ("q_proj", "k_proj", "v_proj")
 _MLP = ("gate_proj", "up_proj")
@@ -161,10 +162,7 @@ class LoraTrainForward:
         inner = base.model
         self.peft_model = peft_model
         self.dtype = dtype
-        self.n_heads = int(config.num_attention_heads)
-        self.n_kv = int(config.num_key_value_heads)
-        self.head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // self.n_heads)
-        self.eps = float(config.rms_norm_eps)
+        self.n_heads, self.n_kv, self.head_dim, self.eps = llama_dims(config)
         self.scale = self.head_dim**-0.5
         self.embed = inner.embed_tokens.weight.detach()
         head = base.get_output_embeddings().weight.detach()
@@ -172,7 +170,7 @@ class LoraTrainForward:
         self.norm = inner.norm.weight.detach()
         self._rotary = inner.rotary_emb
         self._cos = torch.empty(0, self.head_dim, device=self.embed.device)
-        self._sin = self._sin_signed = self._cos
+        self._sin_signed = self._cos  # sin with rotate_half's sign folded in (see _rope)
         self.layers = []
         for layer in inner.layers:
             att, mlp = layer.self_attn, layer.mlp
@@ -198,18 +196,13 @@ class LoraTrainForward:
             positions = torch.arange(n, device=self.embed.device)[None]
             probe = torch.zeros(1, 1, self.head_dim, device=self.embed.device)
             cos, sin = self._rotary(probe, positions)  # the model's own rope
-            self._cos, self._sin = cos[0].float(), sin[0].float()
             half = self.head_dim // 2
-            self._sin_signed = torch.cat((-self._sin[:, :half], self._sin[:, half:]), dim=-1)
+            self._cos = cos[0].float()
+            # rotate_half(q) * sin == roll(q, half) * signed_sin
+            self._sin_signed = torch.cat((-sin[0, :, :half], sin[0, :, half:]), dim=-1).float()
         # [rows, 1, L, hd], float32: q and k are rotated in float32 as under autocast, where
         # modeling_llama multiplies the bf16 projections by float32 cos/sin
-        # sin with the sign of rotate_half folded in: rotate_half(q) * sin == roll(q, half) * signed
         return self._cos[position_ids][:, None], self._sin_signed[position_ids][:, None]
-
-    def _rms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        # modeling_llama.LlamaRMSNorm: float32 statistics, weight applied after the cast back
-        variance = x.pow(2).mean(-1, keepdim=True)
-        return weight * (x * torch.rsqrt(variance + self.eps))
 
     def _linear(self, x: torch.Tensor, proj: _Proj, adapter: bool) -> torch.Tensor:
         """``x @ W^T`` plus, with the adapter on, ``B(A(dropout(x))) * scaling`` for every path."""
@@ -239,9 +232,12 @@ class LoraTrainForward:
         nh, nkv, hd = self.n_heads, self.n_kv, self.head_dim
         half = hd // 2
         cos, signed_sin = self._rope(position_ids)
+        # float32 attention on CPU (q and k already are, after the rope): the CPU flash-attention
+        # backward is faster in float32 than in bf16 (39 against 64 ms a layer, measured)
+        adt = torch.float32 if self.embed.device.type == "cpu" else self.dtype
         x = F.embedding(input_ids, self.embed)  # float32 residual stream
         for w in self.layers:
-            h = self._rms(x, w.ln1).to(self.dtype)
+            h = rms_norm(x, w.ln1, self.eps).to(self.dtype)
             q, k, v = self._linear(h, w.qkv, adapter).split(self._q_kv, dim=-1)
             q = q.view(rows, width, nh, hd).transpose(1, 2)
             k = k.view(rows, width, nkv, hd).transpose(1, 2)
@@ -250,18 +246,15 @@ class LoraTrainForward:
             # sliced views, whose gradients would each fill a zero tensor first)
             q = torch.addcmul(q * cos, q.roll(half, -1), signed_sin)
             k = torch.addcmul(k * cos, k.roll(half, -1), signed_sin)
-            # float32 attention on CPU (q and k already are, after the rope): the CPU flash-attention
-            # backward is faster in float32 than in bf16 (39 against 64 ms a layer, measured)
-            adt = torch.float32 if self.embed.device.type == "cpu" else self.dtype
             attn, _ = packed_attention(
                 None, q.to(adt), k.to(adt), v.to(adt), None, scaling=self.scale, packed_segments=segments
             )  # [rows, L, heads, hd]
             attn = attn.reshape(rows, width, nh * hd).to(self.dtype)
             x = x + self._linear(attn, w.o, adapter)
-            h = self._rms(x, w.ln2).to(self.dtype)
+            h = rms_norm(x, w.ln2, self.eps).to(self.dtype)
             gate, up = self._linear(h, w.gu, adapter).split(self._inter, dim=-1)
             x = x + self._linear(F.silu(gate) * up, w.down, adapter)
-        return self._rms(x, self.norm)
+        return rms_norm(x, self.norm, self.eps)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """The LM head on (selected) hidden states, as float32 logits."""
