@@ -2,8 +2,10 @@
 
 Starts uvicorn on fineweb's ASGI app (a throwaway SQLite data folder), registers a fine-tune whose
 adapter the bench makes itself: an **untrained but non-zero LoRA adapter** on the same base (r=8,
-alpha=16, on q/k/v/o/gate/up/down, peft's random init for both A and B, seed 0), so the fine-tune's
-serving path (merge into its own copy of the base) is measured without a training run.
+alpha=16, on q/k/v/o/gate/up/down, peft's random init for both A and B, seed 0, B then halved:
+at full size its reply ends after 10 tokens, halved it runs the 64 like the base's and differs
+from the base's from the 5th token on), so the fine-tune's serving path is measured without a
+training run.
 
 For the base model and the fine-tune, alternating request by request with the peer:
 
@@ -71,7 +73,12 @@ def make_adapter(model_name: str, cache_dir: Path, target: Path) -> None:
         target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
         init_lora_weights=False,  # B random too: the adapter changes the weights (an identity adapter would not)
     )
-    get_peft_model(model, config).save_pretrained(str(target))
+    peft_model = get_peft_model(model, config)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.mul_(0.5)
+    peft_model.save_pretrained(str(target))
 
 
 class Peer:
@@ -258,7 +265,7 @@ def main() -> int:
         f"{torch.get_num_threads()}, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"fine-tune: untrained non-zero LoRA adapter (r=8, seed 0) as {tuned_name}")
+    print(f"fine-tune: untrained non-zero LoRA adapter (r=8, seed 0, B halved) as {tuned_name}")
     try:
         with uvicorn_server(env, data, key=KEY, root=ROOT) as base:
             if base is None:

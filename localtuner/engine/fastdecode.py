@@ -13,6 +13,10 @@ scaled-dot-product attention and SiLU MLP as ``modeling_llama``) with less aroun
 * A static KV cache: one preallocated buffer per generation, written in place (no ``torch.cat``).
 * The rotary table computed once per model (by the model's own ``rotary_emb``), indexed per step.
 * Only the last position goes through the final norm and the 49k-wide LM head.
+* One token at a time, the products read the base model's own 4-bit and 8-bit codes where the
+  float32 weights are exactly those codes rebuilt (``qgemv``: the GGUF the base ships as), so a
+  token reads ~85 MB instead of ~540 MB, with the same float32 weights; the prompt (many tokens at
+  once) and any weight that is not such codes use torch's float32 product.
 
 The tests check that greedy output equals ``transformers`` ``generate()`` token for token, base and
 LoRA-merged, and the bench prints whether it did on the 135M model.
@@ -25,6 +29,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from . import qgemv
 
 
 def supports(model: Any) -> bool:
@@ -53,6 +59,102 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     return weight * (x * torch.rsqrt(variance + eps))
 
 
+PROJECTIONS = (("q_proj", "k_proj", "v_proj"), ("o_proj",), ("gate_proj", "up_proj"), ("down_proj",))
+
+
+@dataclass
+class Coded:
+    """A product served from 4/8-bit codes (``qgemv``), plus a fine-tune's LoRA update kept
+    low-rank beside them: ``y = codes(x) + (x @ a.T) @ b.T``, ``b`` holding peft's scaling."""
+
+    codes: qgemv.PackedQ4 | qgemv.PackedQ8
+    a: torch.Tensor | None = None  # [rank, in]
+    b: torch.Tensor | None = None  # [out, rank]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.codes(x)
+        if self.a is not None and self.b is not None:
+            y = torch.addmm(
+                y.view(-1, y.shape[-1]), F.linear(x.reshape(-1, x.shape[-1]), self.a), self.b.T
+            ).view(y.shape)
+        return y
+
+    @property
+    def nbytes(self) -> int:
+        extra = sum(t.numel() * t.element_size() for t in (self.a, self.b) if t is not None)
+        return self.codes.nbytes + extra
+
+
+def _modules(layer: Any, names: tuple[str, ...]) -> list[Any]:
+    return [
+        getattr(layer.mlp if n in ("gate_proj", "up_proj", "down_proj") else layer.self_attn, n)
+        for n in names
+    ]
+
+
+def _linear(x: torch.Tensor, dense: torch.Tensor, coded: Coded | None) -> torch.Tensor:
+    return F.linear(x, dense) if coded is None or x.shape[-2] != 1 else coded(x)
+
+
+def model_codes(model: Any) -> list[Coded] | None:
+    """Every layer product of a plain LlamaForCausalLM as 4-bit codes (per layer: q|k|v, o,
+    gate|up, down) and then its LM head as 8-bit (or 4-bit) codes; None unless all of them are
+    exactly such codes (``qgemv.pack_q4``) or the kernels cannot run here."""
+    if not qgemv.available():
+        return None
+    out: list[Coded] = []
+    for layer in model.model.layers:
+        for names in PROJECTIONS:
+            mods = _modules(layer, names)
+            packed = qgemv.pack_q4(torch.cat([m.weight.detach() for m in mods]))
+            if packed is None:
+                return None
+            out.append(Coded(packed))
+    head = model.lm_head.weight.detach()
+    packed_head = qgemv.pack_q8(head) or qgemv.pack_q4(head)
+    return None if packed_head is None else [*out, Coded(packed_head)]
+
+
+def with_lora(codes: list[Coded], peft_model: Any) -> list[Coded] | None:
+    """``codes`` (of the base, before the adapter was merged) with the adapter's LoRA factors of
+    ``peft_model`` beside each product; None for what a low-rank pair cannot express (DoRA,
+    several adapters, LoRA on the LM head or embeddings)."""
+    from peft.tuners.lora import LoraLayer
+
+    config = peft_model.peft_config.get(peft_model.active_adapter)
+    if config is None or getattr(config, "use_dora", False) or len(peft_model.peft_config) != 1:
+        return None
+    name = peft_model.active_adapter
+    inner = peft_model.get_base_model().model
+    loras = {id(m) for m in peft_model.modules() if isinstance(m, LoraLayer)}
+    covered = 0
+    result: list[Coded] = []
+    for i, layer in enumerate(inner.layers):
+        for j, names in enumerate(PROJECTIONS):
+            mods = _modules(layer, names)
+            coded = codes[i * len(PROJECTIONS) + j]
+            a_parts, b_blocks = [], []
+            for mod in mods:
+                if id(mod) in loras and name in mod.lora_A:
+                    a = mod.lora_A[name].weight.detach().float()
+                    b = mod.lora_B[name].weight.detach().float() * float(mod.scaling[name])
+                    covered += 1
+                else:
+                    out_features = mod.weight.shape[0]
+                    a, b = torch.zeros(0, mod.weight.shape[1]), torch.zeros(out_features, 0)
+                a_parts.append(a)
+                b_blocks.append(b)
+            if not any(a.shape[0] for a in a_parts):
+                result.append(coded)
+                continue
+            result.append(
+                Coded(coded.codes, torch.cat(a_parts).contiguous(), torch.block_diag(*b_blocks).contiguous())
+            )
+    if covered != len(loras):  # LoRA somewhere else (LM head, embeddings): not expressible here
+        return None
+    return [*result, codes[-1]]
+
+
 @dataclass
 class _Layer:
     ln1: torch.Tensor
@@ -61,6 +163,11 @@ class _Layer:
     ln2: torch.Tensor
     wgu: torch.Tensor
     wdown: torch.Tensor
+    # the same products from 4-bit codes (``Coded``), for one token at a time; None: float32 only
+    pqkv: Coded | None = None
+    po: Coded | None = None
+    pgu: Coded | None = None
+    pdown: Coded | None = None
 
 
 def _fuse(linears: list[torch.nn.Linear]) -> torch.Tensor:
@@ -93,7 +200,9 @@ class FastLlama:
     """Serving-side view of a LlamaForCausalLM (see the module docstring). Read-only after init:
     generations on the same model may run in parallel threads, each with its own ``KVCache``."""
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, *, codes: bool | list[Coded] | None = True):
+        """``codes``: serve single tokens from the weights' 4/8-bit codes where they are exact
+        (True: find them in ``model``; a list: ``model_codes``/``with_lora``'s; False/None: not)."""
         config = model.config
         inner = model.model
         self.n_layers = int(config.num_hidden_layers)
@@ -123,6 +232,22 @@ class FastLlama:
             )
         self._split_qk = (self.n_heads + self.n_kv) * self.head_dim
         self._inter = self.layers[0].wgu.shape[0] // 2 if self.layers else 0
+        if codes is True:
+            found = self.dtype == torch.float32 and self.device.type == "cpu"
+            codes = model_codes(model) if found else None
+        self.lm_head_codes: Coded | None = None
+        if codes:
+            if len(codes) != 4 * len(self.layers) + 1:
+                raise ValueError(f"{len(codes)} coded products for {len(self.layers)} layers")
+            for i, w in enumerate(self.layers):
+                w.pqkv, w.po, w.pgu, w.pdown = codes[4 * i : 4 * i + 4]
+            self.lm_head_codes = codes[-1]
+
+    @property
+    def codes_nbytes(self) -> int:
+        """Bytes the codes add beside the float32 weights (0: none)."""
+        parts = [p for w in self.layers for p in (w.pqkv, w.po, w.pgu, w.pdown)] + [self.lm_head_codes]
+        return sum(p.nbytes for p in parts if p is not None)
 
     def new_cache(self, capacity: int) -> KVCache:
         self._ensure_rotary(capacity)
@@ -159,7 +284,7 @@ class FastLlama:
         causal = t > 1
         for i, w in enumerate(self.layers):
             h = self._rms(x, w.ln1)
-            qkv = F.linear(h, w.wqkv)
+            qkv = _linear(h, w.wqkv, w.pqkv)
             qk = qkv[..., : self._split_qk].view(1, t, nh + nkv, hd).transpose(1, 2)
             v = qkv[..., self._split_qk :].view(1, t, nkv, hd).transpose(1, 2)
             rotated = torch.cat((-qk[..., half:], qk[..., :half]), dim=-1)
@@ -175,10 +300,10 @@ class FastLlama:
                 scale=self.scale,
                 enable_gqa=nkv != nh,
             )
-            x = x + F.linear(attn.transpose(1, 2).reshape(1, t, nh * hd), w.wo)
+            x = x + _linear(attn.transpose(1, 2).reshape(1, t, nh * hd), w.wo, w.po)
             h = self._rms(x, w.ln2)
-            gu = F.linear(h, w.wgu)
-            x = x + F.linear(F.silu(gu[..., : self._inter]) * gu[..., self._inter :], w.wdown)
+            gu = _linear(h, w.wgu, w.pgu)
+            x = x + _linear(F.silu(gu[..., : self._inter]) * gu[..., self._inter :], w.wdown, w.pdown)
         cache.length = end
         last = self._rms(x[:, -1:], self.norm)
-        return F.linear(last, self.lm_head)[0, -1].float()
+        return _linear(last, self.lm_head, self.lm_head_codes)[0, -1].float()

@@ -133,6 +133,9 @@ class ModelCache:
     def _load(self, key, base_model, adapter_path, cache_dir) -> LoadedModel:
         device = self.device or pick_device()
         model, tokenizer = load_base(base_model, cache_dir=Path(cache_dir), device="cpu")
+        use_codes = device == "cpu" and fastdecode.supports(model)
+        # the base's 4/8-bit codes (fastdecode.model_codes), found before an adapter changes it
+        codes = fastdecode.model_codes(model) if use_codes else None
         if adapter_path:
             from peft import PeftModel
 
@@ -141,13 +144,13 @@ class ModelCache:
             with warnings.catch_warnings():  # peft calls a transformers API deprecated in 5.x
                 warnings.simplefilter("ignore", FutureWarning)
                 model = PeftModel.from_pretrained(model, str(adapter_path), is_trainable=False)
+            codes = fastdecode.with_lora(codes, model) if codes else None
             model = model.merge_and_unload()
         model.to(device)
         model.eval()
-        fast = fastdecode.FastLlama(model) if fastdecode.supports(model) else None
-        return LoadedModel(
-            key=key, model=model, tokenizer=tokenizer, device=device, nbytes=_nbytes(model), fast=fast
-        )
+        fast = fastdecode.FastLlama(model, codes=codes) if fastdecode.supports(model) else None
+        nbytes = _nbytes(model) + (fast.codes_nbytes if fast else 0)
+        return LoadedModel(key=key, model=model, tokenizer=tokenizer, device=device, nbytes=nbytes, fast=fast)
 
     def _evict(self) -> None:
         while len(self._items) > self.max_models:

@@ -1,0 +1,198 @@
+/* Matrix-vector products over weights stored as 4- or 8-bit codes with per-block scales, in
+ * float32: each weight is rebuilt exactly (w = d*q + m, d*q exact in float32), multiplied by
+ * the float32 input and summed in float32. See qgemv.py for why and how the codes are found.
+ *
+ * Layout (row-major, blocks of 32 along the input):
+ *   q4: codes [out][in/2] bytes, byte j of a block = q[j] | q[j+16] << 4; d, m [out][in/32]
+ *   q8: codes [out][in] int8; d [out][in/32]
+ * x [rows][in], y [rows][out]. The output rows are shared out over OpenMP threads; built with
+ * -fopenmp, the library binds to the libgomp.so.1 torch has already loaded, so it runs on torch's
+ * own thread pool with the calling thread's torch.set_num_threads() count (no second pool).
+ * Built at first use by qgemv.py (cc -O3 -march=native); nothing here is needed to run fineweb.
+ */
+#include <stdint.h>
+#include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#define BLOCK 32
+
+int qgemv_simd(void) {
+#if defined(__AVX512F__)
+    return 512;
+#else
+    return 0;
+#endif
+}
+
+#if defined(__AVX512F__)
+/* ROWS output rows at once: the input block is loaded once for all of them, and 2*ROWS
+ * independent accumulators keep the multiply-add units busy instead of waiting on one chain. */
+#define Q4_ROWS(ROWS)                                                                              \
+    static inline void q4_rows##ROWS(const uint8_t *q, const float *d, const float *m,            \
+                                     const float *xr, float *yr, int64_t nb, int64_t stride) {    \
+        __m512 acc[ROWS][2];                                                                       \
+        for (int k = 0; k < ROWS; k++) acc[k][0] = acc[k][1] = _mm512_setzero_ps();               \
+        const __m512i low = _mm512_set1_epi32(15);                                                 \
+        for (int64_t b = 0; b < nb; b++) {                                                         \
+            __m512 x0 = _mm512_loadu_ps(xr + b * BLOCK), x1 = _mm512_loadu_ps(xr + b * BLOCK + 16); \
+            for (int k = 0; k < ROWS; k++) {                                                       \
+                __m512i v = _mm512_cvtepu8_epi32(                                                  \
+                    _mm_loadu_si128((const __m128i *)(q + k * stride * 16 + b * 16)));             \
+                __m512 dd = _mm512_set1_ps(d[k * stride + b]), mm = _mm512_set1_ps(m[k * stride + b]); \
+                __m512 w0 = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(_mm512_and_si512(v, low)), mm); \
+                __m512 w1 = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4)), mm);  \
+                acc[k][0] = _mm512_fmadd_ps(w0, x0, acc[k][0]);                                    \
+                acc[k][1] = _mm512_fmadd_ps(w1, x1, acc[k][1]);                                    \
+            }                                                                                      \
+        }                                                                                          \
+        for (int k = 0; k < ROWS; k++) yr[k] = _mm512_reduce_add_ps(_mm512_add_ps(acc[k][0], acc[k][1])); \
+    }
+Q4_ROWS(4)
+Q4_ROWS(1)
+#endif
+
+void q4_gemv(const uint8_t *q, const float *d, const float *m, const float *x, float *y,
+             int64_t n_out, int64_t n_in, int64_t rows) {
+    const int64_t nb = n_in / BLOCK;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n_in;
+        float *yr = y + r * n_out;
+#if defined(__AVX512F__)
+        const int64_t groups = n_out / 4;
+#pragma omp parallel for schedule(static)
+        for (int64_t g = 0; g < groups; g++) {
+            const int64_t o = 4 * g;
+            q4_rows4(q + o * (n_in / 2), d + o * nb, m + o * nb, xr, yr + o, nb, nb);
+        }
+        for (int64_t o = 4 * groups; o < n_out; o++)
+            q4_rows1(q + o * (n_in / 2), d + o * nb, m + o * nb, xr, yr + o, nb, nb);
+#else
+#pragma omp parallel for schedule(static)
+        for (int64_t o = 0; o < n_out; o++) {
+            const uint8_t *qo = q + o * (n_in / 2);
+            const float *dob = d + o * nb, *mob = m + o * nb;
+            float acc[16] = {0};
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *qb = qo + b * 16;
+                const float db = dob[b], mb = mob[b];
+                const float *xb = xr + b * BLOCK;
+                for (int j = 0; j < 16; j++) {
+                    float w0 = db * (float)(qb[j] & 15) + mb;
+                    float w1 = db * (float)(qb[j] >> 4) + mb;
+                    acc[j] += w0 * xb[j] + w1 * xb[j + 16];
+                }
+            }
+            float s = 0;
+            for (int j = 0; j < 16; j++) s += acc[j];
+            yr[o] = s;
+        }
+#endif
+    }
+}
+
+void q8_gemv(const int8_t *q, const float *d, const float *x, float *y, int64_t n_out,
+             int64_t n_in, int64_t rows) {
+    const int64_t nb = n_in / BLOCK;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n_in;
+        float *yr = y + r * n_out;
+#pragma omp parallel for schedule(static)
+        for (int64_t o = 0; o < n_out; o++) {
+            const int8_t *qo = q + o * n_in;
+            const float *dob = d + o * nb;
+#if defined(__AVX512F__)
+            __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                __m512 dd = _mm512_set1_ps(dob[b]);
+                __m512i v0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qo + b * BLOCK)));
+                __m512i v1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qo + b * BLOCK + 16)));
+                __m512 w0 = _mm512_mul_ps(dd, _mm512_cvtepi32_ps(v0));
+                __m512 w1 = _mm512_mul_ps(dd, _mm512_cvtepi32_ps(v1));
+                acc0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xr + b * BLOCK), acc0);
+                acc1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xr + b * BLOCK + 16), acc1);
+            }
+            yr[o] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+#else
+            float acc[16] = {0};
+            for (int64_t b = 0; b < nb; b++) {
+                const int8_t *qb = qo + b * BLOCK;
+                const float db = dob[b];
+                const float *xb = xr + b * BLOCK;
+                for (int j = 0; j < 16; j++)
+                    acc[j] += (db * (float)qb[j]) * xb[j] + (db * (float)qb[j + 16]) * xb[j + 16];
+            }
+            float s = 0;
+            for (int j = 0; j < 16; j++) s += acc[j];
+            yr[o] = s;
+#endif
+        }
+    }
+}
+
+/* Finding the codes: for each block of 32 weights, the offset is the block's smallest weight (its
+ * code 0) and the scale a half-precision number next to (largest - smallest) / top (top: 15, or
+ * 127 for 8-bit codes around 0); a block is taken only if d * q + offset gives back every weight
+ * exactly. Returns how many blocks failed (0: the whole matrix is such codes). */
+static float half_round(float x, int step) {
+    _Float16 h = (_Float16)x;
+    uint16_t bits;
+    memcpy(&bits, &h, 2);
+    if (step < 0 && bits == 0) return 0.0f;
+    bits = (uint16_t)(bits + step); /* x >= 0: the next half-precision number up or down */
+    memcpy(&h, &bits, 2);
+    return (float)h;
+}
+
+static int64_t fit_block(const float *w, float lo_code, float hi_code, float offset, float span,
+                         uint8_t *q, float *d_out) {
+    static const int steps[3] = {0, 1, -1};
+    for (int s = 0; s < 3; s++) {
+        const float d = half_round(span / hi_code, steps[s]);
+        int ok = 1;
+        for (int j = 0; j < BLOCK && ok; j++) {
+            float c = d == 0.0f ? 0.0f : __builtin_nearbyintf((w[j] - offset) / d);
+            c = c < lo_code ? lo_code : (c > hi_code ? hi_code : c);
+            if (__builtin_fmaf(d, c, offset) != w[j]) ok = 0; /* d * c is exact: fma = d * c + offset */
+            q[j] = (uint8_t)(int8_t)(int)c;
+        }
+        if (ok) {
+            *d_out = d;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int64_t q4_pack(const float *w, int64_t n_out, int64_t n_in, uint8_t *codes, float *d, float *m) {
+    const int64_t nb = n_in / BLOCK;
+    int64_t failed = 0;
+#pragma omp parallel for schedule(static) reduction(+ : failed)
+    for (int64_t i = 0; i < n_out * nb; i++) {
+        const float *wb = w + i * BLOCK;
+        float lo = wb[0], hi = wb[0];
+        for (int j = 1; j < BLOCK; j++) {
+            lo = wb[j] < lo ? wb[j] : lo;
+            hi = wb[j] > hi ? wb[j] : hi;
+        }
+        uint8_t q[BLOCK];
+        failed += fit_block(wb, 0.0f, 15.0f, lo, hi - lo, q, d + i);
+        m[i] = lo;
+        for (int j = 0; j < 16; j++) codes[i * 16 + j] = (uint8_t)(q[j] | (q[j + 16] << 4));
+    }
+    return failed;
+}
+
+int64_t q8_pack(const float *w, int64_t n_out, int64_t n_in, int8_t *codes, float *d) {
+    const int64_t nb = n_in / BLOCK;
+    int64_t failed = 0;
+#pragma omp parallel for schedule(static) reduction(+ : failed)
+    for (int64_t i = 0; i < n_out * nb; i++) {
+        const float *wb = w + i * BLOCK;
+        float amax = 0.0f;
+        for (int j = 0; j < BLOCK; j++) amax = __builtin_fabsf(wb[j]) > amax ? __builtin_fabsf(wb[j]) : amax;
+        failed += fit_block(wb, -127.0f, 127.0f, 0.0f, amax, (uint8_t *)(codes + i * BLOCK), d + i);
+    }
+    return failed;
+}
