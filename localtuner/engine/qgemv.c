@@ -12,15 +12,28 @@
  */
 #include <stdint.h>
 #include <string.h>
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
+#endif
+#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+#define QGEMV_AVX2 1
+static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
 #endif
 
 #define BLOCK 32
 
+/* The vector width the products were built with: 512 (AVX-512), 256 (AVX2 + FMA), 0 (plain
+ * loops, which qgemv.py does not use: slower than torch's float32 product). */
 int qgemv_simd(void) {
 #if defined(__AVX512F__)
     return 512;
+#elif defined(QGEMV_AVX2)
+    return 256;
 #else
     return 0;
 #endif
@@ -51,6 +64,36 @@ int qgemv_simd(void) {
     }
 Q4_ROWS(4)
 Q4_ROWS(1)
+#elif defined(QGEMV_AVX2)
+/* The same with 8 lanes: bytes 0-7 and 8-15 of a block give weights 0-7 / 8-15 (low nibbles)
+ * and 16-23 / 24-31 (high nibbles). */
+#define Q4_ROWS(ROWS)                                                                              \
+    static inline void q4_rows##ROWS(const uint8_t *q, const float *d, const float *m,            \
+                                     const float *xr, float *yr, int64_t nb, int64_t stride) {    \
+        __m256 acc[ROWS][2];                                                                       \
+        for (int k = 0; k < ROWS; k++) acc[k][0] = acc[k][1] = _mm256_setzero_ps();               \
+        const __m256i low = _mm256_set1_epi32(15);                                                 \
+        for (int64_t b = 0; b < nb; b++) {                                                         \
+            const float *xb = xr + b * BLOCK;                                                      \
+            __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8);                         \
+            __m256 x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);                   \
+            for (int k = 0; k < ROWS; k++) {                                                       \
+                const uint8_t *qb = q + k * stride * 16 + b * 16;                                  \
+                __m256i a = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)qb));            \
+                __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(qb + 8)));      \
+                __m256 dd = _mm256_set1_ps(d[k * stride + b]), mm = _mm256_set1_ps(m[k * stride + b]); \
+                __m256 w0 = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(_mm256_and_si256(a, low)), mm); \
+                __m256 w1 = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(_mm256_and_si256(c, low)), mm); \
+                __m256 w2 = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(_mm256_srli_epi32(a, 4)), mm);  \
+                __m256 w3 = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(_mm256_srli_epi32(c, 4)), mm);  \
+                acc[k][0] = _mm256_fmadd_ps(w0, x0, _mm256_fmadd_ps(w2, x2, acc[k][0]));           \
+                acc[k][1] = _mm256_fmadd_ps(w1, x1, _mm256_fmadd_ps(w3, x3, acc[k][1]));           \
+            }                                                                                      \
+        }                                                                                          \
+        for (int k = 0; k < ROWS; k++) yr[k] = hsum256(_mm256_add_ps(acc[k][0], acc[k][1]));       \
+    }
+Q4_ROWS(4)
+Q4_ROWS(1)
 #endif
 
 void q4_gemv(const uint8_t *q, const float *d, const float *m, const float *x, float *y,
@@ -59,7 +102,7 @@ void q4_gemv(const uint8_t *q, const float *d, const float *m, const float *x, f
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * n_in;
         float *yr = y + r * n_out;
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(QGEMV_AVX2)
         const int64_t groups = n_out / 4;
 #pragma omp parallel for schedule(static)
         for (int64_t g = 0; g < groups; g++) {
@@ -114,6 +157,20 @@ void q8_gemv(const int8_t *q, const float *d, const float *x, float *y, int64_t 
                 acc1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xr + b * BLOCK + 16), acc1);
             }
             yr[o] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+#elif defined(QGEMV_AVX2)
+            __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                __m256 dd = _mm256_set1_ps(dob[b]);
+                const int8_t *qb = qo + b * BLOCK;
+                const float *xb = xr + b * BLOCK;
+                for (int h = 0; h < BLOCK; h += 16) {
+                    __m256 w0 = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(qb + h)))));
+                    __m256 w1 = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(qb + h + 8)))));
+                    acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xb + h), acc0);
+                    acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xb + h + 8), acc1);
+                }
+            }
+            yr[o] = hsum256(_mm256_add_ps(acc0, acc1));
 #else
             float acc[16] = {0};
             for (int64_t b = 0; b < nb; b++) {

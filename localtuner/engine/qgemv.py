@@ -14,10 +14,13 @@ product is then the same float32 multiply-add as any float32 GEMV, only summed i
   row permutation transformers applies to q/k does not matter) and keep a matrix only if every
   block rebuilds exactly; any other matrix (a merged fine-tune, a model from elsewhere) is refused
   and stays on torch's float32 product.
-* ``qgemv.c`` is compiled at first use with the system C compiler (``cc -O3 -march=native``) into
-  the model cache folder; no compiler, a failed build or a failed self-check means ``available()``
-  is False and serving uses the float32 path as before. It is single-threaded on purpose: a
-  generation calls it from its own thread, and two columns side by side each get a core.
+* ``qgemv.c`` is compiled at first use with the system C compiler (``cc -O3 -march=native``, about
+  0.3 s) into the model cache folder (``FINEWEB_MODEL_CACHE_DIR/kernels``). No compiler, a failed
+  build, a failed self-check or a CPU with neither AVX2 nor AVX-512 means ``available()`` is False
+  and serving uses the float32 path as before (the reason is logged once).
+* The rows of a product are shared over OpenMP threads; the library links the ``libgomp.so.1``
+  torch has loaded, so it uses torch's thread pool and the generation thread's
+  ``torch.set_num_threads`` share (two columns side by side: a core each).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ _lib_error: str | None = None
 _lock = threading.Lock()
 _I64 = ctypes.c_int64
 _P = ctypes.c_void_p
-_FLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-std=c11"]
+_FLAGS = ["-O3", "-shared", "-fPIC", "-std=c11"]
 
 
 def _build_dir() -> Path:
@@ -55,13 +58,16 @@ def _build_dir() -> Path:
     return Path(cache) / "fineweb" / "kernels"
 
 
-def _compile() -> ctypes.CDLL:
+def _compile(march: str = "native") -> ctypes.CDLL:
+    """Build (once per source, compiler and flags) and load the library; ``march``: the CPU to
+    build for (tests build the portable loops with "x86-64" and "x86-64-v3" too)."""
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
         raise OSError("no C compiler (cc) on PATH")
     source = SOURCE.read_bytes()
     error: Exception | None = None
-    for flags in (_FLAGS + ["-fopenmp"], _FLAGS):  # without OpenMP: one thread, still correct
+    base = [*_FLAGS, f"-march={march}"]
+    for flags in (base + ["-fopenmp"], base):  # without OpenMP: one thread, still correct
         tag = hashlib.sha256(source + " ".join([compiler, *flags]).encode()).hexdigest()[:16]
         target = _build_dir() / f"qgemv-{tag}.so"
         try:
@@ -87,6 +93,7 @@ def _compile() -> ctypes.CDLL:
     lib.q4_pack.argtypes = [_P, _I64, _I64, _P, _P, _P]
     lib.q8_pack.argtypes = [_P, _I64, _I64, _P, _P]
     lib.q4_pack.restype = lib.q8_pack.restype = _I64
+    lib.qgemv_simd.restype = ctypes.c_int
     return lib
 
 
@@ -135,6 +142,11 @@ def available() -> bool:
             try:
                 lib = _compile()
                 _self_check(lib)
+                if lib.qgemv_simd() == 0:
+                    raise RuntimeError(
+                        "this CPU has neither AVX2 nor AVX-512, and the plain loops are slower than "
+                        "torch's float32 product"
+                    )
                 _lib = lib
             except (OSError, subprocess.SubprocessError, RuntimeError, AttributeError) as exc:
                 _lib_error = str(exc) or type(exc).__name__

@@ -10,6 +10,7 @@ LoRA adapter, through the real ``ModelCache`` against plain ``generate()`` on th
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,26 @@ pytestmark = pytest.mark.skipif(
 
 def test_the_kernels_build_and_pass_their_self_check_here():
     assert qgemv.available(), qgemv.unavailable_reason()
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return set(
+        next((line.split(":")[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    )
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the portable builds are x86-64 ones")
+@pytest.mark.parametrize("march, simd", [("x86-64-v3", 256), ("x86-64", 0)])
+def test_the_avx2_and_plain_builds_pass_the_same_self_check(march, simd):
+    if simd and not {"avx2", "fma"} <= _cpu_flags():
+        pytest.skip("this CPU cannot run an AVX2 build")
+    lib = qgemv._compile(march)
+    assert lib.qgemv_simd() == simd
+    qgemv._self_check(lib)  # raises on a wrong code, scale or product
 
 
 def quantise_q4_1(w: torch.Tensor) -> torch.Tensor:
