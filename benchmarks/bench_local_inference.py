@@ -132,6 +132,7 @@ def stream(base: str, model: str) -> dict:
         "stream_options": {"include_usage": True},
     }
     pieces: list[str] = []
+    arrivals: list[float] = []
     usage: dict = {}
     first = None
     started = time.perf_counter()
@@ -154,10 +155,13 @@ def stream(base: str, model: str) -> dict:
                     if first is None:
                         first = time.perf_counter() - started
                     pieces.append(text)
+                    arrivals.append(time.perf_counter())
     elapsed = time.perf_counter() - started
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
     return {
         "tokens": usage.get("completion_tokens", 0),
         "seconds": elapsed,
+        "gap": statistics.median(gaps) if gaps else float("nan"),
         "ttft": first,
         "text": "".join(pieces),
         "pieces": len(pieces),
@@ -293,7 +297,7 @@ def run_all(args, base: str, tuned_name: str, adapter) -> None:
         print(
             f"{label:<10} /local/v1 stream {server_rate:6.1f} tok/s  TTFT cold {served[0]['ttft'] * 1000:6.0f} ms"
             f"  warm {median([s['ttft'] for s in served[1:]]) * 1000:5.0f} ms  ({served[1]['tokens']} tokens,"
-            f" {served[1]['pieces']} chunks)"
+            f" {served[1]['pieces']} chunks, {median([s['gap'] for s in served[1:]]) * 1000:4.1f} ms between chunks)"
         )
         print(
             f"{'':<10} plain generate() {plain_rate:6.1f} tok/s  ratio {server_rate / plain_rate:4.2f}x"

@@ -72,12 +72,9 @@ class Coded:
     b: torch.Tensor | None = None  # [out, rank]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.codes(x)
-        if self.a is not None and self.b is not None:
-            y = torch.addmm(
-                y.view(-1, y.shape[-1]), F.linear(x.reshape(-1, x.shape[-1]), self.a), self.b.T
-            ).view(y.shape)
-        return y
+        if self.a is None or isinstance(self.codes, qgemv.PackedQ8):
+            return self.codes(x)
+        return self.codes(x, self.a, self.b)  # the LoRA pair inside the same call
 
     @property
     def nbytes(self) -> int:
@@ -147,9 +144,10 @@ def with_lora(codes: list[Coded], peft_model: Any) -> list[Coded] | None:
             if not any(a.shape[0] for a in a_parts):
                 result.append(coded)
                 continue
-            result.append(
-                Coded(coded.codes, torch.cat(a_parts).contiguous(), torch.block_diag(*b_blocks).contiguous())
-            )
+            a_all = torch.cat(a_parts).contiguous()
+            if a_all.shape[0] > qgemv.MAX_RANK:
+                return None
+            result.append(Coded(coded.codes, a_all, torch.block_diag(*b_blocks).contiguous()))
     if covered != len(loras):  # LoRA somewhere else (LM head, embeddings): not expressible here
         return None
     return [*result, codes[-1]]
@@ -190,6 +188,7 @@ class KVCache:
         self.v = torch.empty(shape, dtype=dtype, device=device)
         self.capacity = capacity
         self.length = 0  # positions filled
+        self.scratch: torch.Tensor | None = None  # the whole-step kernel's work space (qgemv)
 
     @property
     def nbytes(self) -> int:
@@ -243,6 +242,8 @@ class FastLlama:
                 w.pqkv, w.po, w.pgu, w.pdown = codes[4 * i : 4 * i + 4]
             self.lm_head_codes = codes[-1]
 
+        self._step = qgemv.DecodeStep(self) if self.lm_head_codes is not None else None
+
     @property
     def codes_nbytes(self) -> int:
         """Bytes the codes add beside the float32 weights (0: none)."""
@@ -275,6 +276,10 @@ class FastLlama:
             raise ValueError(f"KV cache of {cache.capacity} positions cannot hold {end}")
         if t > 1 and start != 0:
             raise ValueError("several tokens at once only for the prompt (from position 0)")
+        if t == 1 and self._step is not None:  # the whole step in one call (qgemv.DecodeStep)
+            logits = self._step(token_ids[0], cache)
+            cache.length = end
+            return logits
         ids = torch.tensor(token_ids, device=self.device)
         x = F.embedding(ids, self.embed)[None]  # [1, t, D]
         cos = self._cos[start:end][None, None]  # [1, 1, t, hd]

@@ -12,7 +12,8 @@
   read-only, so several generations on one model run at once. Any other model
   falls back to transformers' forward with a ``DynamicCache``, one generation at
   a time per model. Each generation thread uses ``cores // running generations``
-  torch threads, so two streams side by side do not fight over the same cores.
+  torch threads (one core left for the web server), so two streams side by side do not fight
+  over the same cores.
   temperature 0 is greedy; a seed makes sampling deterministic. Text is decoded
   incrementally (a window of recent tokens, never half a UTF-8 character) and
   ``stop`` sequences are found across token boundaries: text that could still
@@ -272,7 +273,11 @@ class _Threads:
             self.epoch += 1
 
     def share(self, limit: int | None) -> int:
-        cores = limit or self.cores()
+        """``limit`` cores (FINEWEB_TORCH_THREADS) shared out; without one, the usable cores but
+        one: the web server's event loop and the reader of the stream need a core too, and torch's
+        OpenMP threads stall whenever one of them is pushed off its core (measured with
+        benchmarks/bench_local_inference.py on 2 cores: one thread streamed faster than two)."""
+        cores = limit or max(1, self.cores() - 1)
         return max(1, cores // max(1, self.running))
 
 

@@ -41,13 +41,14 @@ import torch
 logger = logging.getLogger(__name__)
 
 BLOCK = 32
+MAX_RANK = 1024  # LORA_MAX_RANK in qgemv.c: the LoRA ranks of one fused product together
 SOURCE = Path(__file__).with_name("qgemv.c")
 _lib: ctypes.CDLL | None = None
 _lib_error: str | None = None
 _lock = threading.Lock()
 _I64 = ctypes.c_int64
 _P = ctypes.c_void_p
-_FLAGS = ["-O3", "-shared", "-fPIC", "-std=c11"]
+_FLAGS = ["-O3", "-shared", "-fPIC", "-std=c11", "-lm"]
 
 
 def _build_dir() -> Path:
@@ -87,20 +88,23 @@ def _compile(march: str = "native") -> ctypes.CDLL:
             error = exc
     else:
         raise OSError(f"the C compiler could not build {SOURCE.name}: {error}")
-    lib.q4_gemv.argtypes = [_P, _P, _P, _P, _P, _I64, _I64, _I64]
+    lib.q4_gemv.argtypes = [_P, _P, _P, _P, _P, _I64, _I64, _I64, _P, _P, _I64]
     lib.q8_gemv.argtypes = [_P, _P, _P, _P, _I64, _I64, _I64]
     lib.q4_gemv.restype = lib.q8_gemv.restype = None
     lib.q4_pack.argtypes = [_P, _I64, _I64, _P, _P, _P]
     lib.q8_pack.argtypes = [_P, _I64, _I64, _P, _P]
     lib.q4_pack.restype = lib.q8_pack.restype = _I64
     lib.qgemv_simd.restype = ctypes.c_int
+    lib.decode_step.argtypes = [_P, ctypes.c_float, ctypes.c_float, *[_P] * 10]
+    lib.decode_step.restype = None
     return lib
 
 
 def _self_check(lib: ctypes.CDLL) -> None:
     """The built library against torch on random codes: the packers must find the codes of
     weights made from them (each block with a code 0 and a code 15, half-precision d and m, as
-    Q4_1 blocks have), and both products must match torch's float32 product. A miscompiled or
+    Q4_1 blocks have), and the products (the 4-bit one with and without a LoRA pair) must match
+    torch's float32 product. A miscompiled or
     wrongly vectorised build is refused before it serves a token."""
     g = torch.Generator().manual_seed(0)
     out, inn = 48, 3 * BLOCK
@@ -116,9 +120,11 @@ def _self_check(lib: ctypes.CDLL) -> None:
     x = torch.randn(2, inn, generator=g)
     with _bound(lib):
         p4, p8 = pack_q4(w4), pack_q8(w8)
-    if p4 is None or p8 is None or not torch.equal(p8.codes, codes8) or not torch.equal(p4.d, d):
+    if p4 is None or p8 is None or not torch.equal(p8.codes, codes8) or not torch.equal(p4.d.float(), d):
         raise RuntimeError("self-check failed: the packers did not find the codes")
-    for want, have in ((x @ w4.T, p4(x)), (x @ w8.T, p8(x))):
+    a, b = torch.randn(5, inn, generator=g), torch.randn(out, 5, generator=g) * 0.01
+    checks = ((x @ w4.T, p4(x)), (x @ w4.T + (x @ a.T) @ b.T, p4(x, a, b)), (x @ w8.T, p8(x)))
+    for want, have in checks:
         if not torch.allclose(have, want, rtol=1e-5, atol=1e-5):
             raise RuntimeError(f"self-check failed: max difference {(have - want).abs().max().item():.3g}")
 
@@ -161,8 +167,8 @@ def unavailable_reason() -> str | None:
 @dataclass
 class PackedQ4:
     codes: torch.Tensor  # [out, in/2] uint8
-    d: torch.Tensor  # [out, in/32] float32
-    m: torch.Tensor
+    d: torch.Tensor  # [out, in/32] float16 (the block scales)
+    m: torch.Tensor  # [out, in/32] float16 (the block offsets)
     lib: ctypes.CDLL
 
     @property
@@ -171,15 +177,22 @@ class PackedQ4:
 
     @property
     def nbytes(self) -> int:
-        return self.codes.numel() + 4 * (self.d.numel() + self.m.numel())
+        return self.codes.numel() + 2 * (self.d.numel() + self.m.numel())
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, a: torch.Tensor | None = None, b: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``x @ W.T``, plus ``(x @ a.T) @ b.T`` when given (a LoRA pair: a [rank, in], b
+        [out, rank], contiguous float32, rank at most ``MAX_RANK``)."""
         out, inn = self.shape
         flat = x.reshape(-1, inn).contiguous()
         y = torch.empty(flat.shape[0], out)
+        rank = 0 if a is None or b is None else a.shape[0]
         self.lib.q4_gemv(
             self.codes.data_ptr(), self.d.data_ptr(), self.m.data_ptr(), flat.data_ptr(),
             y.data_ptr(), out, inn, flat.shape[0],
+            a.data_ptr() if rank and a is not None else None,
+            b.data_ptr() if rank and b is not None else None, rank,
         )  # fmt: skip
         return y.view(*x.shape[:-1], out)
 
@@ -187,7 +200,7 @@ class PackedQ4:
 @dataclass
 class PackedQ8:
     codes: torch.Tensor  # [out, in] int8
-    d: torch.Tensor  # [out, in/32] float32
+    d: torch.Tensor  # [out, in/32] float16
     lib: ctypes.CDLL
 
     @property
@@ -196,7 +209,7 @@ class PackedQ8:
 
     @property
     def nbytes(self) -> int:
-        return self.codes.numel() + 4 * self.d.numel()
+        return self.codes.numel() + 2 * self.d.numel()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         out, inn = self.shape
@@ -214,14 +227,15 @@ def _usable(w: torch.Tensor) -> bool:
 
 def pack_q4(w: torch.Tensor) -> PackedQ4 | None:
     """``w`` as 4-bit codes if every block of 32 is exactly ``d * q + m`` (q in 0..15, d a
-    half-precision number, m the block's smallest weight), else None."""
+    half-precision number, m the block's smallest weight and a half-precision number), else None."""
     if not _usable(w) or (_lib is None and not available()):
         return None
     assert _lib is not None
     out, inn = w.shape
     w = w.detach().contiguous()
     codes = torch.empty(out, inn // 2, dtype=torch.uint8)
-    d, m = torch.empty(out, inn // BLOCK), torch.empty(out, inn // BLOCK)
+    d = torch.empty(out, inn // BLOCK, dtype=torch.float16)
+    m = torch.empty(out, inn // BLOCK, dtype=torch.float16)
     failed = _lib.q4_pack(w.data_ptr(), out, inn, codes.data_ptr(), d.data_ptr(), m.data_ptr())
     return PackedQ4(codes, d, m, _lib) if failed == 0 else None
 
@@ -235,6 +249,54 @@ def pack_q8(w: torch.Tensor) -> PackedQ8 | None:
     out, inn = w.shape
     w = w.detach().contiguous()
     codes = torch.empty(out, inn, dtype=torch.int8)
-    d = torch.empty(out, inn // BLOCK)
+    d = torch.empty(out, inn // BLOCK, dtype=torch.float16)
     failed = _lib.q8_pack(w.data_ptr(), out, inn, codes.data_ptr(), d.data_ptr())
     return PackedQ8(codes, d, _lib) if failed == 0 else None
+
+
+class DecodeStep:
+    """One token through a ``FastLlama`` whose products are all codes, in one call of the
+    library's ``decode_step`` (the same steps as ``FastLlama.forward`` for one token, in float32):
+    per token one call instead of ~700 torch operations and their Python."""
+
+    def __init__(self, fast) -> None:
+        assert _lib is not None
+        self.lib, self.fast = _lib, fast
+        rows = []
+        for w in fast.layers:
+            row = [w.ln1.data_ptr(), w.ln2.data_ptr()]
+            for coded in (w.pqkv, w.po, w.pgu, w.pdown):
+                codes = coded.codes
+                a, b = coded.a, coded.b
+                row += [codes.codes.data_ptr(), codes.d.data_ptr(), codes.m.data_ptr()]
+                row += [0, 0, 0] if a is None or b is None else [a.data_ptr(), b.data_ptr(), a.shape[0]]
+            rows.append(row)
+        self.params = torch.tensor(rows, dtype=torch.int64)
+        head = fast.lm_head_codes.codes
+        self.head_bits = 8 if isinstance(head, PackedQ8) else 4
+        parts = [head.codes, head.d] + ([head.m] if isinstance(head, PackedQ4) else [])
+        self.head = torch.tensor([t.data_ptr() for t in parts], dtype=torch.int64)
+        self.vocab = head.shape[0]
+        self.embed = fast.embed.contiguous()
+        self.final_norm = fast.norm.contiguous()
+
+    def __call__(self, token: int, cache) -> torch.Tensor:
+        f = self.fast
+        inter = f._inter
+        pos = cache.length
+        need = 3 * f.hidden + (f.n_heads + 2 * f.n_kv) * f.head_dim + 3 * inter + cache.capacity
+        if cache.scratch is None or cache.scratch.numel() < need:
+            cache.scratch = torch.empty(need)
+        dims = torch.tensor(
+            [f.n_layers, f.hidden, f.n_heads, f.n_kv, f.head_dim, inter, self.vocab, cache.capacity,
+             pos, self.head_bits],
+            dtype=torch.int64,
+        )  # fmt: skip
+        logits = torch.empty(self.vocab)
+        cos, sin = f._cos[pos].contiguous(), f._sin[pos].contiguous()
+        self.lib.decode_step(
+            dims.data_ptr(), f.eps, f.scale, self.params.data_ptr(), self.final_norm.data_ptr(),
+            self.head.data_ptr(), cache.k.data_ptr(), cache.v.data_ptr(), cos.data_ptr(),
+            sin.data_ptr(), self.embed[token].data_ptr(), cache.scratch.data_ptr(), logits.data_ptr(),
+        )  # fmt: skip
+        return logits

@@ -192,6 +192,7 @@ def test_coded_model_serves_the_greedy_tokens_of_plain_generate(coded_cache, cod
     loaded = ModelCache(max_models=1).get("fineweb-tiny", adapter, coded_cache)
     fast = loaded.fast
     assert fast is not None and fast.lm_head_codes is not None  # served from the codes
+    assert fast._step is not None  # one token = one call of the whole-step kernel
     first = fast.layers[0]
     assert all(p is not None for p in (first.pqkv, first.po, first.pgu, first.pdown))
     assert first.pqkv is not None and (first.pqkv.a is not None) == (
