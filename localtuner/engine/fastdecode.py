@@ -24,6 +24,7 @@ LoRA-merged, and the bench prints whether it did on the 135M model.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,16 +66,18 @@ PROJECTIONS = (("q_proj", "k_proj", "v_proj"), ("o_proj",), ("gate_proj", "up_pr
 @dataclass
 class Coded:
     """A product served from 4/8-bit codes (``qgemv``), plus a fine-tune's LoRA update kept
-    low-rank beside them: ``y = codes(x) + (x @ a.T) @ b.T``, ``b`` holding peft's scaling."""
+    low-rank beside them: ``y = codes(x) + (x @ a.T) @ b``, ``b`` = B transposed with peft's
+    scaling in it."""
 
     codes: qgemv.PackedQ4 | qgemv.PackedQ8
     a: torch.Tensor | None = None  # [rank, in]
-    b: torch.Tensor | None = None  # [out, rank]
+    b: torch.Tensor | None = None  # B transposed: [rank, out], or [rank / segments, out] with bounds
+    bounds: torch.Tensor | None = None  # output rows of each fused projection (PackedQ4.__call__)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.a is None or isinstance(self.codes, qgemv.PackedQ8):
             return self.codes(x)
-        return self.codes(x, self.a, self.b)  # the LoRA pair inside the same call
+        return self.codes(x, self.a, self.b, self.bounds)  # the LoRA pair inside the same call
 
     @property
     def nbytes(self) -> int:
@@ -112,6 +115,28 @@ def model_codes(model: Any) -> list[Coded] | None:
     return None if packed_head is None else [*out, Coded(packed_head)]
 
 
+def _lora_pair(coded: Coded, mods: list[Any], pairs: list[tuple[torch.Tensor, torch.Tensor] | None]) -> Coded:
+    """The LoRA pairs of a fused product's projections (None: no LoRA there) as one pair beside
+    its codes: with one rank, ``b`` is the projections' b's stacked and ``bounds`` says whose rows
+    are whose (a block-diagonal b without its zeros); with several ranks, the block diagonal."""
+    ranks = {p[0].shape[0] for p in pairs if p is not None}
+    if len(ranks) == 1 and len(mods) > 1:
+        rank = ranks.pop()
+        a = torch.cat(
+            [p[0] if p else torch.zeros(rank, m.weight.shape[1]) for p, m in zip(pairs, mods, strict=True)]
+        )
+        b = torch.cat(
+            [p[1] if p else torch.zeros(m.weight.shape[0], rank) for p, m in zip(pairs, mods, strict=True)]
+        )
+        bounds = torch.tensor([0, *itertools.accumulate(m.weight.shape[0] for m in mods)], dtype=torch.int64)
+        return Coded(coded.codes, a.contiguous(), b.T.contiguous(), bounds)
+    a = torch.cat([p[0] for p in pairs if p is not None])
+    b = torch.block_diag(
+        *[p[1] if p else torch.zeros(m.weight.shape[0], 0) for p, m in zip(pairs, mods, strict=True)]
+    )
+    return Coded(coded.codes, a.contiguous(), b.T.contiguous())
+
+
 def with_lora(codes: list[Coded], peft_model: Any) -> list[Coded] | None:
     """``codes`` (of the base, before the adapter was merged) with the adapter's LoRA factors of
     ``peft_model`` beside each product; None for what a low-rank pair cannot express (DoRA,
@@ -130,24 +155,21 @@ def with_lora(codes: list[Coded], peft_model: Any) -> list[Coded] | None:
         for j, names in enumerate(PROJECTIONS):
             mods = _modules(layer, names)
             coded = codes[i * len(PROJECTIONS) + j]
-            a_parts, b_blocks = [], []
+            pairs: list[tuple[torch.Tensor, torch.Tensor] | None] = []
             for mod in mods:
                 if id(mod) in loras and name in mod.lora_A:
                     a = mod.lora_A[name].weight.detach().float()
                     b = mod.lora_B[name].weight.detach().float() * float(mod.scaling[name])
+                    pairs.append((a, b))
                     covered += 1
                 else:
-                    out_features = mod.weight.shape[0]
-                    a, b = torch.zeros(0, mod.weight.shape[1]), torch.zeros(out_features, 0)
-                a_parts.append(a)
-                b_blocks.append(b)
-            if not any(a.shape[0] for a in a_parts):
+                    pairs.append(None)
+            if all(pair is None for pair in pairs):
                 result.append(coded)
                 continue
-            a_all = torch.cat(a_parts).contiguous()
-            if a_all.shape[0] > qgemv.MAX_RANK:
+            result.append(_lora_pair(coded, mods, pairs))
+            if result[-1].a is not None and result[-1].a.shape[0] > qgemv.MAX_RANK:
                 return None
-            result.append(Coded(coded.codes, a_all, torch.block_diag(*b_blocks).contiguous()))
     if covered != len(loras):  # LoRA somewhere else (LM head, embeddings): not expressible here
         return None
     return [*result, codes[-1]]

@@ -272,12 +272,13 @@ class _Threads:
             self.running -= 1
             self.epoch += 1
 
-    def share(self, limit: int | None) -> int:
+    def share(self, limit: int | None, *, prompt: bool = False) -> int:
         """``limit`` cores (FINEWEB_TORCH_THREADS) shared out; without one, the usable cores but
-        one: the web server's event loop and the reader of the stream need a core too, and torch's
-        OpenMP threads stall whenever one of them is pushed off its core (measured with
-        benchmarks/bench_local_inference.py on 2 cores: one thread streamed faster than two)."""
-        cores = limit or max(1, self.cores() - 1)
+        one while a reply streams: the web server's event loop and the reader of the stream need
+        a core too, and OpenMP threads stall whenever one of them is pushed off its core
+        (benchmarks/bench_local_inference.py on 2 cores: one thread streamed as fast as two). The
+        prompt, read before anything streams, gets them all (``prompt``)."""
+        cores = limit or (self.cores() if prompt else max(1, self.cores() - 1))
         return max(1, cores // max(1, self.running))
 
 
@@ -358,7 +359,8 @@ def _decode(
             for _ in range(max_tokens):
                 if loaded.device == "cpu" and THREADS.epoch != epoch:
                     epoch = THREADS.epoch
-                    torch.set_num_threads(THREADS.share(threads))
+                    # the prompt, before any piece is streamed, may take every core
+                    torch.set_num_threads(THREADS.share(threads, prompt=step_ids is prompt_ids))
                 with torch.inference_mode():
                     logits = step(step_ids)
                     token = _pick(logits, temperature, top_p, generator)
@@ -381,6 +383,8 @@ def _decode(
                     piece = text[emitted:safe]
                     emitted = safe
                     yield piece
+                if step_ids is prompt_ids:
+                    epoch = -1  # from the next token on: the streaming share
                 step_ids = [token]
             if not cut:
                 text = detok.flush()

@@ -126,10 +126,14 @@ Q4_ROWS(4)
 Q4_ROWS(1)
 #endif
 
-/* y = W x (+ b (a x) when rank > 0: a fine-tune's LoRA factors, a [rank][in], b [out][rank]). */
+/* y = W x (+ b^T-stored LoRA: y += B (a x) when rank > 0; a [rank][in], and bt = B transposed,
+ * [rank][out] when bounds is NULL). With bounds, the product is n_seg fused projections (q|k|v,
+ * gate|up): output rows bounds[s]..bounds[s+1] belong to the s-th, whose rank is rank/n_seg, and
+ * bt is [rank/n_seg][out]: those rows meet only z[s*r .. (s+1)*r) (a block-diagonal B without
+ * its zeros). */
 void q4_gemv(const uint8_t *q, const half_bits *d, const half_bits *m, const float *x, float *y,
              int64_t n_out, int64_t n_in, int64_t rows, const float *a, const float *b,
-             int64_t rank) {
+             int64_t rank, const int64_t *bounds, int64_t n_seg) {
     const int64_t nb = n_in / BLOCK;
     float z[LORA_MAX_RANK];
     for (int64_t r = 0; r < rows; r++) {
@@ -137,6 +141,7 @@ void q4_gemv(const uint8_t *q, const half_bits *d, const half_bits *m, const flo
         float *yr = y + r * n_out;
         for (int64_t k = 0; k < rank; k++) {
             float s = 0.0f;
+#pragma omp simd reduction(+ : s)
             for (int64_t i = 0; i < n_in; i++) s += a[k * n_in + i] * xr[i];
             z[k] = s;
         }
@@ -170,10 +175,14 @@ void q4_gemv(const uint8_t *q, const half_bits *d, const half_bits *m, const flo
             yr[o] = s;
         }
 #endif
-        for (int64_t o = 0; rank > 0 && o < n_out; o++) {
-            float s = 0.0f;
-            for (int64_t k = 0; k < rank; k++) s += b[o * rank + k] * z[k];
-            yr[o] += s;
+        const int64_t segs = bounds ? n_seg : 1, r = rank / segs;
+        for (int64_t g = 0; rank > 0 && g < segs; g++) {
+            const int64_t lo = bounds ? bounds[g] : 0, hi = bounds ? bounds[g + 1] : n_out;
+            for (int64_t k = 0; k < r; k++) { /* along the output rows: no horizontal sums */
+                const float zk = z[g * r + k], *bk = b + k * n_out;
+#pragma omp simd
+                for (int64_t o = lo; o < hi; o++) yr[o] += bk[o] * zk;
+            }
         }
     }
 }
@@ -316,12 +325,14 @@ int64_t q8_pack(const float *w, int64_t n_out, int64_t n_in, int8_t *codes, half
  * another order than torch's, as in the products above. */
 #include <math.h>
 
-enum { P_LN1, P_LN2, P_PROD }; /* per layer: ln1, ln2, then 4 products x (codes, d, m, a, b, rank) */
-#define P_PER_PROD 6
+enum { P_LN1, P_LN2, P_PROD }; /* per layer: ln1, ln2, then 4 products x
+                                  (codes, d, m, a, b, rank, bounds, n_seg) */
+#define P_PER_PROD 8
 #define P_PER_LAYER (P_PROD + 4 * P_PER_PROD)
 
 static void rms_norm(const float *x, const float *w, float *out, int64_t n, float eps) {
     float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
     for (int64_t i = 0; i < n; i++) ss += x[i] * x[i];
     const float r = 1.0f / sqrtf(ss / (float)n + eps);
     for (int64_t i = 0; i < n; i++) out[i] = w[i] * (x[i] * r);
@@ -329,7 +340,7 @@ static void rms_norm(const float *x, const float *w, float *out, int64_t n, floa
 
 static void product(const int64_t *p, const float *x, float *y, int64_t n_out, int64_t n_in) {
     q4_gemv((const uint8_t *)p[0], (const half_bits *)p[1], (const half_bits *)p[2], x, y, n_out, n_in, 1,
-            (const float *)p[3], (const float *)p[4], p[5]);
+            (const float *)p[3], (const float *)p[4], p[5], (const int64_t *)p[6], p[7]);
 }
 
 static void rope(float *v, const float *cos_row, const float *sin_row, int64_t hd) {
@@ -370,6 +381,7 @@ void decode_step(const int64_t *dims, float eps, float scale, const int64_t *par
             float top = -INFINITY, total = 0.0f;
             for (int64_t t = 0; t < end; t++) {
                 float s = 0.0f;
+#pragma omp simd reduction(+ : s)
                 for (int64_t j = 0; j < hd; j++) s += qi[j] * ks[t * hd + j];
                 scores[t] = s * scale;
                 top = scores[t] > top ? scores[t] : top;
@@ -398,5 +410,5 @@ void decode_step(const int64_t *dims, float eps, float scale, const int64_t *par
         q8_gemv((const int8_t *)head[0], (const half_bits *)head[1], h, logits, vocab, D, 1);
     else
         q4_gemv((const uint8_t *)head[0], (const half_bits *)head[1], (const half_bits *)head[2], h, logits,
-                vocab, D, 1, 0, 0, 0);
+                vocab, D, 1, 0, 0, 0, 0, 0);
 }

@@ -48,7 +48,7 @@ _lib_error: str | None = None
 _lock = threading.Lock()
 _I64 = ctypes.c_int64
 _P = ctypes.c_void_p
-_FLAGS = ["-O3", "-shared", "-fPIC", "-std=c11", "-lm"]
+_FLAGS = ["-O3", "-shared", "-fPIC", "-std=c11", "-fopenmp-simd", "-lm"]
 
 
 def _build_dir() -> Path:
@@ -88,7 +88,7 @@ def _compile(march: str = "native") -> ctypes.CDLL:
             error = exc
     else:
         raise OSError(f"the C compiler could not build {SOURCE.name}: {error}")
-    lib.q4_gemv.argtypes = [_P, _P, _P, _P, _P, _I64, _I64, _I64, _P, _P, _I64]
+    lib.q4_gemv.argtypes = [_P, _P, _P, _P, _P, _I64, _I64, _I64, _P, _P, _I64, _P, _I64]
     lib.q8_gemv.argtypes = [_P, _P, _P, _P, _I64, _I64, _I64]
     lib.q4_gemv.restype = lib.q8_gemv.restype = None
     lib.q4_pack.argtypes = [_P, _I64, _I64, _P, _P, _P]
@@ -123,7 +123,15 @@ def _self_check(lib: ctypes.CDLL) -> None:
     if p4 is None or p8 is None or not torch.equal(p8.codes, codes8) or not torch.equal(p4.d.float(), d):
         raise RuntimeError("self-check failed: the packers did not find the codes")
     a, b = torch.randn(5, inn, generator=g), torch.randn(out, 5, generator=g) * 0.01
-    checks = ((x @ w4.T, p4(x)), (x @ w4.T + (x @ a.T) @ b.T, p4(x, a, b)), (x @ w8.T, p8(x)))
+    a2, bounds = torch.randn(6, inn, generator=g), torch.tensor([0, 20, out], dtype=torch.int64)
+    b2 = torch.randn(out, 3, generator=g) * 0.01  # two segments of rank 3: rows 0-19, 20-47
+    full = torch.block_diag(b2[:20], b2[20:])
+    checks = (
+        (x @ w4.T, p4(x)),
+        (x @ w4.T + (x @ a.T) @ b.T, p4(x, a, b.T.contiguous())),
+        (x @ w4.T + (x @ a2.T) @ full.T, p4(x, a2, b2.T.contiguous(), bounds)),
+        (x @ w8.T, p8(x)),
+    )
     for want, have in checks:
         if not torch.allclose(have, want, rtol=1e-5, atol=1e-5):
             raise RuntimeError(f"self-check failed: max difference {(have - want).abs().max().item():.3g}")
@@ -180,10 +188,16 @@ class PackedQ4:
         return self.codes.numel() + 2 * (self.d.numel() + self.m.numel())
 
     def __call__(
-        self, x: torch.Tensor, a: torch.Tensor | None = None, b: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        a: torch.Tensor | None = None,
+        b: torch.Tensor | None = None,
+        bounds: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``x @ W.T``, plus ``(x @ a.T) @ b.T`` when given (a LoRA pair: a [rank, in], b
-        [out, rank], contiguous float32, rank at most ``MAX_RANK``)."""
+        """``x @ W.T``, plus a LoRA pair when given: a [rank, in] and ``b`` holding B transposed,
+        [rank, out]; or, with ``bounds`` (int64 [segments + 1], the output rows of each fused
+        projection), [rank / segments, out], each segment's rows meeting only its own rank's
+        share of ``x @ a.T``. Contiguous float32, rank at most ``MAX_RANK``."""
         out, inn = self.shape
         flat = x.reshape(-1, inn).contiguous()
         y = torch.empty(flat.shape[0], out)
@@ -193,6 +207,8 @@ class PackedQ4:
             y.data_ptr(), out, inn, flat.shape[0],
             a.data_ptr() if rank and a is not None else None,
             b.data_ptr() if rank and b is not None else None, rank,
+            bounds.data_ptr() if rank and bounds is not None else None,
+            bounds.numel() - 1 if rank and bounds is not None else 0,
         )  # fmt: skip
         return y.view(*x.shape[:-1], out)
 
@@ -266,10 +282,10 @@ class DecodeStep:
         for w in fast.layers:
             row = [w.ln1.data_ptr(), w.ln2.data_ptr()]
             for coded in (w.pqkv, w.po, w.pgu, w.pdown):
-                codes = coded.codes
-                a, b = coded.a, coded.b
+                codes, a, b, bounds = coded.codes, coded.a, coded.b, coded.bounds
                 row += [codes.codes.data_ptr(), codes.d.data_ptr(), codes.m.data_ptr()]
                 row += [0, 0, 0] if a is None or b is None else [a.data_ptr(), b.data_ptr(), a.shape[0]]
+                row += [0, 0] if bounds is None else [bounds.data_ptr(), bounds.numel() - 1]
             rows.append(row)
         self.params = torch.tensor(rows, dtype=torch.int64)
         head = fast.lm_head_codes.codes

@@ -149,18 +149,28 @@ def coded_cache(cache_dir, tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
-def coded_adapter(coded_cache, tmp_path_factory):
+def _adapter(coded_cache, tmp_path_factory, **ranks):
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(0)
     model, _ = load_base("fineweb-tiny", cache_dir=coded_cache, device="cpu")
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=LORA_TARGETS, init_lora_weights=False)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=LORA_TARGETS, init_lora_weights=False, **ranks)
     target = tmp_path_factory.mktemp("coded-lora") / "adapter"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         get_peft_model(model, config).save_pretrained(str(target))
     return target
+
+
+@pytest.fixture(scope="module")
+def coded_adapter(coded_cache, tmp_path_factory):
+    return _adapter(coded_cache, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def mixed_rank_adapter(coded_cache, tmp_path_factory):
+    """k and up with rank 2, the rest 4: their fused products need the block-diagonal form."""
+    return _adapter(coded_cache, tmp_path_factory, rank_pattern={"k_proj": 2, "up_proj": 2})
 
 
 def _reference(cache_dir, adapter):
@@ -186,18 +196,21 @@ def _fast_greedy(fast, tokenizer, messages, n):
     return got
 
 
-@pytest.mark.parametrize("kind", ["base", "lora"])
-def test_coded_model_serves_the_greedy_tokens_of_plain_generate(coded_cache, coded_adapter, kind):
-    adapter = coded_adapter if kind == "lora" else None
+@pytest.mark.parametrize("kind", ["base", "lora", "lora-mixed-ranks"])
+def test_coded_model_serves_the_greedy_tokens_of_plain_generate(
+    coded_cache, coded_adapter, mixed_rank_adapter, kind
+):
+    adapter = {"base": None, "lora": coded_adapter, "lora-mixed-ranks": mixed_rank_adapter}[kind]
     loaded = ModelCache(max_models=1).get("fineweb-tiny", adapter, coded_cache)
     fast = loaded.fast
     assert fast is not None and fast.lm_head_codes is not None  # served from the codes
     assert fast._step is not None  # one token = one call of the whole-step kernel
     first = fast.layers[0]
     assert all(p is not None for p in (first.pqkv, first.po, first.pgu, first.pdown))
-    assert first.pqkv is not None and (first.pqkv.a is not None) == (
-        kind == "lora"
-    )  # the fine-tune's LoRA stays low-rank
+    assert first.pqkv is not None
+    assert (first.pqkv.a is not None) == (kind != "base")  # the fine-tune's LoRA stays low-rank
+    # one rank: B stacked with the projections' row bounds; mixed ranks: the block diagonal
+    assert (first.pqkv.bounds is not None) == (kind == "lora")
     assert fast.codes_nbytes > 0 and loaded.nbytes > sum(p.numel() * 4 for p in loaded.model.parameters())
     model, tokenizer = _reference(coded_cache, adapter)
     plain_fast = fastdecode.FastLlama(_reference(coded_cache, adapter)[0], codes=False)
