@@ -29,11 +29,23 @@ static inline float hsum256(__m256 v) {
 
 #define BLOCK 32
 typedef uint16_t half_bits;
+#if defined(__F16C__)
+#include <immintrin.h>
+static inline float h2f(half_bits h) { return _cvtsh_ss(h); }
+static inline half_bits f2h(float x) { return (half_bits)_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT); }
+#else /* compilers with _Float16 (GCC 12+, clang 15+) */
 static inline float h2f(half_bits h) {
     _Float16 v;
     memcpy(&v, &h, 2);
-    return (float)v; /* F16C's vcvtph2ps where the CPU has it */
+    return (float)v;
 }
+static inline half_bits f2h(float x) {
+    _Float16 v = (_Float16)x;
+    half_bits h;
+    memcpy(&h, &v, 2);
+    return h;
+}
+#endif
 #define LORA_MAX_RANK 1024 /* the LoRA ranks of one fused product together (qgemv.py checks) */
 
 /* The vector width the products were built with: 512 (AVX-512), 256 (AVX2 + FMA), 0 (plain
@@ -245,20 +257,10 @@ void q8_gemv(const int8_t *q, const half_bits *d, const float *x, float *y, int6
  * 127 for 8-bit codes around 0); a block is taken only if d * q + offset gives back every weight
  * exactly. Returns how many blocks failed (0: the whole matrix is such codes). */
 static float half_round(float x, int step) {
-    _Float16 h = (_Float16)x;
-    uint16_t bits;
-    memcpy(&bits, &h, 2);
+    half_bits bits = f2h(x);
     if (step < 0 && bits == 0) return 0.0f;
-    bits = (uint16_t)(bits + step); /* x >= 0: the next half-precision number up or down */
-    memcpy(&h, &bits, 2);
-    return (float)h;
-}
-
-static half_bits f2h(float x) {
-    _Float16 v = (_Float16)x;
-    half_bits h;
-    memcpy(&h, &v, 2);
-    return h;
+    bits = (half_bits)(bits + step); /* x >= 0: the next half-precision number up or down */
+    return h2f(bits);
 }
 
 static int64_t fit_block(const float *w, float lo_code, float hi_code, float offset, float span,

@@ -104,8 +104,8 @@ def _self_check(lib: ctypes.CDLL) -> None:
     """The built library against torch on random codes: the packers must find the codes of
     weights made from them (each block with a code 0 and a code 15, half-precision d and m, as
     Q4_1 blocks have), and the products (the 4-bit one with and without a LoRA pair) must match
-    torch's float32 product. A miscompiled or
-    wrongly vectorised build is refused before it serves a token."""
+    torch's float32 product. A miscompiled or wrongly vectorised build is refused before it
+    serves a token."""
     g = torch.Generator().manual_seed(0)
     out, inn = 48, 3 * BLOCK
     codes = torch.randint(0, 16, (out, inn), generator=g, dtype=torch.uint8)

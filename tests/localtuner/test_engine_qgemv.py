@@ -27,7 +27,7 @@ from localtuner.engine import fastdecode, load_base, qgemv
 from localtuner.engine.hyper import LORA_TARGETS
 from localtuner.engine.inference import ModelCache
 
-from .test_engine_fast_inference import PROMPTS, plain_generate
+from .test_engine_fast_inference import PROMPTS, plain_generate, reference_model
 
 # Only a machine without any C compiler skips: where one exists, the kernels must build and pass
 # their self-check (a broken kernel fails these tests instead of skipping them).
@@ -173,17 +173,6 @@ def mixed_rank_adapter(coded_cache, tmp_path_factory):
     return _adapter(coded_cache, tmp_path_factory, rank_pattern={"k_proj": 2, "up_proj": 2})
 
 
-def _reference(cache_dir, adapter):
-    model, tokenizer = load_base("fineweb-tiny", cache_dir=cache_dir, device="cpu")
-    if adapter:
-        from peft import PeftModel
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            model = PeftModel.from_pretrained(model, str(adapter), is_trainable=False).merge_and_unload()
-    return model.eval(), tokenizer
-
-
 def _fast_greedy(fast, tokenizer, messages, n):
     from localtuner.engine.data import encode_prompt, normalise_messages
 
@@ -212,8 +201,8 @@ def test_coded_model_serves_the_greedy_tokens_of_plain_generate(
     # one rank: B stacked with the projections' row bounds; mixed ranks: the block diagonal
     assert (first.pqkv.bounds is not None) == (kind == "lora")
     assert fast.codes_nbytes > 0 and loaded.nbytes > sum(p.numel() * 4 for p in loaded.model.parameters())
-    model, tokenizer = _reference(coded_cache, adapter)
-    plain_fast = fastdecode.FastLlama(_reference(coded_cache, adapter)[0], codes=False)
+    model, tokenizer = reference_model(coded_cache, adapter)
+    plain_fast = fastdecode.FastLlama(reference_model(coded_cache, adapter)[0], codes=False)
     for messages in PROMPTS:
         expected = plain_generate(model, tokenizer, messages, 48)
         got = _fast_greedy(fast, tokenizer, messages, len(expected))
