@@ -187,11 +187,11 @@ void q4_gemv(const uint8_t *q, const half_bits *d, const half_bits *m, const flo
             yr[o] = s;
         }
 #endif
-        const int64_t segs = bounds ? n_seg : 1, r = rank / segs;
+        const int64_t segs = bounds ? n_seg : 1, seg_rank = rank / segs;
         for (int64_t g = 0; rank > 0 && g < segs; g++) {
             const int64_t lo = bounds ? bounds[g] : 0, hi = bounds ? bounds[g + 1] : n_out;
-            for (int64_t k = 0; k < r; k++) { /* along the output rows: no horizontal sums */
-                const float zk = z[g * r + k], *bk = b + k * n_out;
+            for (int64_t k = 0; k < seg_rank; k++) { /* along the output rows: no horizontal sums */
+                const float zk = z[g * seg_rank + k], *bk = b + k * n_out;
 #pragma omp simd
                 for (int64_t o = lo; o < hi; o++) yr[o] += bk[o] * zk;
             }
