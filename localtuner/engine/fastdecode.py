@@ -13,10 +13,11 @@ scaled-dot-product attention and SiLU MLP as ``modeling_llama``) with less aroun
 * A static KV cache: one preallocated buffer per generation, written in place (no ``torch.cat``).
 * The rotary table computed once per model (by the model's own ``rotary_emb``), indexed per step.
 * Only the last position goes through the final norm and the 49k-wide LM head.
-* One token at a time, the products read the base model's own 4-bit and 8-bit codes where the
-  float32 weights are exactly those codes rebuilt (``qgemv``: the GGUF the base ships as), so a
-  token reads ~85 MB instead of ~540 MB, with the same float32 weights; the prompt (many tokens at
-  once) and any weight that is not such codes use torch's float32 product.
+* One token at a time, where the float32 weights are exactly the base model's own 4-bit and 8-bit
+  codes rebuilt (``qgemv``: the GGUF the base ships as), the whole step runs in one call of
+  ``qgemv.DecodeStep`` from those codes, so a token reads ~96 MB instead of ~540 MB, with the same
+  float32 weights; the prompt (many tokens at once) and any weight that is not such codes use
+  torch's float32 products below.
 
 The tests check that greedy output equals ``transformers`` ``generate()`` token for token, base and
 LoRA-merged, and the bench prints whether it did on the 135M model.
@@ -67,17 +68,12 @@ PROJECTIONS = (("q_proj", "k_proj", "v_proj"), ("o_proj",), ("gate_proj", "up_pr
 class Coded:
     """A product served from 4/8-bit codes (``qgemv``), plus a fine-tune's LoRA update kept
     low-rank beside them: ``y = codes(x) + (x @ a.T) @ b``, ``b`` = B transposed with peft's
-    scaling in it."""
+    scaling in it (``qgemv.DecodeStep`` passes them to the same C call)."""
 
     codes: qgemv.PackedQ4 | qgemv.PackedQ8
     a: torch.Tensor | None = None  # [rank, in]
     b: torch.Tensor | None = None  # B transposed: [rank, out], or [rank / segments, out] with bounds
     bounds: torch.Tensor | None = None  # output rows of each fused projection (PackedQ4.__call__)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.a is None or isinstance(self.codes, qgemv.PackedQ8):
-            return self.codes(x)
-        return self.codes(x, self.a, self.b, self.bounds)  # the LoRA pair inside the same call
 
     @property
     def nbytes(self) -> int:
@@ -90,10 +86,6 @@ def _modules(layer: Any, names: tuple[str, ...]) -> list[Any]:
         getattr(layer.mlp if n in ("gate_proj", "up_proj", "down_proj") else layer.self_attn, n)
         for n in names
     ]
-
-
-def _linear(x: torch.Tensor, dense: torch.Tensor, coded: Coded | None) -> torch.Tensor:
-    return F.linear(x, dense) if coded is None or x.shape[-2] != 1 else coded(x)
 
 
 def model_codes(model: Any) -> list[Coded] | None:
@@ -183,7 +175,7 @@ class _Layer:
     ln2: torch.Tensor
     wgu: torch.Tensor
     wdown: torch.Tensor
-    # the same products from 4-bit codes (``Coded``), for one token at a time; None: float32 only
+    # the same products from 4-bit codes (``Coded``), read by ``qgemv.DecodeStep``; None: float32
     pqkv: Coded | None = None
     po: Coded | None = None
     pgu: Coded | None = None
@@ -311,7 +303,7 @@ class FastLlama:
         causal = t > 1
         for i, w in enumerate(self.layers):
             h = self._rms(x, w.ln1)
-            qkv = _linear(h, w.wqkv, w.pqkv)
+            qkv = F.linear(h, w.wqkv)
             qk = qkv[..., : self._split_qk].view(1, t, nh + nkv, hd).transpose(1, 2)
             v = qkv[..., self._split_qk :].view(1, t, nkv, hd).transpose(1, 2)
             rotated = torch.cat((-qk[..., half:], qk[..., :half]), dim=-1)
@@ -327,10 +319,12 @@ class FastLlama:
                 scale=self.scale,
                 enable_gqa=nkv != nh,
             )
-            x = x + _linear(attn.transpose(1, 2).reshape(1, t, nh * hd), w.wo, w.po)
+            x = x + F.linear(attn.transpose(1, 2).reshape(1, t, nh * hd), w.wo)
             h = self._rms(x, w.ln2)
-            gu = _linear(h, w.wgu, w.pgu)
-            x = x + _linear(F.silu(gu[..., : self._inter]) * gu[..., self._inter :], w.wdown, w.pdown)
+            gu = F.linear(h, w.wgu)
+            x = x + F.linear(F.silu(gu[..., : self._inter]) * gu[..., self._inter :], w.wdown)
         cache.length = end
         last = self._rms(x[:, -1:], self.norm)
-        return _linear(last, self.lm_head, self.lm_head_codes)[0, -1].float()
+        head = self.lm_head_codes
+        logits = F.linear(last, self.lm_head) if head is None else head.codes(last)
+        return logits[0, -1].float()
